@@ -1,0 +1,91 @@
+// Type definitions for fieldcrypt. Hand-written; kept in step with index.js
+// and checked by `npm run test:types` (tsc --strict over __test__/types.ts).
+
+/** A stored value: `VV:IV:TAG:CT` (two-digit key version, hex IV, hex tag, hex ciphertext). */
+export type EncryptedString = string;
+
+/** A two-digit key version such as `"01"`. */
+export type KeyVersion = string;
+
+export interface EncryptOptions {
+  /** Encrypt under this key version instead of the current one. */
+  keyVersion?: KeyVersion;
+}
+
+export interface ConfigureKeysOptions {
+  /** The version new values are written with; defaults to the highest version given. */
+  current?: KeyVersion;
+}
+
+/** Encrypts UTF-8 text under the current key version (or `options.keyVersion`). */
+export function encrypt(plaintext: string, options?: EncryptOptions): EncryptedString;
+
+/** Decrypts a stored value. Throws `ERR_FIELDCRYPT_AUTH_FAILED` for tampered or wrong-key data. */
+export function decrypt(encryptedData: EncryptedString): string;
+
+/** True only for a well-formed stored value. */
+export function isEncrypted(value: unknown): value is EncryptedString;
+
+/** Decrypts and re-encrypts under `newKeyVersion`; the plaintext never reaches JavaScript. */
+export function reEncrypt(encryptedData: EncryptedString, newKeyVersion: KeyVersion): EncryptedString;
+
+/** The key version a stored value was written with, e.g. `"01"`. */
+export function getKeyVersion(encryptedData: EncryptedString): KeyVersion;
+
+/**
+ * Uses exactly these keys (`{ '01': hex64, '02': hex64 }`) from now on, instead of
+ * process.env. All are validated first; on error the previous keys stay in force.
+ */
+export function configureKeys(keys: Record<KeyVersion, string>, options?: ConfigureKeysOptions): void;
+
+/** Forgets all keys, returns to environment mode and re-reads `ENCRYPTION_KEY*` from process.env. */
+export function reloadKeys(): void;
+
+/** The key versions loaded so far, ascending (no key material). */
+export function loadedKeyVersions(): KeyVersion[];
+
+/**
+ * A `pre('save')` hook encrypting `path` when it is modified, non-empty and not
+ * already encrypted. Works on Mongoose 9 (no `next`) and Mongoose 8 (`next`).
+ */
+export function encryptFieldIfModified(path: string): (this: any, nextOrOptions?: unknown) => void;
+
+/** A document method returning the plaintext of `path` (the value itself when null, undefined or ''). */
+export function createDecryptMethod(path: string): (this: any) => string | null | undefined;
+
+/** The same, for `schema.virtual(name).get(...)`. */
+export function createDecryptedGetter(path: string): (this: any) => string | null | undefined;
+
+export type FieldCryptErrorCode =
+  | 'ERR_FIELDCRYPT_KEY_NOT_FOUND'
+  | 'ERR_FIELDCRYPT_INVALID_KEY_LENGTH'
+  | 'ERR_FIELDCRYPT_INVALID_KEY'
+  | 'ERR_FIELDCRYPT_INVALID_KEY_VERSION'
+  | 'ERR_FIELDCRYPT_KEY_CONFLICT'
+  | 'ERR_FIELDCRYPT_INVALID_FORMAT'
+  | 'ERR_FIELDCRYPT_AUTH_FAILED'
+  | 'ERR_FIELDCRYPT_TOO_LARGE'
+  | 'ERR_FIELDCRYPT_NOT_UTF8'
+  | 'ERR_FIELDCRYPT_INVALID_ARGUMENT'
+  | 'ERR_FIELDCRYPT_UNSUPPORTED_TYPE'
+  | 'ERR_FIELDCRYPT_ADDON_NOT_BUILT';
+
+/** Every error fieldcrypt throws. Messages never contain plaintext or key material. */
+export class FieldCryptError extends Error {
+  readonly code: FieldCryptErrorCode;
+}
+
+export const errorCodes: {
+  readonly KEY_NOT_FOUND: 'ERR_FIELDCRYPT_KEY_NOT_FOUND';
+  readonly INVALID_KEY_LENGTH: 'ERR_FIELDCRYPT_INVALID_KEY_LENGTH';
+  readonly INVALID_KEY: 'ERR_FIELDCRYPT_INVALID_KEY';
+  readonly INVALID_KEY_VERSION: 'ERR_FIELDCRYPT_INVALID_KEY_VERSION';
+  readonly KEY_CONFLICT: 'ERR_FIELDCRYPT_KEY_CONFLICT';
+  readonly INVALID_FORMAT: 'ERR_FIELDCRYPT_INVALID_FORMAT';
+  readonly AUTH_FAILED: 'ERR_FIELDCRYPT_AUTH_FAILED';
+  readonly TOO_LARGE: 'ERR_FIELDCRYPT_TOO_LARGE';
+  readonly NOT_UTF8: 'ERR_FIELDCRYPT_NOT_UTF8';
+  readonly INVALID_ARGUMENT: 'ERR_FIELDCRYPT_INVALID_ARGUMENT';
+  readonly UNSUPPORTED_TYPE: 'ERR_FIELDCRYPT_UNSUPPORTED_TYPE';
+  readonly ADDON_NOT_BUILT: 'ERR_FIELDCRYPT_ADDON_NOT_BUILT';
+};

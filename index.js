@@ -1,0 +1,27 @@
+'use strict';
+
+/**
+ * fieldcrypt: field-level AES-256-GCM encryption for Mongoose, with a Rust core.
+ * See README.md; types in index.d.ts.
+ */
+
+const { encrypt, decrypt, isEncrypted, reEncrypt, getKeyVersion } = require('./lib/api');
+const { configureKeys, reloadKeys, loadedKeyVersions } = require('./lib/keys');
+const { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('./lib/mongoose');
+const { FieldCryptError, codes } = require('./lib/errors');
+
+module.exports = {
+  encrypt,
+  decrypt,
+  isEncrypted,
+  reEncrypt,
+  getKeyVersion,
+  configureKeys,
+  reloadKeys,
+  loadedKeyVersions,
+  encryptFieldIfModified,
+  createDecryptMethod,
+  createDecryptedGetter,
+  FieldCryptError,
+  errorCodes: codes,
+};

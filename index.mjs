@@ -1,0 +1,20 @@
+// ESM entry point: the same functions as the CommonJS build.
+import fieldcrypt from './index.js';
+
+export const {
+  encrypt,
+  decrypt,
+  isEncrypted,
+  reEncrypt,
+  getKeyVersion,
+  configureKeys,
+  reloadKeys,
+  loadedKeyVersions,
+  encryptFieldIfModified,
+  createDecryptMethod,
+  createDecryptedGetter,
+  FieldCryptError,
+  errorCodes,
+} = fieldcrypt;
+
+export default fieldcrypt;

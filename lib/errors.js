@@ -1,0 +1,57 @@
+'use strict';
+
+/**
+ * Errors: every error fieldcrypt throws is a FieldCryptError (an Error) with a
+ * stable `code`. Messages never contain plaintext, stored values or key bytes.
+ */
+
+const codes = Object.freeze({
+  KEY_NOT_FOUND: 'ERR_FIELDCRYPT_KEY_NOT_FOUND',
+  INVALID_KEY_LENGTH: 'ERR_FIELDCRYPT_INVALID_KEY_LENGTH',
+  INVALID_KEY: 'ERR_FIELDCRYPT_INVALID_KEY',
+  INVALID_KEY_VERSION: 'ERR_FIELDCRYPT_INVALID_KEY_VERSION',
+  KEY_CONFLICT: 'ERR_FIELDCRYPT_KEY_CONFLICT',
+  INVALID_FORMAT: 'ERR_FIELDCRYPT_INVALID_FORMAT',
+  AUTH_FAILED: 'ERR_FIELDCRYPT_AUTH_FAILED',
+  TOO_LARGE: 'ERR_FIELDCRYPT_TOO_LARGE',
+  NOT_UTF8: 'ERR_FIELDCRYPT_NOT_UTF8',
+  INVALID_ARGUMENT: 'ERR_FIELDCRYPT_INVALID_ARGUMENT',
+  UNSUPPORTED_TYPE: 'ERR_FIELDCRYPT_UNSUPPORTED_TYPE',
+  ADDON_NOT_BUILT: 'ERR_FIELDCRYPT_ADDON_NOT_BUILT',
+});
+
+class FieldCryptError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.code = code;
+  }
+
+  get name() {
+    return 'FieldCryptError';
+  }
+}
+
+/** Gives an error thrown by the native addon the FieldCryptError prototype. */
+function adopt(err) {
+  if (err && typeof err.code === 'string' && err.code.startsWith('ERR_FIELDCRYPT_') && !(err instanceof FieldCryptError)) {
+    Object.setPrototypeOf(err, FieldCryptError.prototype);
+  }
+  return err;
+}
+
+/** Names a value's type for messages without showing the value itself. */
+function describeType(value) {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return `an object (${value.constructor ? value.constructor.name : 'no prototype'})`;
+  return `a ${typeof value}`;
+}
+
+const INVALID_FORMAT_MESSAGE =
+  'Invalid encrypted data format: expected VV:IV:TAG:CT (two-digit key version, 32 hex IV, 32 hex tag, hex ciphertext)';
+
+function invalidFormat(value) {
+  return new FieldCryptError(codes.INVALID_FORMAT, `${INVALID_FORMAT_MESSAGE}; got ${describeType(value)}`);
+}
+
+module.exports = { codes, FieldCryptError, adopt, describeType, invalidFormat };

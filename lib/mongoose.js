@@ -1,0 +1,94 @@
+'use strict';
+
+/**
+ * Mongoose helpers for schemas that opt in path by path:
+ *
+ *   IdentificationSchema.pre('save', encryptFieldIfModified('idNumber'));
+ *   IdentificationSchema.methods.getDecryptedIdNumber = createDecryptMethod('idNumber');
+ *   schema.virtual('idNumberPlain').get(createDecryptedGetter('idNumber'));
+ *
+ * They work on Mongoose 9 (pre hooks get the save options, no `next`) and
+ * Mongoose 8 (pre hooks get `next`). The hook is idempotent: Mongoose runs
+ * subdocument save hooks on every parent save, modified or not.
+ */
+
+const { encrypt, decrypt, isEncrypted } = require('./api');
+const { codes, FieldCryptError, describeType } = require('./errors');
+
+function checkPath(path, helper) {
+  if (typeof path !== 'string' || path === '') {
+    throw new FieldCryptError(codes.INVALID_ARGUMENT, `${helper}() expects a schema path such as 'idNumber', got ${describeType(path)}`);
+  }
+}
+
+/** The stored value at `path`, without getters (so a decrypting getter on the same path cannot recurse). */
+function rawValue(doc, path) {
+  if (doc && typeof doc.get === 'function') return doc.get(path, null, { getters: false });
+  let value = doc;
+  for (const key of path.split('.')) {
+    if (value === null || value === undefined) return undefined;
+    value = value[key];
+  }
+  return value;
+}
+
+function named(name, fn) {
+  return Object.defineProperty(fn, 'name', { value: name });
+}
+
+/**
+ * A pre('save') hook that encrypts `path` when it is modified, non-empty and
+ * not already encrypted.
+ */
+function encryptFieldIfModified(path) {
+  checkPath(path, 'encryptFieldIfModified');
+  function encryptPath(doc) {
+    if (!doc.isModified(path)) return;
+    const value = rawValue(doc, path);
+    if (value === null || value === undefined || value === '' || isEncrypted(value)) return;
+    if (typeof value !== 'string') {
+      // Fail closed: never store a non-string value in clear on an encrypted path.
+      throw new FieldCryptError(
+        codes.UNSUPPORTED_TYPE,
+        `encryptFieldIfModified('${path}') encrypts String paths; the value is ${describeType(value)}. ` +
+          'Declare the path as String.',
+      );
+    }
+    doc.set(path, encrypt(value));
+  }
+  // Mongoose 8 passes `next`; Mongoose 9 passes the save options and expects
+  // a return or a throw.
+  return named(`encryptFieldIfModified(${path})`, function (next) {
+    if (typeof next !== 'function') return encryptPath(this);
+    try {
+      encryptPath(this);
+    } catch (err) {
+      return next(err);
+    }
+    return next();
+  });
+}
+
+function decryptField(path, helper) {
+  checkPath(path, helper);
+  return named(`${helper}(${path})`, function () {
+    const value = rawValue(this, path);
+    if (value === null || value === undefined || value === '') return value;
+    return decrypt(value);
+  });
+}
+
+/**
+ * A document method returning the plaintext of `path`; null, undefined or ''
+ * when the path is empty.
+ */
+function createDecryptMethod(path) {
+  return decryptField(path, 'createDecryptMethod');
+}
+
+/** The same, for use as a virtual getter: schema.virtual('x').get(createDecryptedGetter('path')). */
+function createDecryptedGetter(path) {
+  return decryptField(path, 'createDecryptedGetter');
+}
+
+module.exports = { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter };

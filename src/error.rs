@@ -1,0 +1,139 @@
+//! Every failure fieldcrypt can report, each with a stable code.
+//!
+//! Messages say what went wrong and what to do about it. They never contain a
+//! plaintext value, a stored value (which may be plaintext a caller passed by
+//! mistake) or any byte of key material.
+
+use thiserror::Error;
+
+/// A two-digit key version such as `01`, kept as its ASCII digits.
+pub type Version = [u8; 2];
+
+/// Renders a version for messages: `01`, `02`, …
+pub fn version_str(v: &Version) -> &str {
+    // Versions are only ever built from two ASCII digits.
+    std::str::from_utf8(v).unwrap_or("??")
+}
+
+/// The environment variable(s) that hold the key for `version`.
+pub fn key_variable_hint(v: &Version) -> String {
+    if v == b"01" {
+        "ENCRYPTION_KEY (or ENCRYPTION_KEY_V01)".to_string()
+    } else {
+        format!("ENCRYPTION_KEY_V{}", version_str(v))
+    }
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum FieldCryptError {
+    #[error(
+        "Encryption key not found for key version {v}: set {var} to 64 hex characters \
+         (generate one with `openssl rand -hex 32`), or pass it to configureKeys()",
+        v = version_str(.0),
+        var = key_variable_hint(.0)
+    )]
+    KeyNotFound(Version),
+
+    #[error(
+        "Invalid encryption key length for key version {v}: expected 64 hex characters \
+         (32 bytes), got {len} characters; generate a key with `openssl rand -hex 32`",
+        v = version_str(version)
+    )]
+    InvalidKeyLength { version: Version, len: usize },
+
+    #[error(
+        "Invalid encryption key for key version {v}: the key must be 64 hexadecimal \
+         characters (0-9, a-f); generate one with `openssl rand -hex 32`",
+        v = version_str(.0)
+    )]
+    InvalidKey(Version),
+
+    #[error("Invalid key version: key versions are two digits, such as \"01\" or \"02\"")]
+    InvalidKeyVersion,
+
+    #[error(
+        "Conflicting keys for key version 01: ENCRYPTION_KEY and ENCRYPTION_KEY_V01 are both \
+         set and differ; unset one of them"
+    )]
+    KeyConflict,
+
+    #[error(
+        "Invalid encrypted data format: expected VV:IV:TAG:CT (two-digit key version, \
+         32 hex IV, 32 hex tag, hex ciphertext)"
+    )]
+    InvalidFormat,
+
+    #[error(
+        "Decryption failed: authentication failed for key version {v}; the value was \
+         modified or was encrypted with a different key for that version",
+        v = version_str(.0)
+    )]
+    AuthenticationFailed(Version),
+
+    #[error("Value too large to encrypt: AES-GCM is limited to 64 GiB per value")]
+    TooLarge,
+
+    #[error(
+        "Decrypted value is not valid UTF-8 text; it was encrypted as binary data, \
+         use decryptBuffer()"
+    )]
+    NotUtf8,
+}
+
+impl FieldCryptError {
+    /// The stable code JavaScript sees as `err.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::KeyNotFound(_) => "ERR_FIELDCRYPT_KEY_NOT_FOUND",
+            Self::InvalidKeyLength { .. } => "ERR_FIELDCRYPT_INVALID_KEY_LENGTH",
+            Self::InvalidKey(_) => "ERR_FIELDCRYPT_INVALID_KEY",
+            Self::InvalidKeyVersion => "ERR_FIELDCRYPT_INVALID_KEY_VERSION",
+            Self::KeyConflict => "ERR_FIELDCRYPT_KEY_CONFLICT",
+            Self::InvalidFormat => "ERR_FIELDCRYPT_INVALID_FORMAT",
+            Self::AuthenticationFailed(_) => "ERR_FIELDCRYPT_AUTH_FAILED",
+            Self::TooLarge => "ERR_FIELDCRYPT_TOO_LARGE",
+            Self::NotUtf8 => "ERR_FIELDCRYPT_NOT_UTF8",
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, FieldCryptError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_version_and_variable() {
+        let m = FieldCryptError::KeyNotFound(*b"02").to_string();
+        assert!(m.starts_with("Encryption key not found"));
+        assert!(m.contains("ENCRYPTION_KEY_V02"));
+        let m = FieldCryptError::KeyNotFound(*b"01").to_string();
+        assert!(m.contains("ENCRYPTION_KEY (or ENCRYPTION_KEY_V01)"));
+        let m = FieldCryptError::InvalidKeyLength { version: *b"01", len: 10 }.to_string();
+        assert!(m.starts_with("Invalid encryption key length"));
+        assert!(m.contains("64 hex"));
+        assert!(FieldCryptError::InvalidFormat
+            .to_string()
+            .starts_with("Invalid encrypted data format"));
+    }
+
+    #[test]
+    fn codes_are_distinct() {
+        let all = [
+            FieldCryptError::KeyNotFound(*b"01"),
+            FieldCryptError::InvalidKeyLength { version: *b"01", len: 0 },
+            FieldCryptError::InvalidKey(*b"01"),
+            FieldCryptError::InvalidKeyVersion,
+            FieldCryptError::KeyConflict,
+            FieldCryptError::InvalidFormat,
+            FieldCryptError::AuthenticationFailed(*b"01"),
+            FieldCryptError::TooLarge,
+            FieldCryptError::NotUtf8,
+        ];
+        let mut codes: Vec<_> = all.iter().map(|e| e.code()).collect();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+    }
+}

@@ -1,0 +1,155 @@
+//! Key versions and key material.
+//!
+//! A [`Keyring`] maps two-digit versions (`01`..`99`) to AES-256 keys. Key
+//! bytes are decoded into zeroizing buffers, expanded into the cipher's key
+//! schedule and never handed back out: there is no accessor for them. The
+//! cipher state is zeroized when a key is dropped (aes-gcm's `zeroize`
+//! feature), which happens when a keyring is replaced or cleared.
+
+use std::sync::Arc;
+
+use aes_gcm::aead::consts::U16;
+use aes_gcm::aes::Aes256;
+use aes_gcm::{AesGcm, KeyInit};
+use zeroize::Zeroizing;
+
+use crate::error::{FieldCryptError, Result, Version};
+
+/// AES-256-GCM with the 16-byte IV the stored format uses.
+pub type Aes256Gcm16 = AesGcm<Aes256, U16>;
+
+pub const KEY_LEN: usize = 32;
+pub const KEY_HEX_LEN: usize = KEY_LEN * 2;
+
+/// One AES-256 key, ready to use.
+pub struct Key {
+    pub(crate) cipher: Aes256Gcm16,
+}
+
+impl Key {
+    /// Builds a key from 64 hex characters. `version` only labels errors.
+    pub fn from_hex(version: &Version, hex_key: &str) -> Result<Self> {
+        if hex_key.len() != KEY_HEX_LEN {
+            return Err(FieldCryptError::InvalidKeyLength { version: *version, len: hex_key.len() });
+        }
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        hex::decode_to_slice(hex_key, bytes.as_mut()).map_err(|_| FieldCryptError::InvalidKey(*version))?;
+        Ok(Self::from_bytes(&bytes))
+    }
+
+    pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
+        Key { cipher: Aes256Gcm16::new(bytes.into()) }
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key(..)")
+    }
+}
+
+fn slot(v: &Version) -> usize {
+    usize::from(v[0] - b'0') * 10 + usize::from(v[1] - b'0')
+}
+
+/// Keys by version. Shared keys are `Arc`s so that work on other threads can
+/// hold the one key it needs while the keyring changes.
+#[derive(Default)]
+pub struct Keyring {
+    keys: Vec<Option<Arc<Key>>>,
+}
+
+impl Keyring {
+    pub fn new() -> Self {
+        Keyring { keys: (0..100).map(|_| None).collect() }
+    }
+
+    /// Builds a keyring from `(version, hex key)` pairs; fails without side
+    /// effects on the first invalid version or key.
+    pub fn from_hex_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
+        let mut ring = Keyring::new();
+        for (v, k) in pairs {
+            let v = crate::format::parse_version(v)?;
+            ring.insert(v, Key::from_hex(&v, k)?);
+        }
+        Ok(ring)
+    }
+
+    pub fn insert(&mut self, version: Version, key: Key) {
+        self.keys[slot(&version)] = Some(Arc::new(key));
+    }
+
+    pub fn get(&self, version: &Version) -> Result<&Arc<Key>> {
+        self.keys[slot(version)].as_ref().ok_or(FieldCryptError::KeyNotFound(*version))
+    }
+
+    pub fn contains(&self, version: &Version) -> bool {
+        self.keys[slot(version)].is_some()
+    }
+
+    /// The loaded versions, ascending.
+    pub fn versions(&self) -> Vec<Version> {
+        (0..100u8)
+            .filter(|i| self.keys[usize::from(*i)].is_some())
+            .map(|i| [b'0' + i / 10, b'0' + i % 10])
+            .collect()
+    }
+
+    pub fn clear(&mut self) {
+        self.keys.iter_mut().for_each(|k| *k = None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    #[test]
+    fn loads_and_finds_keys() {
+        let ring = Keyring::from_hex_pairs([("01", K1), ("02", &K1.to_uppercase()[..])]).unwrap();
+        assert!(ring.contains(b"01") && ring.contains(b"02") && !ring.contains(b"03"));
+        assert_eq!(ring.versions(), vec![*b"01", *b"02"]);
+        assert_eq!(ring.get(b"03").unwrap_err(), FieldCryptError::KeyNotFound(*b"03"));
+    }
+
+    #[test]
+    fn rejects_bad_keys_without_echoing_them() {
+        let short = &K1[..62];
+        let e = Key::from_hex(b"01", short).unwrap_err();
+        assert_eq!(e, FieldCryptError::InvalidKeyLength { version: *b"01", len: 62 });
+        assert!(!e.to_string().contains(short));
+        let e = Key::from_hex(b"02", &format!("{}zz", &K1[..62])).unwrap_err();
+        assert_eq!(e, FieldCryptError::InvalidKey(*b"02"));
+        assert!(!e.to_string().contains(&K1[..62]));
+        // a 32-character "key" (e.g. raw bytes pasted as text) is a length error
+        assert!(matches!(Key::from_hex(b"01", &K1[..32]), Err(FieldCryptError::InvalidKeyLength { .. })));
+        assert!(matches!(Key::from_hex(b"01", ""), Err(FieldCryptError::InvalidKeyLength { .. })));
+        // multi-byte characters count as bytes and never panic
+        assert!(Key::from_hex(b"01", &"é".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn from_pairs_is_all_or_nothing() {
+        assert_eq!(
+            Keyring::from_hex_pairs([("01", K1), ("x", K1)]).err(),
+            Some(FieldCryptError::InvalidKeyVersion)
+        );
+        assert!(Keyring::from_hex_pairs([("01", K1), ("02", "00")]).is_err());
+    }
+
+    #[test]
+    fn debug_does_not_print_key_material() {
+        let k = Key::from_hex(b"01", K1).unwrap();
+        assert_eq!(format!("{k:?}"), "Key(..)");
+    }
+
+    #[test]
+    fn clear_drops_all() {
+        let mut ring = Keyring::from_hex_pairs([("01", K1), ("99", K1)]).unwrap();
+        assert_eq!(ring.versions(), vec![*b"01", *b"99"]);
+        ring.clear();
+        assert!(ring.versions().is_empty());
+    }
+}

@@ -1,0 +1,16 @@
+//! fieldcrypt: field-level AES-256-GCM encryption for Mongoose, as a Node addon.
+//!
+//! * [`error`]    – the error enum and its stable codes
+//! * [`format`]   – strict parsing and writing of `VV:IV:TAG:CT`
+//! * [`keyring`]  – key versions and zeroized key material
+//! * [`cipher`]   – AES-256-GCM with 16-byte IVs
+//! * `bindings`   – the N-API surface; the only module that knows napi
+//!
+//! Everything but `bindings` is plain Rust, covered by `cargo test`.
+
+pub mod cipher;
+pub mod error;
+pub mod format;
+pub mod keyring;
+
+mod bindings;
