@@ -14,3 +14,6 @@ pub mod format;
 pub mod keyring;
 
 mod bindings;
+
+#[cfg(test)]
+mod vectors;
