@@ -23,6 +23,12 @@ export function encrypt(plaintext: string, options?: EncryptOptions): EncryptedS
 /** Decrypts a stored value. Throws `ERR_FIELDCRYPT_AUTH_FAILED` for tampered or wrong-key data. */
 export function decrypt(encryptedData: EncryptedString): string;
 
+/** Encrypts binary data (Buffer or Uint8Array) into the same stored format. */
+export function encryptBuffer(data: Uint8Array, options?: EncryptOptions): EncryptedString;
+
+/** Decrypts a stored value written by `encryptBuffer` to a Buffer. */
+export function decryptBuffer(encryptedData: EncryptedString): Buffer;
+
 /** True only for a well-formed stored value. */
 export function isEncrypted(value: unknown): value is EncryptedString;
 

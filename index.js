@@ -5,7 +5,7 @@
  * See README.md; types in index.d.ts.
  */
 
-const { encrypt, decrypt, isEncrypted, reEncrypt, getKeyVersion } = require('./lib/api');
+const { encrypt, decrypt, encryptBuffer, decryptBuffer, isEncrypted, reEncrypt, getKeyVersion } = require('./lib/api');
 const { configureKeys, reloadKeys, loadedKeyVersions } = require('./lib/keys');
 const { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('./lib/mongoose');
 const { FieldCryptError, codes } = require('./lib/errors');
@@ -13,6 +13,8 @@ const { FieldCryptError, codes } = require('./lib/errors');
 module.exports = {
   encrypt,
   decrypt,
+  encryptBuffer,
+  decryptBuffer,
   isEncrypted,
   reEncrypt,
   getKeyVersion,

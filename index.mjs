@@ -4,6 +4,8 @@ import fieldcrypt from './index.js';
 export const {
   encrypt,
   decrypt,
+  encryptBuffer,
+  decryptBuffer,
   isEncrypted,
   reEncrypt,
   getKeyVersion,

@@ -25,6 +25,23 @@ function versionOption(options) {
 }
 
 /**
+ * Calls `ring[method](arg, version)`; if the keyring lacks `needed` (the
+ * version the call uses), loads it from process.env and calls once more.
+ */
+function withKey(method, arg, version, needed) {
+  try {
+    return ring[method](arg, version);
+  } catch (err) {
+    if (!retryable(err, needed)) throw adopt(err);
+  }
+  try {
+    return ring[method](arg, version);
+  } catch (err) {
+    throw adopt(err);
+  }
+}
+
+/**
  * Encrypts UTF-8 text into `VV:IV:TAG:CT` under the current key version, or
  * `options.keyVersion`.
  */
@@ -33,33 +50,30 @@ function encrypt(plaintext, options) {
     throw new FieldCryptError(codes.INVALID_ARGUMENT, `encrypt() expects a string, got ${describeType(plaintext)}`);
   }
   const version = versionOption(options);
-  try {
-    return ring.encrypt(plaintext, version);
-  } catch (err) {
-    if (!retryable(err, version)) throw adopt(err);
-  }
-  try {
-    return ring.encrypt(plaintext, version);
-  } catch (err) {
-    throw adopt(err);
-  }
+  return withKey('encrypt', plaintext, version, version);
 }
 
 /** Decrypts a stored value back to its text. */
 function decrypt(encryptedData) {
   if (typeof encryptedData !== 'string') throw invalidFormat(encryptedData);
-  try {
-    return ring.decrypt(encryptedData);
-  } catch (err) {
-    // A missing key is only reported for a well-formed value, whose first two
-    // characters are its version.
-    if (!retryable(err, encryptedData.slice(0, 2))) throw adopt(err);
+  // A missing key is only reported for a well-formed value, whose first two
+  // characters are its version.
+  return withKey('decrypt', encryptedData, undefined, encryptedData.slice(0, 2));
+}
+
+/** Encrypts binary data (Buffer or any Uint8Array) into the same stored format. */
+function encryptBuffer(data, options) {
+  if (!(data instanceof Uint8Array)) {
+    throw new FieldCryptError(codes.INVALID_ARGUMENT, `encryptBuffer() expects a Buffer or Uint8Array, got ${describeType(data)}`);
   }
-  try {
-    return ring.decrypt(encryptedData);
-  } catch (err) {
-    throw adopt(err);
-  }
+  const version = versionOption(options);
+  return withKey('encryptBytes', data, version, version);
+}
+
+/** Decrypts a stored value to a Buffer (for values written by encryptBuffer). */
+function decryptBuffer(encryptedData) {
+  if (typeof encryptedData !== 'string') throw invalidFormat(encryptedData);
+  return withKey('decryptBytes', encryptedData, undefined, encryptedData.slice(0, 2));
 }
 
 /** True only for a well-formed stored value (a string in `VV:IV:TAG:CT` form). */
@@ -95,4 +109,4 @@ function getKeyVersion(encryptedData) {
   }
 }
 
-module.exports = { encrypt, decrypt, isEncrypted, reEncrypt, getKeyVersion };
+module.exports = { encrypt, decrypt, encryptBuffer, decryptBuffer, isEncrypted, reEncrypt, getKeyVersion };

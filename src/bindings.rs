@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::ptr;
 
-use napi::bindgen_prelude::{ToNapiValue, TypeName, ValueType};
+use napi::bindgen_prelude::{Buffer, ToNapiValue, TypeName, ValueType};
 use napi::sys;
 use napi_derive::napi;
 use zeroize::Zeroizing;
@@ -62,7 +62,7 @@ impl NativeKeyring {
         Ok((self.ring.get(&v).map_err(js_err)?, v))
     }
 
-    fn decrypt_bytes(&self, data: &str) -> Result<Zeroizing<Vec<u8>>> {
+    fn open(&self, data: &str) -> Result<Zeroizing<Vec<u8>>> {
         let env = format::parse(data).map_err(js_err)?;
         let key = self.ring.get(&env.version).map_err(js_err)?;
         cipher::decrypt_envelope(key, env).map_err(js_err)
@@ -125,9 +125,24 @@ impl NativeKeyring {
     /// Decrypts a stored value to UTF-8 text.
     #[napi]
     pub fn decrypt(&self, data: String) -> Result<SecretText> {
-        let bytes = self.decrypt_bytes(&data)?;
+        let bytes = self.open(&data)?;
         cipher::utf8(&bytes).map_err(js_err)?;
         Ok(SecretText(bytes))
+    }
+
+    /// Encrypts bytes (a Buffer or Uint8Array) under `version`. The bytes are
+    /// copied before use.
+    #[napi]
+    pub fn encrypt_bytes(&self, plaintext: &[u8], version: String) -> Result<String> {
+        let (key, v) = self.key(&version)?;
+        cipher::encrypt(key, &v, plaintext).map_err(js_err)
+    }
+
+    /// Decrypts a stored value to bytes.
+    #[napi]
+    pub fn decrypt_bytes(&self, data: String) -> Result<Buffer> {
+        let bytes = self.open(&data)?;
+        Ok(Buffer::from(bytes.to_vec()))
     }
 
     /// Decrypts under the stored version and encrypts under `version`; the
@@ -135,7 +150,7 @@ impl NativeKeyring {
     #[napi]
     pub fn re_encrypt(&self, data: String, version: String) -> Result<String> {
         let (key, v) = self.key(&version)?;
-        let bytes = self.decrypt_bytes(&data)?;
+        let bytes = self.open(&data)?;
         cipher::encrypt(key, &v, &bytes).map_err(js_err)
     }
 }
