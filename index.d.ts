@@ -78,7 +78,13 @@ export type FieldCryptErrorCode =
 
 /** Every error fieldcrypt throws. Messages never contain plaintext or key material. */
 export class FieldCryptError extends Error {
+  constructor(code: FieldCryptErrorCode, message: string);
   readonly code: FieldCryptErrorCode;
+  readonly name: 'FieldCryptError';
+  /** The key version involved, on key-not-found and authentication errors. */
+  readonly keyVersion?: string;
+  /** The failing element of a batch call. */
+  readonly index?: number;
 }
 
 export const errorCodes: {

@@ -9,6 +9,7 @@
  * on the fast path.
  */
 
+const { types } = require('node:util');
 const native = require('./native').load();
 const { codes, FieldCryptError, adopt, describeType, invalidFormat } = require('./errors');
 const keys = require('./keys');
@@ -19,9 +20,9 @@ function retryable(err, version) {
   return err && err.code === codes.KEY_NOT_FOUND && keys.loadMissing(version);
 }
 
-function versionOption(options) {
-  if (options === undefined || options === null || options.keyVersion === undefined) return keys.currentVersion();
-  return keys.checkVersion(options.keyVersion, 'options.keyVersion');
+function versionOption(options, fn) {
+  const { keyVersion } = keys.checkOptions(options, fn);
+  return keyVersion === undefined ? keys.currentVersion() : keys.checkVersion(keyVersion, 'options.keyVersion');
 }
 
 /**
@@ -49,7 +50,7 @@ function encrypt(plaintext, options) {
   if (typeof plaintext !== 'string') {
     throw new FieldCryptError(codes.INVALID_ARGUMENT, `encrypt() expects a string, got ${describeType(plaintext)}`);
   }
-  const version = versionOption(options);
+  const version = versionOption(options, 'encrypt');
   return withKey('encrypt', plaintext, version, version);
 }
 
@@ -63,10 +64,10 @@ function decrypt(encryptedData) {
 
 /** Encrypts binary data (Buffer or any Uint8Array) into the same stored format. */
 function encryptBuffer(data, options) {
-  if (!(data instanceof Uint8Array)) {
+  if (!types.isUint8Array(data)) {
     throw new FieldCryptError(codes.INVALID_ARGUMENT, `encryptBuffer() expects a Buffer or Uint8Array, got ${describeType(data)}`);
   }
-  const version = versionOption(options);
+  const version = versionOption(options, 'encryptBuffer');
   return withKey('encryptBytes', data, version, version);
 }
 

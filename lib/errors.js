@@ -1,5 +1,7 @@
 'use strict';
 
+const { types } = require('node:util');
+
 /**
  * Errors: every error fieldcrypt throws is a FieldCryptError (an Error) with a
  * stable `code`. Messages never contain plaintext, stored values or key bytes.
@@ -39,12 +41,23 @@ function adopt(err) {
   return err;
 }
 
-/** Names a value's type for messages without showing the value itself. */
+/**
+ * Names a value's type for messages without showing the value, or anything
+ * the value controls (such as a constructor name).
+ */
 function describeType(value) {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return `an object (${value.constructor ? value.constructor.name : 'no prototype'})`;
-  return `a ${typeof value}`;
+  if (typeof value !== 'object') return `a ${typeof value}`;
+  if (types.isUint8Array(value)) return 'a Uint8Array';
+  if (types.isTypedArray(value)) return 'a typed array';
+  if (types.isArrayBuffer(value) || types.isSharedArrayBuffer(value)) return 'an ArrayBuffer';
+  if (types.isDate(value)) return 'a Date';
+  if (types.isPromise(value)) return 'a Promise';
+  if (types.isMap(value)) return 'a Map';
+  if (types.isSet(value)) return 'a Set';
+  if (types.isRegExp(value)) return 'a RegExp';
+  return 'an object';
 }
 
 const INVALID_FORMAT_MESSAGE =

@@ -81,6 +81,15 @@ function loadMissing(version) {
   return true;
 }
 
+/** An options argument: undefined, null or a plain object. */
+function checkOptions(options, fn) {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw new FieldCryptError(codes.INVALID_ARGUMENT, `${fn}() expects an options object, got ${describeType(options)}`);
+  }
+  return options;
+}
+
 /** ENCRYPTION_KEY_VERSION, validated; 01 when unset. */
 function envCurrentVersion() {
   const v = envValue('ENCRYPTION_KEY_VERSION') || '01';
@@ -103,7 +112,8 @@ function currentVersion() {
  * Uses exactly these keys from now on. Validates every version and key first;
  * on any error the previous keys stay in force.
  */
-function configureKeys(keys, options = {}) {
+function configureKeys(keys, options) {
+  options = checkOptions(options, 'configureKeys');
   if (keys === null || typeof keys !== 'object' || Array.isArray(keys)) {
     throw new FieldCryptError(codes.INVALID_ARGUMENT, `configureKeys() expects an object of { version: hexKey }, got ${describeType(keys)}`);
   }
@@ -167,4 +177,4 @@ function loadedKeyVersions() {
   return ring.versions();
 }
 
-module.exports = { ring, currentVersion, loadMissing, configureKeys, reloadKeys, loadedKeyVersions, checkVersion };
+module.exports = { ring, checkOptions, currentVersion, loadMissing, configureKeys, reloadKeys, loadedKeyVersions, checkVersion };

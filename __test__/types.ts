@@ -1,0 +1,235 @@
+// Type-level tests for index.d.ts, checked by `npm run test:types`
+// (tsc -p __test__/tsconfig.json: strict, noEmit, nodenext). Nothing here runs.
+// Lines marked @ts-expect-error must be rejected by the compiler; if one ever
+// type-checks, tsc reports the unused directive and the test fails.
+
+import {
+  encrypt,
+  decrypt,
+  encryptBuffer,
+  decryptBuffer,
+  isEncrypted,
+  reEncrypt,
+  getKeyVersion,
+  configureKeys,
+  reloadKeys,
+  loadedKeyVersions,
+  encryptFieldIfModified,
+  createDecryptMethod,
+  createDecryptedGetter,
+  FieldCryptError,
+  errorCodes,
+} from 'fieldcrypt';
+import type {
+  EncryptedString,
+  KeyVersion,
+  EncryptOptions,
+  ConfigureKeysOptions,
+  FieldCryptErrorCode,
+} from 'fieldcrypt';
+import * as fieldcrypt from 'fieldcrypt';
+
+import { Schema, model } from 'mongoose';
+import type { HydratedDocument, Model } from 'mongoose';
+
+/** Compile-time equality of two types. */
+type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+function expectType<T extends true>(): void {}
+declare function expectAssignable<T>(value: T): void;
+
+// ---------------------------------------------------------------------------
+// Core API
+
+const stored: EncryptedString = encrypt('4111111111111111');
+const storedV2: string = encrypt('x', { keyVersion: '02' });
+const storedOpts: string = encrypt('x', {});
+const plain: string = decrypt(stored);
+const rotated: EncryptedString = reEncrypt(storedV2, '02');
+const version: KeyVersion = getKeyVersion(rotated);
+const versions: KeyVersion[] = loadedKeyVersions();
+expectType<Equals<ReturnType<typeof encrypt>, string>>();
+expectType<Equals<ReturnType<typeof decrypt>, string>>();
+expectType<Equals<ReturnType<typeof reEncrypt>, string>>();
+expectType<Equals<ReturnType<typeof getKeyVersion>, string>>();
+expectType<Equals<ReturnType<typeof loadedKeyVersions>, string[]>>();
+expectType<Equals<ReturnType<typeof configureKeys>, void>>();
+expectType<Equals<ReturnType<typeof reloadKeys>, void>>();
+void [plain, version, versions, storedOpts];
+
+// Binary values
+const storedBin: EncryptedString = encryptBuffer(Buffer.from([0xff, 0x00]));
+encryptBuffer(new Uint8Array(4), { keyVersion: '02' });
+const bytes: Buffer = decryptBuffer(storedBin);
+const view: Uint8Array = decryptBuffer(storedBin);
+expectType<Equals<ReturnType<typeof encryptBuffer>, string>>();
+expectType<Equals<ReturnType<typeof decryptBuffer>, Buffer>>();
+void [bytes, view];
+
+const options: EncryptOptions = { keyVersion: '01' };
+encrypt('x', options);
+const emptyOptions: EncryptOptions = {};
+encrypt('x', emptyOptions);
+
+// isEncrypted is a type guard over unknown
+declare const fromDb: unknown;
+if (isEncrypted(fromDb)) {
+  const s: string = fromDb;
+  decrypt(s);
+}
+const maybe: string | number | null = Math.random() > 0.5 ? 'x' : null;
+if (isEncrypted(maybe)) {
+  expectType<Equals<typeof maybe, string>>();
+}
+const b: boolean = isEncrypted(42);
+void b;
+
+configureKeys({ '01': 'a'.repeat(64), '02': 'b'.repeat(64) });
+configureKeys({ '01': 'a'.repeat(64), '02': 'b'.repeat(64) }, { current: '02' });
+const cko: ConfigureKeysOptions = {};
+configureKeys({ '01': 'a'.repeat(64) }, cko);
+const fromSecretsManager: Record<string, string> = JSON.parse('{}');
+configureKeys(fromSecretsManager);
+reloadKeys();
+
+// ---------------------------------------------------------------------------
+// Wrong calls are rejected
+
+// @ts-expect-error plaintext must be a string
+encrypt(123);
+// @ts-expect-error plaintext must be a string
+encrypt(Buffer.from('x'));
+// @ts-expect-error plaintext is required
+encrypt();
+// @ts-expect-error options is an object, not a version string
+encrypt('x', '02');
+// @ts-expect-error keyVersion is a string
+encrypt('x', { keyVersion: 2 });
+// @ts-expect-error unknown option
+encrypt('x', { version: '02' });
+encrypt('x', { keyVersion: undefined });
+// @ts-expect-error decrypt takes a string
+decrypt(Buffer.from('01:'));
+// @ts-expect-error decrypt takes a string
+decrypt(null);
+// @ts-expect-error decrypt returns a string, not a Buffer
+const notBuffer: Buffer = decrypt(stored);
+void notBuffer;
+// @ts-expect-error reEncrypt needs the new key version
+reEncrypt(stored);
+// @ts-expect-error the key version is a string
+reEncrypt(stored, 2);
+// @ts-expect-error getKeyVersion takes a string
+getKeyVersion(1);
+// @ts-expect-error configureKeys values are hex strings
+configureKeys({ '01': 12345 });
+// @ts-expect-error configureKeys values are hex strings, not Buffers
+configureKeys({ '01': Buffer.alloc(32) });
+// @ts-expect-error configureKeys takes an object
+configureKeys('a'.repeat(64));
+// @ts-expect-error current is a string
+configureKeys({ '01': 'a'.repeat(64) }, { current: 1 });
+// @ts-expect-error unknown option
+configureKeys({ '01': 'a'.repeat(64) }, { currentVersion: '01' });
+// @ts-expect-error reloadKeys takes no arguments
+reloadKeys({ '01': 'a'.repeat(64) });
+// @ts-expect-error loadedKeyVersions returns strings
+const nums: number[] = loadedKeyVersions();
+void nums;
+// @ts-expect-error encryptBuffer takes bytes, not a string
+encryptBuffer('text');
+// @ts-expect-error encryptBuffer takes a Uint8Array, not an ArrayBuffer
+encryptBuffer(new ArrayBuffer(4));
+// @ts-expect-error encryptBuffer takes a Uint8Array, not other typed arrays
+encryptBuffer(new Uint16Array(2));
+// @ts-expect-error decryptBuffer returns a Buffer, not a string
+const notText: string = decryptBuffer(storedBin);
+void notText;
+// @ts-expect-error no such export
+fieldcrypt.decryptStream;
+
+// ---------------------------------------------------------------------------
+// Errors
+
+try {
+  decrypt(stored);
+} catch (err: unknown) {
+  if (err instanceof FieldCryptError) {
+    const e: Error = err;
+    const code: FieldCryptErrorCode = err.code;
+    expectType<Equals<typeof err.code, FieldCryptErrorCode>>();
+    switch (err.code) {
+      case errorCodes.AUTH_FAILED:
+        expectType<Equals<typeof err.code, 'ERR_FIELDCRYPT_AUTH_FAILED'>>();
+        break;
+      case 'ERR_FIELDCRYPT_INVALID_FORMAT':
+      case 'ERR_FIELDCRYPT_KEY_NOT_FOUND':
+        break;
+      // @ts-expect-error not a FieldCryptErrorCode
+      case 'ERR_SOMETHING_ELSE':
+        break;
+    }
+    // @ts-expect-error code is readonly
+    err.code = 'ERR_FIELDCRYPT_AUTH_FAILED';
+    void [e, code, err.message, err.name, err.stack];
+  }
+}
+
+expectType<Equals<typeof errorCodes.AUTH_FAILED, 'ERR_FIELDCRYPT_AUTH_FAILED'>>();
+expectType<Equals<(typeof errorCodes)[keyof typeof errorCodes], FieldCryptErrorCode>>();
+// @ts-expect-error errorCodes is read-only
+errorCodes.AUTH_FAILED = 'x';
+// @ts-expect-error no such code
+errorCodes.NOPE;
+
+// ---------------------------------------------------------------------------
+// Mongoose helpers: the README quick start, against Mongoose 9's types
+
+const getter: (this: any) => string | null | undefined = createDecryptedGetter('idNumber');
+expectAssignable<(this: any) => string | null | undefined>(createDecryptMethod('idNumber'));
+// @ts-expect-error the path is a string
+encryptFieldIfModified(['idNumber']);
+// @ts-expect-error the path is required
+createDecryptMethod();
+
+const IdentificationSchema = new Schema({
+  idType: { type: String, required: true },
+  idNumber: { type: String, required: true },
+  expiresAt: Date,
+});
+
+IdentificationSchema.pre('save', encryptFieldIfModified('idNumber'));
+IdentificationSchema.methods.getDecryptedIdNumber = createDecryptMethod('idNumber');
+IdentificationSchema.virtual('idNumberPlain').get(getter);
+IdentificationSchema.virtual('idNumberPlain2').get(createDecryptedGetter('idNumber'));
+
+const Identification = model('Identification', IdentificationSchema);
+void Identification;
+
+// The same with explicitly typed methods, as a TypeScript app would declare them.
+interface IIdentification {
+  idType: string;
+  idNumber: string;
+}
+interface IIdentificationMethods {
+  getDecryptedIdNumber(): string | null | undefined;
+}
+type IdentificationModel = Model<IIdentification, {}, IIdentificationMethods>;
+const TypedSchema = new Schema<IIdentification, IdentificationModel, IIdentificationMethods>({
+  idType: { type: String, required: true },
+  idNumber: { type: String, required: true },
+});
+TypedSchema.pre('save', encryptFieldIfModified('idNumber'));
+TypedSchema.method('getDecryptedIdNumber', createDecryptMethod('idNumber'));
+TypedSchema.methods.getDecryptedIdNumber = createDecryptMethod('idNumber');
+const TypedIdentification = model<IIdentification, IdentificationModel>('TypedIdentification', TypedSchema);
+
+async function useTypedModel(): Promise<void> {
+  const doc: HydratedDocument<IIdentification, IIdentificationMethods> = new TypedIdentification({
+    idType: 'passport',
+    idNumber: 'X1234567',
+  });
+  await doc.save();
+  const plainId: string | null | undefined = doc.getDecryptedIdNumber();
+  void plainId;
+}
+void useTypedModel;
