@@ -349,7 +349,6 @@ describe('configureKeys()', () => {
     assertNoSecrets(err.message, [K1.slice(0, 40)]);
   });
 
-  // Known product bug (see report): options === null reaches `options.current`.
   test('configureKeys(keys, null) is treated like no options', () => {
     configureKeys({ '01': K1, '02': K2 }, null);
     assert.match(encrypt(PLAINTEXT), /^02:/);
