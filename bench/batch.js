@@ -1,0 +1,159 @@
+'use strict';
+
+/**
+ * fieldcrypt's batch APIs, when the package has them (each is detected with
+ * `typeof fc.x === 'function'` and probed before use; absent or differently
+ * shaped ones are skipped with a note):
+ *
+ *  - sync batches: encryptMany(values) / decryptMany(values) on batches of
+ *    `batchSize` 100-byte values, against a JS loop over encrypt()/decrypt()
+ *    and a node:crypto loop, in interleaved rounds (values/s);
+ *  - async batches: encryptManyAsync / decryptManyAsync on `asyncValues`
+ *    values, against the sync batch of the same values, alternating which
+ *    goes first: throughput (values/s) and event-loop responsiveness, the
+ *    max delay seen by perf_hooks.monitorEventLoopDelay during the call.
+ *
+ * encryptBuffer/decryptBuffer, when present, are benchmarked as their own
+ * implementation in the main table (impls.js, "fieldcrypt (Buffer)").
+ */
+
+const { monitorEventLoopDelay } = require('node:perf_hooks');
+const { runCase, ratio, summarize } = require('./runner');
+
+const BATCH_APIS = ['encryptMany', 'decryptMany', 'encryptManyAsync', 'decryptManyAsync', 'encryptBuffer', 'decryptBuffer'];
+const VALUE_BYTES = 100;
+
+/** `n` distinct printable 100-byte values. */
+function values(n) {
+  const out = new Array(n);
+  const pad = 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(3);
+  for (let i = 0; i < n; i++) {
+    const id = `value #${i} `;
+    out[i] = id + pad.slice(0, VALUE_BYTES - id.length);
+  }
+  return out;
+}
+
+/** Checks that a batch call returned the right values; returns a problem or null. */
+function checkBatch(kind, input, output, fc) {
+  if (!Array.isArray(output)) return `${kind} did not return an array`;
+  if (output.length !== input.length) return `${kind} returned ${output.length} values for ${input.length}`;
+  for (const i of [0, input.length >> 1, input.length - 1]) {
+    const back = kind.startsWith('encrypt') ? fc.decrypt(output[i]) : output[i];
+    const want = kind.startsWith('encrypt') ? input[i] : fc.decrypt(input[i]);
+    if (back !== want) return `${kind} result ${i} does not match`;
+  }
+  return null;
+}
+
+async function probe(fc, name) {
+  const plain = ['a', '', 'é€😀', 'x'.repeat(300)];
+  try {
+    const input = name.startsWith('encrypt') ? plain : plain.map((p) => fc.encrypt(p));
+    let out = fc[name](input);
+    if (name.endsWith('Async')) {
+      if (!out || typeof out.then !== 'function') return `${name} did not return a promise`;
+      out = await out;
+    }
+    return checkBatch(name, input, out, fc);
+  } catch (err) {
+    return `${name}(values) threw ${err && err.code ? `${err.code}: ` : ''}${err && err.message}`;
+  }
+}
+
+/** Runs `call` once; returns its wall time and the max event-loop delay meanwhile. */
+async function timeWithLoopDelay(call) {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const start = process.hrtime.bigint();
+  const out = await call();
+  const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  // A blocked loop is recorded when the monitor's timer finally runs.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  h.disable();
+  return { secs, maxDelayMs: h.max / 1e6, out };
+}
+
+async function asyncVsSync(fc, op, opts, input, log) {
+  const syncName = `${op}Many`;
+  const asyncName = `${op}ManyAsync`;
+  const rows = { [syncName]: { rate: [], delay: [] }, [asyncName]: { rate: [], delay: [] } };
+  const order = [syncName, asyncName];
+  for (let r = 0; r < opts.asyncRounds + 1; r++) {
+    // Round 0 is the warm-up and is not recorded.
+    for (const name of r % 2 ? [...order].reverse() : order) {
+      const { secs, maxDelayMs, out } = await timeWithLoopDelay(() => fc[name](input));
+      const problem = checkBatch(name, input, out, fc);
+      if (problem) throw new Error(problem);
+      if (r > 0) {
+        rows[name].rate.push(input.length / secs);
+        rows[name].delay.push(maxDelayMs);
+      }
+    }
+  }
+  const sync = { rate: summarize(rows[syncName].rate), delay: summarize(rows[syncName].delay) };
+  const async_ = { rate: summarize(rows[asyncName].rate), delay: summarize(rows[asyncName].delay) };
+  const res = { op, n: input.length, syncName, asyncName, sync, async: async_, ratio: ratio(async_.rate, sync.rate) };
+  log(
+    `  ${asyncName} x${input.length}: ${Math.round(async_.rate.median)} values/s (sync ${Math.round(sync.rate.median)}), ` +
+      `max loop delay ${async_.delay.max.toFixed(1)} ms (sync ${sync.delay.median.toFixed(0)} ms)`,
+  );
+  return res;
+}
+
+async function run(fc, impls, opts, log) {
+  const present = BATCH_APIS.filter((name) => typeof fc[name] === 'function');
+  const result = { present, notes: [], sync: [], async: [] };
+  if (!present.some((n) => n.includes('Many'))) {
+    result.notes.push('fieldcrypt has no encryptMany/decryptMany/encryptManyAsync/decryptManyAsync yet: batch section skipped.');
+    log(`batch: ${result.notes[0]}`);
+    return result;
+  }
+  const usable = new Set();
+  for (const name of present.filter((n) => n.includes('Many'))) {
+    const problem = await probe(fc, name);
+    if (problem) result.notes.push(`${name} skipped: ${problem}`);
+    else usable.add(name);
+  }
+  for (const n of result.notes) log(`batch: ${n}`);
+
+  const node = impls.find((i) => i.id === 'node');
+  log(`batch: sync batches of ${opts.batchSize} x ${VALUE_BYTES} B`);
+  const plain = values(opts.batchSize);
+  const stored = plain.map((v) => fc.encrypt(v));
+  for (const op of ['encrypt', 'decrypt']) {
+    const name = `${op}Many`;
+    if (!usable.has(name)) continue;
+    const input = op === 'encrypt' ? plain : stored;
+    const nodeInput = op === 'encrypt' ? plain : plain.map((v) => node.encrypt(v));
+    const entrants = [
+      { id: name, fn: () => fc[name](input) },
+      { id: `${op} loop`, fn: () => input.map((v) => fc[op](v)) },
+    ];
+    if (node) entrants.push({ id: `node:crypto ${op} loop`, fn: () => nodeInput.map((v) => node[op](v)) });
+    const results = runCase(entrants, { rounds: opts.rounds, sliceMs: opts.sliceMs * 2, warmupMs: opts.warmupMs });
+    const many = results.get(name);
+    const ratios = {};
+    for (const e of entrants.slice(1)) ratios[e.id] = ratio(many, results.get(e.id));
+    result.sync.push({ op, name, batchSize: opts.batchSize, results, ratios });
+    log(
+      `  ${name}: ` +
+        entrants.map((e) => `${e.id} ${Math.round(results.get(e.id).median * opts.batchSize)} values/s`).join(', '),
+    );
+  }
+
+  const big = values(opts.asyncValues);
+  const bigStored = usable.has('decryptManyAsync') ? big.map((v) => fc.encrypt(v)) : null;
+  for (const op of ['encrypt', 'decrypt']) {
+    if (!usable.has(`${op}ManyAsync`) || !usable.has(`${op}Many`)) {
+      if (usable.has(`${op}ManyAsync`)) result.notes.push(`${op}ManyAsync measured without a ${op}Many baseline: none present`);
+      continue;
+    }
+    log(`batch: ${op}ManyAsync vs ${op}Many, ${opts.asyncValues} values, ${opts.asyncRounds} rounds`);
+    result.async.push(await asyncVsSync(fc, op, opts, op === 'encrypt' ? big : bigStored, log));
+  }
+  return result;
+}
+
+module.exports = { run, values, BATCH_APIS };

@@ -1,0 +1,270 @@
+#!/usr/bin/env node
+'use strict';
+
+/**
+ * `npm run bench:mongoose` (or `npm run bench -- mongoose`): what field
+ * encryption costs a Mongoose app end to end, on a real MongoDB-compatible
+ * server.
+ *
+ * Two models with the same schema (a name plus three String fields: ssn,
+ * email, address); on one of them the three fields are encrypted with
+ * `encryptFieldIfModified` pre-save hooks and read back with
+ * `createDecryptMethod` methods. In interleaved rounds (order alternating)
+ * each model
+ *
+ *   save: saves N new documents one by one with doc.save(), into an emptied
+ *         collection;
+ *   find: finds all N (hydrated documents) without reading the fields;
+ *   read: finds all N and reads the three fields: decrypted through the
+ *         methods, or plainly.
+ *   (find and read are repeated 5 times each; the mean is the round's time.)
+ *
+ * find's overhead is what the larger stored values cost (hex ciphertext is
+ * over twice as long as the text); read minus find is the decryption.
+ *
+ * Overhead = encrypted time / plain time - 1, from the medians (and per round).
+ *
+ * Server: MONGODB_URI when set; else the test harness's FerretDB
+ * (test/harness.js startServer(), which builds it on first use).
+ *
+ *   --n=1000 / BENCH_MONGOOSE_N      documents per round
+ *   --rounds=9 / BENCH_ROUNDS        rounds (after one warm-up round)
+ *   --quick / BENCH_QUICK=1          n=200, 3 rounds
+ *   --out=DIR / BENCH_OUT            where RESULTS-mongoose.md goes (bench/, or bench/out/ for quick runs)
+ */
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { KEY_HEX } = require('./impls');
+const { summarize, ratio } = require('./runner');
+const { machineInfo } = require('./report');
+
+const FIELDS = ['ssn', 'email', 'address'];
+const FIND_REPEATS = 5;
+
+function options(argv = process.argv.slice(2), env = process.env) {
+  const flags = {};
+  for (const arg of argv) {
+    const m = /^--([\w-]+)(?:=(.*))?$/.exec(arg);
+    if (m) flags[m[1]] = m[2] === undefined ? true : m[2];
+  }
+  const quick = Boolean(flags.quick) || (env.BENCH_QUICK !== undefined && env.BENCH_QUICK !== '' && env.BENCH_QUICK !== '0');
+  const n = Number(flags.n || env.BENCH_MONGOOSE_N || (quick ? 200 : 1000));
+  const rounds = Number(flags.rounds || env.BENCH_ROUNDS || (quick ? 3 : 9));
+  const custom = flags.n || env.BENCH_MONGOOSE_N || flags.rounds || env.BENCH_ROUNDS;
+  const out = flags.out || env.BENCH_OUT;
+  return {
+    quick,
+    n,
+    rounds,
+    outDir: out ? path.resolve(out) : quick || custom ? path.join(__dirname, 'out') : __dirname,
+  };
+}
+
+function docData(i) {
+  return {
+    name: `Person ${i}`,
+    ssn: `${String(100 + (i % 900)).padStart(3, '0')}-${String(i % 100).padStart(2, '0')}-${String(i).padStart(4, '0')}`,
+    email: `person.${i}@example.org`,
+    address: `${i} Example Street, Apartment ${i % 50}, Springfield, 12345`,
+  };
+}
+
+async function connectServer() {
+  const harnessPath = path.join(__dirname, '..', 'test', 'harness.js');
+  if (process.env.MONGODB_URI) return { uri: process.env.MONGODB_URI, what: 'MONGODB_URI', stop: async () => {} };
+  if (!fs.existsSync(harnessPath)) {
+    throw new Error('set MONGODB_URI to a MongoDB-compatible server (test/harness.js, which starts FerretDB, is not there)');
+  }
+  const harness = require(harnessPath);
+  const server = await harness.startServer();
+  return { uri: server.uri, what: 'FerretDB from test/harness.js (SQLite backend)', stop: server.stop, bin: harness.FERRETDB_BIN };
+}
+
+function models(mongoose, connection, fc) {
+  const { Schema } = mongoose;
+  const shape = { name: String, ssn: String, email: String, address: String };
+
+  const PlainSchema = new Schema(shape);
+  const EncSchema = new Schema(shape);
+  for (const f of FIELDS) {
+    EncSchema.pre('save', fc.encryptFieldIfModified(f));
+    EncSchema.methods[`get${f[0].toUpperCase()}${f.slice(1)}`] = fc.createDecryptMethod(f);
+  }
+  return {
+    plain: {
+      id: 'plain',
+      model: connection.model('BenchPlain', PlainSchema),
+      read: (doc) => [doc.ssn, doc.email, doc.address],
+    },
+    encrypted: {
+      id: 'encrypted',
+      model: connection.model('BenchEncrypted', EncSchema),
+      read: (doc) => [doc.getSsn(), doc.getEmail(), doc.getAddress()],
+    },
+  };
+}
+
+const seconds = (start) => Number(process.hrtime.bigint() - start) / 1e9;
+
+/** One round for one model: empty the collection, time N saves, the finds, the finds + reads. */
+async function round(m, n, fc) {
+  await m.model.deleteMany({});
+  let t = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) await new m.model(docData(i)).save();
+  const save = seconds(t);
+
+  // Finds are much quicker than the saves: repeat them to time something measurable.
+  let docs;
+  t = process.hrtime.bigint();
+  for (let k = 0; k < FIND_REPEATS; k++) docs = await m.model.find({});
+  const find = seconds(t) / FIND_REPEATS;
+
+  let chars = 0;
+  t = process.hrtime.bigint();
+  for (let k = 0; k < FIND_REPEATS; k++) {
+    docs = await m.model.find({});
+    for (const doc of docs) for (const v of m.read(doc)) chars += v.length;
+  }
+  const read = seconds(t) / FIND_REPEATS;
+
+  // Check (untimed) that the run did what it claims.
+  if (docs.length !== n) throw new Error(`${m.id}: found ${docs.length} documents, saved ${n}`);
+  const byName = new Map(docs.map((d) => [d.name, m.read(d)]));
+  for (const i of [0, n - 1]) {
+    const want = docData(i);
+    if (String(byName.get(want.name)) !== String(FIELDS.map((f) => want[f]))) throw new Error(`${m.id}: document ${i} reads back wrong`);
+  }
+  const raw = await m.model.collection.findOne({ name: docData(0).name });
+  for (const f of FIELDS) {
+    if (fc.isEncrypted(raw[f]) !== (m.id === 'encrypted')) throw new Error(`${m.id}: ${f} stored ${m.id === 'encrypted' ? 'in clear' : 'encrypted'}`);
+  }
+  return { save, find, read, chars };
+}
+
+function pct(x) {
+  return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+}
+
+async function main() {
+  const opts = options();
+  const fc = require('..');
+  fc.configureKeys({ '01': KEY_HEX });
+  const mongoose = require('mongoose');
+  const started = new Date();
+
+  const server = await connectServer();
+  process.stderr.write(`bench:mongoose: ${server.what}; Mongoose ${mongoose.version}; N=${opts.n}, ${opts.rounds} rounds + 1 warm-up\n`);
+  const connection = await mongoose.createConnection(server.uri, { dbName: 'fieldcrypt_bench', serverSelectionTimeoutMS: 15000 }).asPromise();
+  let serverVersion = 'unknown';
+  try {
+    const info = await connection.db.admin().command({ buildInfo: 1 });
+    serverVersion = info.version;
+    if (info.ferretdbVersion !== undefined) {
+      // The embedded FerretDB of the test harness reports "unknown"; its binary's path names the version.
+      let v = info.ferretdbVersion;
+      if (v === 'unknown' && server.bin) v = (/ferretdb-(v[\d.]+)/.exec(server.bin) || [])[1] || v;
+      serverVersion = `FerretDB ${v} (reports MongoDB ${info.version})`;
+    }
+  } catch {
+    // not essential
+  }
+
+  const ms = models(mongoose, connection, fc);
+  const order = [ms.plain, ms.encrypted];
+  const PHASES = ['save', 'find', 'read'];
+  const times = { plain: {}, encrypted: {} };
+  for (const id of Object.keys(times)) for (const phase of PHASES) times[id][phase] = [];
+  try {
+    await connection.dropDatabase();
+    for (let r = 0; r <= opts.rounds; r++) {
+      for (const m of r % 2 ? [...order].reverse() : order) {
+        const res = await round(m, opts.n, fc);
+        if (r === 0) continue; // warm-up
+        for (const phase of PHASES) times[m.id][phase].push(res[phase]);
+      }
+      if (r > 0) {
+        const last = (id, phase) => times[id][phase][r - 1];
+        process.stderr.write(
+          `  round ${r}: ` +
+            PHASES.map((ph) => `${ph} ${(last('plain', ph) * 1000).toFixed(0)} / ${(last('encrypted', ph) * 1000).toFixed(0)} ms`).join(', ') +
+            ' (plain / encrypted)\n',
+        );
+      }
+    }
+    await connection.dropDatabase();
+  } finally {
+    await connection.close();
+    await server.stop();
+  }
+
+  // Rates, so that "higher is better" like everywhere else; overhead from times.
+  const rows = PHASES.map((phase) => {
+    const plain = summarize(times.plain[phase]);
+    const enc = summarize(times.encrypted[phase]);
+    const r = ratio(enc, plain);
+    return { phase, plain, enc, overhead: { value: r.value - 1, min: r.min - 1, max: r.max - 1 } };
+  });
+
+  const descr = {
+    save: `save ${opts.n} documents one by one (doc.save(), 3 fields encrypted by pre-save hooks)`,
+    find: `\`find({})\` all ${opts.n} documents (hydrated), reading no field; done ${FIND_REPEATS} times per round, the mean is the round's time`,
+    read: `the same find, then read the 3 fields of every document (decrypted by the createDecryptMethod methods; plain reads on the plain model); also ${FIND_REPEATS} times`,
+  };
+  let text = `\nMongoose ${mongoose.version} on ${serverVersion}, N=${opts.n}, median of ${opts.rounds} rounds (min–max), ms\n`;
+  text += `${'phase'.padEnd(8)}${'plain'.padEnd(22)}${'encrypted'.padEnd(22)}overhead (per-round range)\n`;
+  for (const row of rows) {
+    const cell = (s) => `${(s.median * 1000).toFixed(1)} (${(s.min * 1000).toFixed(0)}–${(s.max * 1000).toFixed(0)})`;
+    text += `${row.phase.padEnd(8)}${cell(row.plain).padEnd(22)}${cell(row.enc).padEnd(22)}${pct(row.overhead.value)} (${pct(row.overhead.min)} to ${pct(row.overhead.max)})\n`;
+  }
+  process.stdout.write(text);
+
+  const m = machineInfo();
+  const md = [
+    '# fieldcrypt Mongoose benchmark',
+    '',
+    `Generated by \`npm run bench:mongoose\`${opts.quick ? ' (quick smoke run)' : ''} on ${started.toISOString().replace(/\.\d+Z$/, 'Z')}.`,
+    '',
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.os}; Node ${m.node}; Mongoose ${mongoose.version}; fieldcrypt ${require('../package.json').version}.`,
+    '',
+    `Server: ${serverVersion}, ${server.what === 'MONGODB_URI' ? 'at MONGODB_URI' : 'started by test/harness.js on the same machine (SQLite backend, data in a temp dir)'}.`,
+    '',
+    'Method: two models with the same schema `{ name, ssn, email, address }` (all String). On one, `ssn`, `email` and',
+    '`address` have `encryptFieldIfModified` pre-save hooks and `createDecryptMethod` methods. One warm-up round, then',
+    `${opts.rounds} rounds alternating which model goes first. Per round and model, into an emptied collection:`,
+    '',
+    `- **save**: ${descr.save};`,
+    `- **find**: ${descr.find};`,
+    `- **read**: ${descr.read}.`,
+    '',
+    'The find overhead is the cost of the larger stored values (hex ciphertext is over twice the length of the text);',
+    'read minus find is the cost of decrypting.',
+    '',
+    'Overhead = encrypted time ÷ plain time − 1 (medians; in brackets, the range of the same ratio per round). Each round',
+    'also checks that the encrypted model stored ciphertext and reads back the original values, and the plain one did not.',
+    'A single-process database on a shared machine is noisy: read the overhead, not the milliseconds.',
+    '',
+    '| phase | plain, ms (min–max) | encrypted, ms (min–max) | overhead (per-round range) |',
+    '| :-- | --: | --: | --: |',
+    ...rows.map(
+      (row) =>
+        `| ${row.phase} | **${(row.plain.median * 1000).toFixed(1)}** (${(row.plain.min * 1000).toFixed(0)}–${(row.plain.max * 1000).toFixed(0)}) | ` +
+        `**${(row.enc.median * 1000).toFixed(1)}** (${(row.enc.min * 1000).toFixed(0)}–${(row.enc.max * 1000).toFixed(0)}) | ` +
+        `**${pct(row.overhead.value)}** (${pct(row.overhead.min)} to ${pct(row.overhead.max)}) |`,
+    ),
+    '',
+  ].join('\n');
+  fs.mkdirSync(opts.outDir, { recursive: true });
+  const file = path.join(opts.outDir, 'RESULTS-mongoose.md');
+  fs.writeFileSync(file, md);
+  process.stderr.write(`wrote ${path.relative(process.cwd(), file)}\n`);
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
+
+module.exports = { main };
