@@ -44,6 +44,16 @@ pub fn encrypt(key: &Key, version: &Version, plaintext: &[u8]) -> Result<String>
     encrypt_with_iv(key, version, &random_iv(), plaintext)
 }
 
+/// Encrypts a buffer the caller owns, in place (it holds ciphertext
+/// afterwards), appending the stored value (ASCII) to `out`, under a fresh
+/// random IV. Saves a copy and an allocation on the hot path.
+pub fn encrypt_into(key: &Key, version: &Version, buf: &mut [u8], out: &mut Vec<u8>) -> Result<()> {
+    let iv = random_iv();
+    let tag = seal_in_place(key, &iv, buf)?;
+    format::serialize_into(version, &iv, &tag, buf, out);
+    Ok(())
+}
+
 /// Encrypts with a caller-chosen IV. Only for test vectors: reusing an IV
 /// under one key destroys GCM's security.
 pub fn encrypt_with_iv(key: &Key, version: &Version, iv: &[u8; IV_LEN], plaintext: &[u8]) -> Result<String> {
@@ -58,6 +68,15 @@ pub fn decrypt_envelope(key: &Key, env: Envelope) -> Result<Zeroizing<Vec<u8>>> 
     let mut buf = Zeroizing::new(ciphertext);
     open_in_place(key, &version, &iv, &tag, &mut buf)?;
     Ok(buf)
+}
+
+/// Parses a stored value and decrypts it into `buf` (cleared first; a
+/// caller-owned buffer saves an allocation). `ring` supplies the key of the
+/// value's version.
+pub fn decrypt_into(ring: &crate::keyring::Keyring, stored: &[u8], buf: &mut Vec<u8>) -> Result<()> {
+    let (version, iv, tag) = format::parse_into(stored, buf)?;
+    let key = ring.get(&version)?;
+    open_in_place(key, &version, &iv, &tag, buf)
 }
 
 /// Checks that decrypted bytes are UTF-8 text.

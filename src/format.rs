@@ -30,7 +30,12 @@ pub struct Envelope {
 
 /// Parses a key version given by a caller (`"01"`).
 pub fn parse_version(s: &str) -> Result<Version> {
-    match s.as_bytes() {
+    parse_version_bytes(s.as_bytes())
+}
+
+/// [`parse_version`] over bytes.
+pub fn parse_version_bytes(s: &[u8]) -> Result<Version> {
+    match s {
         [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => Ok([*a, *b]),
         _ => Err(FieldCryptError::InvalidKeyVersion),
     }
@@ -60,33 +65,56 @@ fn split(s: &[u8]) -> Result<(Version, &[u8], &[u8], &[u8])> {
 }
 
 fn is_hex(b: &[u8]) -> bool {
-    b.iter().all(u8::is_ascii_hexdigit)
+    faster_hex::hex_check(b)
+}
+
+/// Decodes hex (either case) into `dst`, which is exactly half as long.
+pub fn decode_hex(src: &[u8], dst: &mut [u8]) -> Result<()> {
+    debug_assert_eq!(src.len(), dst.len() * 2);
+    faster_hex::hex_decode(src, dst).map(|_| ()).map_err(|_| FieldCryptError::InvalidFormat)
+}
+
+/// Encodes `src` as lowercase hex into `dst`, which is exactly twice as long.
+fn encode_hex(src: &[u8], dst: &mut [u8]) {
+    faster_hex::hex_encode(src, dst).expect("dst is sized by the caller");
 }
 
 /// Parses and decodes a stored value.
-pub fn parse(s: &str) -> Result<Envelope> {
-    let (version, iv_hex, tag_hex, ct_hex) = split(s.as_bytes())?;
-    let mut iv = [0u8; IV_LEN];
-    let mut tag = [0u8; TAG_LEN];
-    hex::decode_to_slice(iv_hex, &mut iv).map_err(|_| FieldCryptError::InvalidFormat)?;
-    hex::decode_to_slice(tag_hex, &mut tag).map_err(|_| FieldCryptError::InvalidFormat)?;
-    let mut ciphertext = vec![0u8; ct_hex.len() / 2];
-    hex::decode_to_slice(ct_hex, &mut ciphertext).map_err(|_| FieldCryptError::InvalidFormat)?;
+pub fn parse(s: impl AsRef<[u8]>) -> Result<Envelope> {
+    let mut ciphertext = Vec::new();
+    let (version, iv, tag) = parse_into(s.as_ref(), &mut ciphertext)?;
     Ok(Envelope { version, iv, tag, ciphertext })
 }
 
+/// The header of a stored value, with the ciphertext decoded into `ct`
+/// (cleared first; a caller-owned buffer saves an allocation per value).
+pub type Header = (Version, [u8; IV_LEN], [u8; TAG_LEN]);
+
+/// [`parse`] into a reusable ciphertext buffer.
+pub fn parse_into(s: &[u8], ct: &mut Vec<u8>) -> Result<Header> {
+    let (version, iv_hex, tag_hex, ct_hex) = split(s)?;
+    let mut iv = [0u8; IV_LEN];
+    let mut tag = [0u8; TAG_LEN];
+    decode_hex(iv_hex, &mut iv)?;
+    decode_hex(tag_hex, &mut tag)?;
+    ct.clear();
+    ct.resize(ct_hex.len() / 2, 0);
+    decode_hex(ct_hex, ct)?;
+    Ok((version, iv, tag))
+}
+
 /// True when `s` is a well-formed stored value. Allocates nothing.
-pub fn is_well_formed(s: &str) -> bool {
-    match split(s.as_bytes()) {
+pub fn is_well_formed(s: impl AsRef<[u8]>) -> bool {
+    match split(s.as_ref()) {
         Ok((_, iv, tag, ct)) => is_hex(iv) && is_hex(tag) && is_hex(ct),
         Err(_) => false,
     }
 }
 
 /// The key version of a well-formed stored value.
-pub fn version_of(s: &str) -> Result<Version> {
-    if is_well_formed(s) {
-        let b = s.as_bytes();
+pub fn version_of(s: impl AsRef<[u8]>) -> Result<Version> {
+    let b = s.as_ref();
+    if is_well_formed(b) {
         Ok([b[0], b[1]])
     } else {
         Err(FieldCryptError::InvalidFormat)
@@ -95,16 +123,30 @@ pub fn version_of(s: &str) -> Result<Version> {
 
 /// Writes a stored value, lowercase hex.
 pub fn serialize(version: &Version, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], ct: &[u8]) -> String {
-    let mut out = vec![0u8; HEADER_LEN + ct.len() * 2];
-    out[..2].copy_from_slice(version);
-    out[2] = SEP;
-    hex::encode_to_slice(iv, &mut out[3..3 + IV_LEN * 2]).expect("sized above");
-    out[3 + IV_LEN * 2] = SEP;
-    hex::encode_to_slice(tag, &mut out[4 + IV_LEN * 2..HEADER_LEN - 1]).expect("sized above");
-    out[HEADER_LEN - 1] = SEP;
-    hex::encode_to_slice(ct, &mut out[HEADER_LEN..]).expect("sized above");
+    let mut out = Vec::new();
+    serialize_into(version, iv, tag, ct, &mut out);
     // Only ASCII digits, separators and hex digits were written.
     String::from_utf8(out).expect("ASCII")
+}
+
+/// The length of the stored value for `ct_len` bytes of ciphertext.
+pub fn stored_len(ct_len: usize) -> usize {
+    HEADER_LEN + ct_len * 2
+}
+
+/// [`serialize`], appended to `out` (so batches can write back to back);
+/// writes ASCII only.
+pub fn serialize_into(version: &Version, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], ct: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + stored_len(ct.len()), 0);
+    let out = &mut out[start..];
+    out[..2].copy_from_slice(version);
+    out[2] = SEP;
+    encode_hex(iv, &mut out[3..3 + IV_LEN * 2]);
+    out[3 + IV_LEN * 2] = SEP;
+    encode_hex(tag, &mut out[4 + IV_LEN * 2..HEADER_LEN - 1]);
+    out[HEADER_LEN - 1] = SEP;
+    encode_hex(ct, &mut out[HEADER_LEN..]);
 }
 
 #[cfg(test)]

@@ -29,11 +29,16 @@ pub struct Key {
 impl Key {
     /// Builds a key from 64 hex characters. `version` only labels errors.
     pub fn from_hex(version: &Version, hex_key: &str) -> Result<Self> {
+        Self::from_hex_bytes(version, hex_key.as_bytes())
+    }
+
+    /// [`Key::from_hex`] over the bytes of the hex text.
+    pub fn from_hex_bytes(version: &Version, hex_key: &[u8]) -> Result<Self> {
         if hex_key.len() != KEY_HEX_LEN {
             return Err(FieldCryptError::InvalidKeyLength { version: *version, len: hex_key.len() });
         }
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-        hex::decode_to_slice(hex_key, bytes.as_mut()).map_err(|_| FieldCryptError::InvalidKey(*version))?;
+        crate::format::decode_hex(hex_key, bytes.as_mut()).map_err(|_| FieldCryptError::InvalidKey(*version))?;
         Ok(Self::from_bytes(&bytes))
     }
 
@@ -54,7 +59,7 @@ fn slot(v: &Version) -> usize {
 
 /// Keys by version. Shared keys are `Arc`s so that work on other threads can
 /// hold the one key it needs while the keyring changes.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Keyring {
     keys: Vec<Option<Arc<Key>>>,
 }
