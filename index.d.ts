@@ -38,6 +38,18 @@ export function reEncrypt(encryptedData: EncryptedString, newKeyVersion: KeyVers
 /** The key version a stored value was written with, e.g. `"01"`. */
 export function getKeyVersion(encryptedData: EncryptedString): KeyVersion;
 
+/** Encrypts every string in one native call (faster than a loop for many values). All or nothing. */
+export function encryptMany(values: readonly string[], options?: EncryptOptions): EncryptedString[];
+
+/** Decrypts every stored value in one native call. All or nothing; errors carry `index`. */
+export function decryptMany(values: readonly EncryptedString[]): string[];
+
+/** `encryptMany` on the libuv thread pool, in chunks, keeping the event loop responsive. */
+export function encryptManyAsync(values: readonly string[], options?: EncryptOptions): Promise<EncryptedString[]>;
+
+/** `decryptMany` on the libuv thread pool, in chunks. */
+export function decryptManyAsync(values: readonly EncryptedString[]): Promise<string[]>;
+
 /**
  * Uses exactly these keys (`{ '01': hex64, '02': hex64 }`) from now on, instead of
  * process.env. All are validated first; on error the previous keys stay in force.
@@ -61,6 +73,9 @@ export function createDecryptMethod(path: string): (this: any) => string | null 
 
 /** The same, for `schema.virtual(name).get(...)`. */
 export function createDecryptedGetter(path: string): (this: any) => string | null | undefined;
+
+/** Which native build is loaded: the accelerated x86-64-v3 one, the portable one, or FIELDCRYPT_NATIVE_PATH's. */
+export function nativeInfo(): { variant: 'x86-64-v3' | 'portable' | 'custom'; file: string };
 
 export type FieldCryptErrorCode =
   | 'ERR_FIELDCRYPT_KEY_NOT_FOUND'

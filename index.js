@@ -5,10 +5,23 @@
  * See README.md; types in index.d.ts.
  */
 
-const { encrypt, decrypt, encryptBuffer, decryptBuffer, isEncrypted, reEncrypt, getKeyVersion } = require('./lib/api');
+const {
+  encrypt,
+  decrypt,
+  encryptBuffer,
+  decryptBuffer,
+  isEncrypted,
+  reEncrypt,
+  getKeyVersion,
+  encryptMany,
+  decryptMany,
+  encryptManyAsync,
+  decryptManyAsync,
+} = require('./lib/api');
 const { configureKeys, reloadKeys, loadedKeyVersions } = require('./lib/keys');
 const { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('./lib/mongoose');
 const { FieldCryptError, codes } = require('./lib/errors');
+const { info: nativeInfo } = require('./lib/native');
 
 module.exports = {
   encrypt,
@@ -18,12 +31,17 @@ module.exports = {
   isEncrypted,
   reEncrypt,
   getKeyVersion,
+  encryptMany,
+  decryptMany,
+  encryptManyAsync,
+  decryptManyAsync,
   configureKeys,
   reloadKeys,
   loadedKeyVersions,
   encryptFieldIfModified,
   createDecryptMethod,
   createDecryptedGetter,
+  nativeInfo,
   FieldCryptError,
   errorCodes: codes,
 };

@@ -30,12 +30,17 @@ const FUNCTIONS = [
   'isEncrypted',
   'reEncrypt',
   'getKeyVersion',
+  'encryptMany',
+  'decryptMany',
+  'encryptManyAsync',
+  'decryptManyAsync',
   'configureKeys',
   'reloadKeys',
   'loadedKeyVersions',
   'encryptFieldIfModified',
   'createDecryptMethod',
   'createDecryptedGetter',
+  'nativeInfo',
 ];
 
 // Must match FieldCryptErrorCode in index.d.ts.
@@ -141,4 +146,11 @@ test('a missing native addon → ERR_FIELDCRYPT_ADDON_NOT_BUILT at require time'
   assert.equal(r.name, 'FieldCryptError');
   assert.equal(r.cause, 'MODULE_NOT_FOUND');
   assert.match(r.message, /npm install/);
+});
+
+test('nativeInfo names the loaded build; FIELDCRYPT_NATIVE_VARIANT=portable forces the portable one', () => {
+  const { variant, file } = require('..').nativeInfo();
+  assert.ok(['x86-64-v3', 'portable', 'custom'].includes(variant), variant);
+  assert.ok(require('node:fs').existsSync(file), file);
+  if (process.env.FIELDCRYPT_NATIVE_VARIANT === 'portable') assert.equal(variant, 'portable');
 });

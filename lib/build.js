@@ -5,6 +5,10 @@
  * `npm install` runs this: it builds the native addon from source with cargo
  * (release profile) and places it where lib/native.js loads it.
  *
+ * On x86-64 it builds a second, accelerated addon (target-cpu x86-64-v3 with
+ * AES-NI and PCLMULQDQ) that lib/native.js loads only on CPUs that have all
+ * of those; see README, "Performance". FIELDCRYPT_PORTABLE_ONLY=1 skips it.
+ *
  * FIELDCRYPT_SKIP_BUILD=1 skips the build (e.g. when a prebuilt addon is
  * shipped); CARGO selects the cargo binary.
  */
@@ -12,42 +16,69 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { fileName, addonPath } = require('./native');
+const { addonPath, acceleratedPath } = require('./native');
 
 const root = path.join(__dirname, '..');
-
-if (process.env.FIELDCRYPT_SKIP_BUILD) {
-  console.log('fieldcrypt: FIELDCRYPT_SKIP_BUILD is set, not building the native addon');
-  process.exit(0);
-}
-
 const cargo = process.env.CARGO || 'cargo';
-console.log(`fieldcrypt: building the native addon with ${cargo} build --release`);
-const result = spawnSync(cargo, ['build', '--release', '--lib'], { cwd: root, stdio: 'inherit' });
-if (result.error && result.error.code === 'ENOENT') {
-  console.error('fieldcrypt: cargo was not found. Install Rust (https://rustup.rs) and run `npm install` again.');
-  process.exit(1);
-}
-if (result.status !== 0) {
-  console.error(`fieldcrypt: cargo build failed (exit ${result.status})`);
-  process.exit(result.status || 1);
-}
 
-const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target');
-const built = {
+const libName = {
   linux: 'libfieldcrypt.so',
   freebsd: 'libfieldcrypt.so',
   darwin: 'libfieldcrypt.dylib',
   win32: 'fieldcrypt.dll',
 }[process.platform];
-if (!built) {
-  console.error(`fieldcrypt: unsupported platform ${process.platform}`);
-  process.exit(1);
+
+function fail(message, code = 1) {
+  console.error(`fieldcrypt: ${message}`);
+  process.exit(code);
 }
 
-// Copy beside, then rename over: a process that has the old addon loaded keeps
-// its mapping intact.
-const tmp = `${addonPath}.${process.pid}.tmp`;
-fs.copyFileSync(path.join(targetDir, 'release', built), tmp);
-fs.renameSync(tmp, addonPath);
-console.log(`fieldcrypt: wrote ${fileName} (${fs.statSync(addonPath).size} bytes)`);
+function cargoBuild(args, env) {
+  const result = spawnSync(cargo, ['build', '--release', '--lib', ...args], { cwd: root, stdio: 'inherit', env });
+  if (result.error && result.error.code === 'ENOENT') {
+    fail('cargo was not found. Install Rust (https://rustup.rs) and run `npm install` again.');
+  }
+  if (result.status !== 0) fail(`cargo build failed (exit ${result.status})`, result.status || 1);
+}
+
+/** Copy beside, then rename over: a process that has the old addon loaded keeps its mapping intact. */
+function install(from, to) {
+  const tmp = `${to}.${process.pid}.tmp`;
+  fs.copyFileSync(from, tmp);
+  fs.renameSync(tmp, to);
+  console.log(`fieldcrypt: wrote ${path.basename(to)} (${fs.statSync(to).size} bytes)`);
+}
+
+function hostTriple() {
+  const out = spawnSync('rustc', ['-vV'], { encoding: 'utf8' });
+  const m = /^host: (\S+)$/m.exec(out.stdout || '');
+  return m && m[1];
+}
+
+if (process.env.FIELDCRYPT_SKIP_BUILD) {
+  console.log('fieldcrypt: FIELDCRYPT_SKIP_BUILD is set, not building the native addon');
+  process.exit(0);
+}
+if (!libName) fail(`unsupported platform ${process.platform}`);
+
+const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target');
+
+console.log(`fieldcrypt: building the native addon with ${cargo} build --release`);
+cargoBuild([], process.env);
+install(path.join(targetDir, 'release', libName), addonPath);
+
+if (process.arch === 'x64' && !process.env.FIELDCRYPT_PORTABLE_ONLY) {
+  // An explicit --target keeps RUSTFLAGS off build scripts and proc macros,
+  // which run on this machine whatever its CPU.
+  const triple = hostTriple();
+  if (!triple) fail('could not read the host target from `rustc -vV`');
+  const accelDir = path.join(targetDir, 'x86-64-v3');
+  console.log('fieldcrypt: building the accelerated addon (x86-64-v3 + AES-NI + PCLMULQDQ)');
+  cargoBuild(['--target', triple, '--target-dir', accelDir], {
+    ...process.env,
+    CARGO_ENCODED_RUSTFLAGS: ['-Ctarget-cpu=x86-64-v3', '-Ctarget-feature=+aes,+pclmulqdq'].join('\x1f'),
+  });
+  install(path.join(accelDir, triple, 'release', libName), acceleratedPath);
+} else if (fs.existsSync(acceleratedPath)) {
+  fs.rmSync(acceleratedPath);
+}

@@ -22,7 +22,6 @@ const { codes, FieldCryptError, adopt, describeType } = require('./errors');
 
 const VERSION_RE = /^\d\d$/;
 
-const ring = new native.NativeKeyring();
 const state = {
   mode: 'env',
   /** The version new values are written with; undefined until first needed. */
@@ -62,7 +61,16 @@ function envKey(version) {
 
 function addKey(version, hex) {
   try {
-    ring.add(version, hex);
+    native.addKey(version, hex);
+  } catch (err) {
+    throw adopt(err);
+  }
+}
+
+/** Installs exactly these keys ({ version: hex }); all or nothing. */
+function replaceKeys(entries) {
+  try {
+    native.replaceKeys(Object.keys(entries), Object.values(entries));
   } catch (err) {
     throw adopt(err);
   }
@@ -74,7 +82,7 @@ function addKey(version, hex) {
  * caller then retries), false when there is nothing to load.
  */
 function loadMissing(version) {
-  if (state.mode !== 'env' || !VERSION_RE.test(version) || ring.has(version)) return false;
+  if (state.mode !== 'env' || typeof version !== 'string' || !VERSION_RE.test(version) || native.hasKey(version)) return false;
   const hex = envKey(version);
   if (hex === undefined) return false;
   addKey(version, hex);
@@ -137,11 +145,7 @@ function configureKeys(keys, options) {
       `Encryption key not found for key version ${current}: configureKeys() was told to write with version ${current} but was given no key for it`,
     );
   }
-  try {
-    ring.replace(entries);
-  } catch (err) {
-    throw adopt(err);
-  }
+  replaceKeys(entries);
   state.mode = 'configured';
   state.current = current;
 }
@@ -163,18 +167,14 @@ function reloadKeys() {
       if (hex !== undefined) entries[m[1]] = hex;
     }
   }
-  try {
-    ring.replace(entries);
-  } catch (err) {
-    throw adopt(err);
-  }
+  replaceKeys(entries);
   state.mode = 'env';
   state.current = current;
 }
 
 /** Versions currently loaded, ascending; for diagnostics (no key material). */
 function loadedKeyVersions() {
-  return ring.versions();
+  return native.keyVersions();
 }
 
-module.exports = { ring, checkOptions, currentVersion, loadMissing, configureKeys, reloadKeys, loadedKeyVersions, checkVersion };
+module.exports = { checkOptions, currentVersion, loadMissing, configureKeys, reloadKeys, loadedKeyVersions, checkVersion };

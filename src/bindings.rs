@@ -1,169 +1,1110 @@
-//! The N-API surface. The only module that knows napi: it converts arguments,
-//! calls the plain-Rust modules and maps [`FieldCryptError`] to JS errors
-//! whose `code` is the error's stable code.
+#![cfg_attr(test, allow(dead_code))]
+//! The N-API surface: the only module that knows napi.
 //!
-//! The JS glue in `lib/` validates argument types before calling in here, so
-//! napi's own conversion errors (whose messages quote the offending value)
-//! are never reached with user data.
+//! Every function here is a plain N-API callback over `napi::sys`, registered
+//! on the module's exports by napi-rs's `module_exports` hook. We measured
+//! napi-rs's generated wrappers at 3-4x the cost of a plain callback (about
+//! 130 ns against 40 ns to receive one string), which is most of a 100-byte
+//! encrypt, so the hot paths do the few N-API calls they need themselves:
+//!
+//! * stored values and versions (ASCII) are read with a length query that is
+//!   O(1) (`napi_get_value_string_latin1` with no buffer) and one UTF-8 copy;
+//!   stored values are written with `napi_create_string_latin1`, which V8
+//!   copies into a one-byte string without decoding;
+//! * plaintext is read as UTF-8 in one pass into a buffer sized 3x its UTF-16
+//!   length (the most UTF-8 it can need), encrypted in place and zeroized;
+//!   decrypted text is zeroized after V8 has copied it.
+//!
+//! Each module instance (main thread or worker) gets its own keyring, passed
+//! to every callback as its `data` pointer and freed by an env cleanup hook.
+//! Only the JS thread touches it; batch work on the thread pool holds `Arc`s
+//! of the keys it needs.
+//!
+//! Errors are thrown as JS `Error`s whose `code` is [`FieldCryptError::code`];
+//! key errors also carry `keyVersion`, batch errors `index`.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::ffi::{c_char, c_void};
 use std::ptr;
 
-use napi::bindgen_prelude::{Buffer, ToNapiValue, TypeName, ValueType};
+use napi::bindgen_prelude::Object;
 use napi::sys;
+use napi::{Env, JsValue};
 use napi_derive::napi;
 use zeroize::Zeroizing;
 
 use crate::cipher;
-use crate::error::FieldCryptError;
+use crate::error::{FieldCryptError, Version};
 use crate::format;
 use crate::keyring::{Key, Keyring};
 
-type Result<T> = std::result::Result<T, napi::Error<&'static str>>;
+type Value = sys::napi_value;
+type RawEnv = sys::napi_env;
 
-fn js_err(e: FieldCryptError) -> napi::Error<&'static str> {
-    napi::Error::new(e.code(), e.to_string())
+const OK: sys::napi_status = sys::Status::napi_ok;
+
+/// Per-module-instance state.
+struct State {
+    ring: RefCell<Keyring>,
+    /// Reused buffers for one call's input and output, so that small calls
+    /// allocate nothing; see [`Scratch`].
+    input: RefCell<Vec<u8>>,
+    output: RefCell<Vec<u8>>,
+    /// Whether this Node has `node_api_create_external_string_latin1`
+    /// (Node >= 18.18 / 20.4): large results are then handed to V8 without a copy.
+    external_strings: bool,
 }
 
-/// Decrypted text, returned to JS as a string; the Rust copy is zeroized when
-/// dropped. (The JS string itself cannot be zeroized.)
-pub struct SecretText(Zeroizing<Vec<u8>>);
+/// Results at least this long are returned as external strings (when
+/// available): V8 then reads our buffer instead of copying it. Below it, the
+/// copy is cheaper than the finalizer bookkeeping.
+const EXTERNAL_MIN: usize = 32 * 1024;
 
-impl TypeName for SecretText {
-    fn type_name() -> &'static str {
-        "string"
-    }
-    fn value_type() -> ValueType {
-        ValueType::String
+/// Scratch buffers up to this capacity are kept for the next call; larger
+/// ones are freed. Keeping them matters for large values: a fresh multi-MiB
+/// buffer costs the kernel a page fault and a zeroed page per 4 KiB, which
+/// measured at over half of a 1 MiB encrypt.
+const KEEP_SCRATCH: usize = 8 << 20;
+
+/// A borrowed scratch buffer. On drop, the bytes the call wrote are zeroized
+/// (only those: zeroizing the whole capacity would cost a memset of the
+/// largest value ever seen on every call), so between calls every scratch
+/// buffer is all zeros.
+struct Scratch<'a>(std::cell::RefMut<'a, Vec<u8>>);
+
+impl<'a> Scratch<'a> {
+    fn take(cell: &'a RefCell<Vec<u8>>) -> Self {
+        let mut buf = cell.borrow_mut();
+        buf.clear();
+        Scratch(buf)
     }
 }
 
-impl ToNapiValue for SecretText {
-    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
-        let mut out = ptr::null_mut();
-        let status =
-            unsafe { sys::napi_create_string_utf8(env, val.0.as_ptr().cast(), val.0.len() as isize, &mut out) };
-        if status != sys::Status::napi_ok {
-            return Err(napi::Error::new(napi::Status::GenericFailure, "could not create a string"));
+impl Drop for Scratch<'_> {
+    fn drop(&mut self) {
+        // A plain memset (vectorised, unlike `zeroize`'s byte-wise volatile
+        // writes, which cost about a microsecond per 3 KiB) is enough here:
+        // the buffer stays alive in `State` and is read again by later
+        // calls, so the stores cannot be optimised away; the fence keeps
+        // them from being reordered past the reuse.
+        let len = self.0.len();
+        unsafe { ptr::write_bytes(self.0.as_mut_ptr(), 0, len) };
+        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        self.0.clear();
+        if self.0.capacity() > KEEP_SCRATCH {
+            *self.0 = Vec::new();
         }
-        Ok(out)
     }
 }
 
-/// A set of keys by version. Key material never leaves this object.
-#[napi]
-pub struct NativeKeyring {
+impl std::ops::Deref for Scratch<'_> {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Scratch<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
+/// Why a call failed.
+enum Fail {
+    /// A fieldcrypt error, thrown with its code.
+    Crypt(FieldCryptError),
+    /// The same, for element `index` of a batch.
+    At(usize, FieldCryptError),
+    /// An argument of the wrong type. The message names the argument, never its value.
+    Arg(String),
+    /// An N-API call failed; it may have left an exception pending.
+    Napi,
+}
+
+impl From<FieldCryptError> for Fail {
+    fn from(e: FieldCryptError) -> Self {
+        Fail::Crypt(e)
+    }
+}
+
+type Res<T> = Result<T, Fail>;
+
+fn check(status: sys::napi_status) -> Res<()> {
+    if status == OK {
+        Ok(())
+    } else {
+        Err(Fail::Napi)
+    }
+}
+
+fn version_str(v: &Version) -> &str {
+    crate::error::version_str(v)
+}
+
+unsafe fn js_string(env: RawEnv, s: &str) -> Res<Value> {
+    let mut out = ptr::null_mut();
+    check(unsafe { sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut out) })?;
+    Ok(out)
+}
+
+unsafe fn set_named(env: RawEnv, obj: Value, name: &str, value: Value) -> Res<()> {
+    let key = unsafe { js_string(env, name)? };
+    check(unsafe { sys::napi_set_property(env, obj, key, value) })
+}
+
+/// Builds the JS error object for a failure.
+unsafe fn error_value(env: RawEnv, fail: Fail) -> Res<Value> {
+    let (err, index) = match fail {
+        Fail::Crypt(e) => (e, None),
+        Fail::At(i, e) => (e, Some(i)),
+        Fail::Arg(msg) => {
+            let code = unsafe { js_string(env, "ERR_FIELDCRYPT_INVALID_ARGUMENT")? };
+            let msg = unsafe { js_string(env, &msg)? };
+            let mut out = ptr::null_mut();
+            check(unsafe { sys::napi_create_type_error(env, code, msg, &mut out) })?;
+            return Ok(out);
+        }
+        Fail::Napi => return Err(Fail::Napi),
+    };
+    let message = match index {
+        Some(i) => format!("{err} (at index {i})"),
+        None => err.to_string(),
+    };
+    let code = unsafe { js_string(env, err.code())? };
+    let msg = unsafe { js_string(env, &message)? };
+    let mut out = ptr::null_mut();
+    check(unsafe { sys::napi_create_error(env, code, msg, &mut out) })?;
+    if let FieldCryptError::KeyNotFound(v) | FieldCryptError::AuthenticationFailed(v) = &err {
+        let v = unsafe { js_string(env, version_str(v))? };
+        unsafe { set_named(env, out, "keyVersion", v)? };
+    }
+    if let Some(i) = index {
+        let mut n = ptr::null_mut();
+        check(unsafe { sys::napi_create_uint32(env, i as u32, &mut n) })?;
+        unsafe { set_named(env, out, "index", n)? };
+    }
+    Ok(out)
+}
+
+/// Throws `fail` (unless an N-API failure already left an exception pending)
+/// and returns the `NULL` a callback returns after throwing.
+unsafe fn throw(env: RawEnv, fail: Fail) -> Value {
+    let mut pending = false;
+    unsafe { sys::napi_is_exception_pending(env, &mut pending) };
+    if !pending {
+        match unsafe { error_value(env, fail) } {
+            Ok(err) => unsafe {
+                sys::napi_throw(env, err);
+            },
+            Err(_) => unsafe {
+                sys::napi_throw_error(env, ptr::null(), c"fieldcrypt: internal N-API failure".as_ptr());
+            },
+        }
+    }
+    ptr::null_mut()
+}
+
+/// Runs a callback body, turning its failure into a thrown JS error. A
+/// panic (a bug) becomes a JS error too instead of aborting the process.
+unsafe fn run(env: RawEnv, body: impl FnOnce() -> Res<Value>) -> Value {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(fail)) => unsafe { throw(env, fail) },
+        Err(_) => unsafe {
+            sys::napi_throw_error(env, c"ERR_FIELDCRYPT_INTERNAL".as_ptr(), c"fieldcrypt: internal error (a bug; please report it)".as_ptr());
+            ptr::null_mut()
+        },
+    }
+}
+
+/// The callback's arguments (missing ones are `undefined`) and its state.
+unsafe fn args<'a, const N: usize>(env: RawEnv, info: sys::napi_callback_info) -> Res<([Value; N], &'a State)> {
+    let mut argc = N;
+    let mut argv = [ptr::null_mut(); N];
+    let mut data = ptr::null_mut();
+    check(unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data) })?;
+    // SAFETY: every callback is created with a pointer to a live `State`,
+    // freed only by the env cleanup hook after all JS has stopped running.
+    Ok((argv, unsafe { &*(data as *const State) }))
+}
+
+/// The UTF-16 length of a JS string, in O(1); `None` if it is not a string.
+unsafe fn string_len(env: RawEnv, v: Value) -> Option<usize> {
+    let mut len = 0;
+    let status = unsafe { sys::napi_get_value_string_latin1(env, v, ptr::null_mut(), 0, &mut len) };
+    (status == OK).then_some(len)
+}
+
+/// Reads a string that must be ASCII (a stored value, a version) into
+/// `out`. Returns false if `v` is not a string or holds a non-ASCII
+/// character: neither can be well-formed.
+unsafe fn read_ascii(env: RawEnv, v: Value, out: &mut Vec<u8>) -> Res<bool> {
+    let Some(len) = (unsafe { string_len(env, v) }) else { return Ok(false) };
+    out.clear();
+    out.reserve(len + 1);
+    let mut written = 0;
+    check(unsafe { sys::napi_get_value_string_utf8(env, v, out.as_mut_ptr().cast::<c_char>(), len + 1, &mut written) })?;
+    // SAFETY: N-API wrote `written` bytes (<= len) into the reserved space.
+    unsafe { out.set_len(written) };
+    // Every character is at least one UTF-8 byte, so a string with a
+    // non-ASCII character either does not fit (written < len) or puts a byte
+    // >= 0x80 in `out`, which no field of the format accepts.
+    Ok(written == len)
+}
+
+/// Reads a JS string as UTF-8 (lone surrogates become U+FFFD, as with
+/// `Buffer.from(s, 'utf8')`) into `buf`, in one pass: `buf` is sized for
+/// the most UTF-8 the string can need, 3 bytes per UTF-16 unit (a surrogate
+/// pair, 2 units, is 4). Pages of that space that are never written are
+/// never touched.
+unsafe fn read_utf8(env: RawEnv, v: Value, what: &str, buf: &mut Vec<u8>) -> Res<()> {
+    let Some(len) = (unsafe { string_len(env, v) }) else {
+        return Err(Fail::Arg(format!("{what} must be a string")));
+    };
+    let mut cap = len * 3 + 1;
+    if len > 16 * 1024 {
+        // Large strings: ask for the exact UTF-8 length (a fast scan for
+        // one-byte strings) rather than reserve 3x and keep the excess.
+        let mut exact = 0;
+        check(unsafe { sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut exact) })?;
+        cap = exact + 1;
+    }
+    let start = buf.len();
+    buf.reserve(cap);
+    let mut written = 0;
+    check(unsafe {
+        sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().add(start).cast::<c_char>(), cap, &mut written)
+    })?;
+    // SAFETY: N-API wrote `written` bytes after `start`, in the reserved space.
+    unsafe { buf.set_len(start + written) };
+    Ok(())
+}
+
+/// The bytes of a Uint8Array (Buffers are Uint8Arrays).
+unsafe fn read_bytes<'a>(env: RawEnv, v: Value) -> Res<&'a [u8]> {
+    let mut is_typed = false;
+    check(unsafe { sys::napi_is_typedarray(env, v, &mut is_typed) })?;
+    if !is_typed {
+        return Err(Fail::Arg("the value must be a Buffer or Uint8Array".into()));
+    }
+    let (mut kind, mut len, mut data) = (0, 0, ptr::null_mut());
+    check(unsafe {
+        sys::napi_get_typedarray_info(env, v, &mut kind, &mut len, &mut data, ptr::null_mut(), ptr::null_mut())
+    })?;
+    if kind != sys::TypedarrayType::uint8_array {
+        return Err(Fail::Arg("the value must be a Buffer or Uint8Array".into()));
+    }
+    if len == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: N-API returns the view's first element and its length; the JS
+    // thread is inside this call, so the view cannot change meanwhile.
+    Ok(unsafe { std::slice::from_raw_parts(data as *const u8, len) })
+}
+
+/// A two-digit key version argument.
+unsafe fn read_version(env: RawEnv, v: Value) -> Res<Version> {
+    let mut buf = [0u8; 4];
+    let mut written = 0;
+    let status =
+        unsafe { sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast::<c_char>(), buf.len(), &mut written) };
+    // Three bytes fit: anything longer than two characters is truncated to
+    // three and rejected by the parser.
+    if status != OK {
+        return Err(FieldCryptError::InvalidKeyVersion.into());
+    }
+    Ok(format::parse_version_bytes(&buf[..written])?)
+}
+
+unsafe fn latin1(env: RawEnv, ascii: &[u8]) -> Res<Value> {
+    let mut out = ptr::null_mut();
+    check(unsafe { sys::napi_create_string_latin1(env, ascii.as_ptr().cast(), ascii.len() as isize, &mut out) })?;
+    Ok(out)
+}
+
+/// Finalizer of an external string: frees its buffer.
+unsafe extern "C" fn free_external(_env: sys::node_api_basic_env, _data: *mut c_void, hint: *mut c_void) {
+    // SAFETY: `hint` is the Box<Vec<u8>> leaked in `external_latin1`; V8
+    // calls this once, after the string is gone.
+    drop(unsafe { Box::from_raw(hint as *mut Vec<u8>) });
+}
+
+/// A one-byte string (ASCII) that V8 reads from `bytes` in place: no
+/// allocation or copy on V8's side. Only for stored values, which are not
+/// secret (the buffer is freed, not zeroized, when the string is collected).
+unsafe fn external_latin1(env: RawEnv, bytes: Vec<u8>) -> Res<Value> {
+    let boxed = Box::new(bytes);
+    let (ptr_, len) = (boxed.as_ptr(), boxed.len());
+    let hint = Box::into_raw(boxed);
+    let mut out = ptr::null_mut();
+    let mut copied = false;
+    let status = unsafe {
+        sys::node_api_create_external_string_latin1(
+            env,
+            ptr_ as *mut c_char,
+            len as isize,
+            Some(free_external),
+            hint.cast(),
+            &mut out,
+            &mut copied,
+        )
+    };
+    if status != OK || copied {
+        // Not created, or V8 made its own copy: the buffer is still ours.
+        drop(unsafe { Box::from_raw(hint) });
+    }
+    check(status)?;
+    Ok(out)
+}
+
+unsafe fn utf8(env: RawEnv, text: &[u8]) -> Res<Value> {
+    let mut out = ptr::null_mut();
+    check(unsafe { sys::napi_create_string_utf8(env, text.as_ptr().cast(), text.len() as isize, &mut out) })?;
+    Ok(out)
+}
+
+unsafe fn boolean(env: RawEnv, b: bool) -> Res<Value> {
+    let mut out = ptr::null_mut();
+    check(unsafe { sys::napi_get_boolean(env, b, &mut out) })?;
+    Ok(out)
+}
+
+unsafe fn undefined(env: RawEnv) -> Res<Value> {
+    let mut out = ptr::null_mut();
+    check(unsafe { sys::napi_get_undefined(env, &mut out) })?;
+    Ok(out)
+}
+
+unsafe fn array_len(env: RawEnv, v: Value) -> Res<u32> {
+    let mut is_array = false;
+    check(unsafe { sys::napi_is_array(env, v, &mut is_array) })?;
+    if !is_array {
+        return Err(Fail::Arg("values must be an array".into()));
+    }
+    let mut len = 0;
+    check(unsafe { sys::napi_get_array_length(env, v, &mut len) })?;
+    Ok(len)
+}
+
+unsafe fn element(env: RawEnv, arr: Value, i: u32) -> Res<Value> {
+    let mut out = ptr::null_mut();
+    check(unsafe { sys::napi_get_element(env, arr, i, &mut out) })?;
+    Ok(out)
+}
+
+unsafe fn new_array(env: RawEnv, len: usize) -> Res<Value> {
+    let mut out = ptr::null_mut();
+    check(unsafe { sys::napi_create_array_with_length(env, len, &mut out) })?;
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// The work itself, free of N-API: shared by single calls and batches.
+
+/// Decrypts a stored value (the bytes read from the JS string; `ascii` as
+/// returned by [`read_ascii`]) into `out`.
+fn open(ring: &Keyring, stored: &[u8], ascii: bool, out: &mut Vec<u8>) -> Result<(), FieldCryptError> {
+    if !ascii {
+        return Err(FieldCryptError::InvalidFormat);
+    }
+    cipher::decrypt_into(ring, stored, out)
+}
+
+/// [`open`], checking that the plaintext is UTF-8 text.
+fn open_text(ring: &Keyring, stored: &[u8], ascii: bool, out: &mut Vec<u8>) -> Result<(), FieldCryptError> {
+    open(ring, stored, ascii, out)?;
+    cipher::utf8(out).map(|_| ())
+}
+
+/// Encrypts `plaintext` (a scratch buffer, encrypted in place) under
+/// `version`, appending the stored value to `out`.
+fn seal(ring: &Keyring, version: &Version, plaintext: &mut [u8], out: &mut Vec<u8>) -> Result<(), FieldCryptError> {
+    cipher::encrypt_into(ring.get(version)?, version, plaintext, out)
+}
+
+// ---------------------------------------------------------------------------
+// Single-value callbacks.
+
+/// Encrypts `plaintext` in place and returns the stored value as a JS
+/// string: small results go through the output scratch buffer and are
+/// copied by V8, large ones are handed over as external strings.
+unsafe fn finish_seal(
+    env: RawEnv,
+    state: &State,
+    out_cell: &RefCell<Vec<u8>>,
+    ring: &Keyring,
+    version: &Version,
+    plaintext: &mut [u8],
+) -> Res<Value> {
+    let len = format::stored_len(plaintext.len());
+    if state.external_strings && len >= EXTERNAL_MIN {
+        let mut stored = Vec::with_capacity(len);
+        seal(ring, version, plaintext, &mut stored)?;
+        return unsafe { external_latin1(env, stored) };
+    }
+    let mut stored = Scratch::take(out_cell);
+    seal(ring, version, plaintext, &mut stored)?;
+    unsafe { latin1(env, &stored) }
+}
+
+/// Returns decrypted text: ASCII text as a one-byte string (V8 copies it
+/// without UTF-8 decoding), anything else through V8's UTF-8 decoder.
+unsafe fn finish_text(env: RawEnv, text: &[u8]) -> Res<Value> {
+    if text.is_ascii() {
+        unsafe { latin1(env, text) }
+    } else {
+        unsafe { utf8(env, text) }
+    }
+}
+
+/// `encrypt(plaintext: string, version: string): string`
+unsafe extern "C" fn encrypt(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([pt, ver], state) = args::<2>(env, info)?;
+            let version = read_version(env, ver)?;
+            let ring = state.ring.borrow();
+            ring.get(&version)?;
+            let mut text = Scratch::take(&state.input);
+            read_utf8(env, pt, "plaintext", &mut text)?;
+            finish_seal(env, state, &state.output, &ring, &version, &mut text)
+        })
+    }
+}
+
+/// `encryptBytes(plaintext: Uint8Array, version: string): string`
+unsafe extern "C" fn encrypt_bytes(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([pt, ver], state) = args::<2>(env, info)?;
+            let version = read_version(env, ver)?;
+            let ring = state.ring.borrow();
+            ring.get(&version)?;
+            let mut bytes = Scratch::take(&state.input);
+            bytes.extend_from_slice(read_bytes(env, pt)?);
+            finish_seal(env, state, &state.output, &ring, &version, &mut bytes)
+        })
+    }
+}
+
+/// `decrypt(stored: string): string`
+unsafe extern "C" fn decrypt(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([data], state) = args::<1>(env, info)?;
+            let mut raw = Scratch::take(&state.input);
+            let ascii = read_ascii(env, data, &mut raw)?;
+            let mut text = Scratch::take(&state.output);
+            open_text(&state.ring.borrow(), &raw, ascii, &mut text)?;
+            finish_text(env, &text)
+        })
+    }
+}
+
+/// `decryptBytes(stored: string): Buffer`
+unsafe extern "C" fn decrypt_bytes(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([data], state) = args::<1>(env, info)?;
+            let mut raw = Scratch::take(&state.input);
+            let ascii = read_ascii(env, data, &mut raw)?;
+            let mut bytes = Scratch::take(&state.output);
+            open(&state.ring.borrow(), &raw, ascii, &mut bytes)?;
+            let mut out = ptr::null_mut();
+            check(sys::napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr().cast(), ptr::null_mut(), &mut out))?;
+            Ok(out)
+        })
+    }
+}
+
+/// `reEncrypt(stored: string, version: string): string`; the plaintext
+/// never leaves this function.
+unsafe extern "C" fn re_encrypt(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([data, ver], state) = args::<2>(env, info)?;
+            let version = read_version(env, ver)?;
+            let ring = state.ring.borrow();
+            ring.get(&version)?;
+            let mut raw = Scratch::take(&state.input);
+            let ascii = read_ascii(env, data, &mut raw)?;
+            let mut plain = Scratch::take(&state.output);
+            open(&ring, &raw, ascii, &mut plain)?;
+            drop(raw);
+            finish_seal(env, state, &state.input, &ring, &version, &mut plain)
+        })
+    }
+}
+
+/// `isWellFormed(value: string): boolean`
+unsafe extern "C" fn is_well_formed(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([value], state) = args::<1>(env, info)?;
+            let mut raw = Scratch::take(&state.input);
+            let ok = read_ascii(env, value, &mut raw)? && format::is_well_formed(&*raw);
+            boolean(env, ok)
+        })
+    }
+}
+
+/// `keyVersionOf(stored: string): string`
+unsafe extern "C" fn key_version_of(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([data], state) = args::<1>(env, info)?;
+            let mut raw = Scratch::take(&state.input);
+            if !read_ascii(env, data, &mut raw)? {
+                return Err(FieldCryptError::InvalidFormat.into());
+            }
+            let v = format::version_of(&*raw)?;
+            latin1(env, &v)
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Keyring management.
+
+/// `addKey(version: string, hexKey: string): void`
+unsafe extern "C" fn add_key(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([ver, hex], state) = args::<2>(env, info)?;
+            let version = read_version(env, ver)?;
+            let key = read_key(env, &version, hex)?;
+            state.ring.borrow_mut().insert(version, key);
+            undefined(env)
+        })
+    }
+}
+
+unsafe fn read_key(env: RawEnv, version: &Version, hex: Value) -> Res<Key> {
+    let mut raw = Zeroizing::new(Vec::new());
+    if !unsafe { read_ascii(env, hex, &mut raw)? } {
+        // Not a string, or not ASCII: not 64 hex characters either way.
+        return Err(FieldCryptError::InvalidKey(*version).into());
+    }
+    Ok(Key::from_hex_bytes(version, &raw)?)
+}
+
+/// `replaceKeys(versions: string[], hexKeys: string[]): void` — all or nothing.
+unsafe extern "C" fn replace_keys(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([versions, keys], state) = args::<2>(env, info)?;
+            let n = array_len(env, versions)?;
+            if array_len(env, keys)? != n {
+                return Err(Fail::Arg("versions and keys must have the same length".into()));
+            }
+            let mut ring = Keyring::new();
+            for i in 0..n {
+                let version = read_version(env, element(env, versions, i)?)?;
+                let key = read_key(env, &version, element(env, keys, i)?)?;
+                ring.insert(version, key);
+            }
+            // The old keys are dropped (and zeroized) here.
+            *state.ring.borrow_mut() = ring;
+            undefined(env)
+        })
+    }
+}
+
+/// `hasKey(version: string): boolean`
+unsafe extern "C" fn has_key(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([ver], state) = args::<1>(env, info)?;
+            let version = read_version(env, ver)?;
+            let has = state.ring.borrow().contains(&version);
+            boolean(env, has)
+        })
+    }
+}
+
+/// `keyVersions(): string[]`
+unsafe extern "C" fn key_versions(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([], state) = args::<0>(env, info)?;
+            let versions = state.ring.borrow().versions();
+            let arr = new_array(env, versions.len())?;
+            for (i, v) in versions.iter().enumerate() {
+                check(sys::napi_set_element(env, arr, i as u32, latin1(env, v)?))?;
+            }
+            Ok(arr)
+        })
+    }
+}
+
+/// `clearKeys(): void`
+unsafe extern "C" fn clear_keys(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([], state) = args::<0>(env, info)?;
+            state.ring.borrow_mut().clear();
+            undefined(env)
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Batches.
+//
+// A batch crosses N-API as one string each way: JS joins the values
+// (`values.join('')`, done inside V8) and passes each value's length in
+// UTF-16 units; the results come back joined, with their end offsets, and
+// JS slices them apart (V8 slices share the joined string). That is two
+// N-API string conversions per batch instead of two per value.
+//
+// A batch is all-or-nothing: the first failing value throws (or rejects)
+// with its `index`. When the joined form cannot be split back into the
+// values (a surrogate pair split across two values, or non-ASCII stored
+// values) the call returns `undefined` and JS falls back to one call per
+// value, which reports the exact error.
+
+/// A buffer wiped with a memset when dropped (for plaintext).
+#[derive(Default)]
+struct Secret(Vec<u8>);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        unsafe { ptr::write_bytes(self.0.as_mut_ptr(), 0, self.0.len()) };
+        // Keep the stores: the buffer is "read" here before it is freed.
+        std::hint::black_box(&self.0);
+    }
+}
+
+/// Byte offsets of the values in UTF-8 `bytes`, from their UTF-16 lengths;
+/// `None` if a boundary falls inside a character.
+fn split_points(bytes: &[u8], unit_lens: &[u32]) -> Option<Vec<usize>> {
+    let mut ends = Vec::with_capacity(unit_lens.len());
+    let mut pos = 0usize;
+    if bytes.is_ascii() {
+        for &u in unit_lens {
+            pos += u as usize;
+            ends.push(pos);
+        }
+    } else {
+        for &u in unit_lens {
+            let mut units = u as usize;
+            while units > 0 {
+                let (len, width) = match *bytes.get(pos)? {
+                    0x00..=0x7F => (1, 1),
+                    0xC0..=0xDF => (2, 1),
+                    0xE0..=0xEF => (3, 1),
+                    0xF0..=0xF7 => (4, 2),
+                    _ => return None,
+                };
+                if width > units {
+                    return None;
+                }
+                units -= width;
+                pos += len;
+            }
+            ends.push(pos);
+        }
+    }
+    (pos == bytes.len()).then_some(ends)
+}
+
+/// UTF-16 length of UTF-8 text: one unit per character, two for 4-byte ones.
+fn utf16_len(text: &[u8]) -> usize {
+    text.iter().filter(|&&b| (b & 0xC0) != 0x80).count() + text.iter().filter(|&&b| b >= 0xF0).count()
+}
+
+/// The crypto of a batch; runs on the JS thread or the thread pool.
+/// `version` is the write version to encrypt, `None` to decrypt. Values are
+/// `bytes` split at `ends`; results are appended to `out.bytes`, with their
+/// ends in bytes and in UTF-16 units.
+fn process(
+    ring: &Keyring,
+    version: Option<Version>,
+    bytes: &[u8],
+    ends: &[usize],
+    results: &mut Results,
+) -> Result<(), (usize, FieldCryptError)> {
+    let Results { bytes: ref mut out, ref mut byte_ends, ref mut unit_ends } = *results;
+    unit_ends.reserve(ends.len());
+    byte_ends.reserve(ends.len());
+    if version.is_some() {
+        // Stored values have a known length: reserve once, no regrowth.
+        out.reserve(ends.len() * format::stored_len(0) + bytes.len() * 2);
+    }
+    let mut scratch = Secret::default();
+    let mut units = 0usize;
+    let mut start = 0usize;
+    for (i, &end) in ends.iter().enumerate() {
+        let value = &bytes[start..end];
+        start = end;
+        match version {
+            Some(v) => {
+                scratch.0.clear();
+                scratch.0.extend_from_slice(value);
+                seal(ring, &v, &mut scratch.0, out).map_err(|e| (i, e))?;
+                units += format::stored_len(value.len());
+            }
+            None => {
+                open_text(ring, value, true, &mut scratch.0).map_err(|e| (i, e))?;
+                out.extend_from_slice(&scratch.0);
+                units += utf16_len(&scratch.0);
+            }
+        }
+        unit_ends.push(u32::try_from(units).map_err(|_| (i, FieldCryptError::TooLarge))?);
+        byte_ends.push(out.len());
+    }
+    Ok(())
+}
+
+/// A batch's results, back to back, and where each ends. The bytes may be
+/// plaintext: they are wiped on drop.
+#[derive(Default)]
+struct Results {
+    bytes: Vec<u8>,
+    byte_ends: Vec<usize>,
+    unit_ends: Vec<u32>,
+}
+
+impl Drop for Results {
+    fn drop(&mut self) {
+        drop(Secret(std::mem::take(&mut self.bytes)));
+    }
+}
+
+/// A Uint32Array argument.
+unsafe fn read_u32s<'a>(env: RawEnv, v: Value) -> Res<&'a [u32]> {
+    let (mut kind, mut len, mut data) = (0, 0, ptr::null_mut());
+    let status = unsafe {
+        sys::napi_get_typedarray_info(env, v, &mut kind, &mut len, &mut data, ptr::null_mut(), ptr::null_mut())
+    };
+    if status != OK || kind != sys::TypedarrayType::uint32_array {
+        return Err(Fail::Arg("lengths must be a Uint32Array".into()));
+    }
+    if len == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: N-API returns the view's first element (4-byte aligned) and length.
+    Ok(unsafe { std::slice::from_raw_parts(data as *const u32, len) })
+}
+
+/// Reads a joined batch into `buf`; returns the values' byte ends, or
+/// `None` if it cannot be split back into its values.
+unsafe fn read_joined(env: RawEnv, joined: Value, lens: Value, encrypt: bool, buf: &mut Vec<u8>) -> Res<Option<Vec<usize>>> {
+    let unit_lens = unsafe { read_u32s(env, lens)? };
+    if encrypt {
+        unsafe { read_utf8(env, joined, "values", buf)? };
+    } else if !unsafe { read_ascii(env, joined, buf)? } {
+        return Ok(None);
+    }
+    Ok(split_points(buf, unit_lens))
+}
+
+/// Results are returned in segments of whole values, each at most this long
+/// (unless one value alone is longer): V8 allocates strings above 128 KiB as
+/// large objects, a fresh mapping of pages each, which measured as the
+/// largest cost of a batch.
+const SEGMENT_BYTES: usize = 96 * 1024;
+
+/// The results as JS values: an array of segments `[joined, ends]`, `ends` a
+/// Uint32Array of each value's end within `joined`, in UTF-16 units.
+unsafe fn write_results(env: RawEnv, out: &[u8], byte_ends: &[usize], unit_ends: &[u32]) -> Res<Value> {
+    let segments = unsafe { new_array(env, 0)? };
+    let (mut first, mut byte_start, mut unit_start) = (0usize, 0usize, 0u32);
+    let mut count = 0u32;
+    while first < unit_ends.len() {
+        let mut last = first;
+        while last + 1 < unit_ends.len() && byte_ends[last + 1] - byte_start <= SEGMENT_BYTES {
+            last += 1;
+        }
+        let bytes = &out[byte_start..byte_ends[last]];
+        let joined = if bytes.is_ascii() { unsafe { latin1(env, bytes)? } } else { unsafe { utf8(env, bytes)? } };
+        let n = last + 1 - first;
+        let mut data = ptr::null_mut();
+        let mut buffer = ptr::null_mut();
+        check(unsafe { sys::napi_create_arraybuffer(env, n * 4, &mut data, &mut buffer) })?;
+        // SAFETY: a fresh ArrayBuffer of n * 4 bytes, suitably aligned.
+        let dst = unsafe { std::slice::from_raw_parts_mut(data as *mut u32, n) };
+        for (d, &u) in dst.iter_mut().zip(&unit_ends[first..=last]) {
+            *d = u - unit_start;
+        }
+        let mut ends = ptr::null_mut();
+        check(unsafe { sys::napi_create_typedarray(env, sys::TypedarrayType::uint32_array, n, buffer, 0, &mut ends) })?;
+        let pair = unsafe { new_array(env, 2)? };
+        check(unsafe { sys::napi_set_element(env, pair, 0, joined) })?;
+        check(unsafe { sys::napi_set_element(env, pair, 1, ends) })?;
+        check(unsafe { sys::napi_set_element(env, segments, count, pair) })?;
+        count += 1;
+        byte_start = byte_ends[last];
+        unit_start = unit_ends[last];
+        first = last + 1;
+    }
+    Ok(segments)
+}
+
+/// `encryptJoined(joined, lens, version)` / `decryptJoined(joined, lens)`:
+/// `[results, ends]`, or `undefined` when JS must go value by value.
+unsafe fn sync_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool) -> Value {
+    unsafe {
+        run(env, || {
+            let ([joined, lens, ver], state) = args::<3>(env, info)?;
+            let version = if encrypt { Some(read_version(env, ver)?) } else { None };
+            let ring = state.ring.borrow();
+            if let Some(v) = version {
+                ring.get(&v)?;
+            }
+            let mut input = Scratch::take(&state.input);
+            let Some(ends) = read_joined(env, joined, lens, encrypt, &mut input)? else { return undefined(env) };
+            let mut out = Scratch::take(&state.output);
+            let mut results = Results::default();
+            results.bytes = std::mem::take(&mut *out);
+            let done = process(&ring, version, &input, &ends, &mut results);
+            // The scratch buffer goes back to the state (and is wiped on drop).
+            *out = std::mem::take(&mut results.bytes);
+            done.map_err(|(i, e)| Fail::At(i, e))?;
+            write_results(env, &out, &results.byte_ends, &results.unit_ends)
+        })
+    }
+}
+
+unsafe extern "C" fn encrypt_joined(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe { sync_batch(env, info, true) }
+}
+
+unsafe extern "C" fn decrypt_joined(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe { sync_batch(env, info, false) }
+}
+
+/// An async batch: input read on the JS thread, crypto on the libuv thread
+/// pool, results turned into strings back on the JS thread.
+struct AsyncBatch {
+    /// A snapshot of the keys (Arc clones): later keyring changes do not
+    /// affect a batch already started.
     ring: Keyring,
+    version: Option<Version>,
+    input: Secret,
+    ends: Vec<usize>,
+    results: Results,
+    result: Option<Result<(), (usize, FieldCryptError)>>,
+    deferred: sys::napi_deferred,
+    work: sys::napi_async_work,
 }
 
-impl NativeKeyring {
-    fn key(&self, version: &str) -> Result<(&Key, [u8; 2])> {
-        let v = format::parse_version(version).map_err(js_err)?;
-        Ok((self.ring.get(&v).map_err(js_err)?, v))
-    }
-
-    fn open(&self, data: &str) -> Result<Zeroizing<Vec<u8>>> {
-        let env = format::parse(data).map_err(js_err)?;
-        let key = self.ring.get(&env.version).map_err(js_err)?;
-        cipher::decrypt_envelope(key, env).map_err(js_err)
-    }
+unsafe extern "C" fn batch_execute(_env: RawEnv, data: *mut c_void) {
+    // SAFETY: `data` is the Box<AsyncBatch> leaked in `async_batch`; only this
+    // pool thread touches it until `batch_complete`.
+    let batch = unsafe { &mut *(data as *mut AsyncBatch) };
+    let b = &mut *batch;
+    b.result = Some(process(&b.ring, b.version, &b.input.0, &b.ends, &mut b.results));
 }
 
-#[napi]
-impl NativeKeyring {
-    #[napi(constructor)]
-    #[allow(clippy::new_without_default)]
-    pub fn new() -> Self {
-        NativeKeyring { ring: Keyring::new() }
-    }
-
-    /// Replaces every key at once from `{ version: hexKey }`; on any invalid
-    /// version or key nothing changes.
-    #[napi]
-    pub fn replace(&mut self, keys: HashMap<String, String>) -> Result<()> {
-        let keys: Vec<(String, Zeroizing<String>)> = keys.into_iter().map(|(v, k)| (v, Zeroizing::new(k))).collect();
-        let ring = Keyring::from_hex_pairs(keys.iter().map(|(v, k)| (v.as_str(), k.as_str()))).map_err(js_err)?;
-        self.ring = ring;
-        Ok(())
-    }
-
-    /// Adds (or replaces) one key version.
-    #[napi]
-    pub fn add(&mut self, version: String, hex_key: String) -> Result<()> {
-        let hex_key = Zeroizing::new(hex_key);
-        let v = format::parse_version(&version).map_err(js_err)?;
-        let key = Key::from_hex(&v, &hex_key).map_err(js_err)?;
-        self.ring.insert(v, key);
-        Ok(())
-    }
-
-    #[napi]
-    pub fn has(&self, version: String) -> Result<bool> {
-        let v = format::parse_version(&version).map_err(js_err)?;
-        Ok(self.ring.contains(&v))
-    }
-
-    /// Loaded versions, ascending.
-    #[napi]
-    pub fn versions(&self) -> Vec<String> {
-        self.ring.versions().iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect()
-    }
-
-    #[napi]
-    pub fn clear(&mut self) {
-        self.ring.clear();
-    }
-
-    /// Encrypts UTF-8 text under `version`.
-    #[napi]
-    pub fn encrypt(&self, plaintext: String, version: String) -> Result<String> {
-        let plaintext = Zeroizing::new(plaintext);
-        let (key, v) = self.key(&version)?;
-        cipher::encrypt(key, &v, plaintext.as_bytes()).map_err(js_err)
-    }
-
-    /// Decrypts a stored value to UTF-8 text.
-    #[napi]
-    pub fn decrypt(&self, data: String) -> Result<SecretText> {
-        let bytes = self.open(&data)?;
-        cipher::utf8(&bytes).map_err(js_err)?;
-        Ok(SecretText(bytes))
-    }
-
-    /// Encrypts bytes (a Buffer or Uint8Array) under `version`. The bytes are
-    /// copied before use.
-    #[napi]
-    pub fn encrypt_bytes(&self, plaintext: &[u8], version: String) -> Result<String> {
-        let (key, v) = self.key(&version)?;
-        cipher::encrypt(key, &v, plaintext).map_err(js_err)
-    }
-
-    /// Decrypts a stored value to bytes.
-    #[napi]
-    pub fn decrypt_bytes(&self, data: String) -> Result<Buffer> {
-        let bytes = self.open(&data)?;
-        Ok(Buffer::from(bytes.to_vec()))
-    }
-
-    /// Decrypts under the stored version and encrypts under `version`; the
-    /// plaintext never reaches JS.
-    #[napi]
-    pub fn re_encrypt(&self, data: String, version: String) -> Result<String> {
-        let (key, v) = self.key(&version)?;
-        let bytes = self.open(&data)?;
-        cipher::encrypt(key, &v, &bytes).map_err(js_err)
+unsafe extern "C" fn batch_complete(env: RawEnv, status: sys::napi_status, data: *mut c_void) {
+    // SAFETY: reclaims the Box leaked in `async_batch`; the pool is done with it.
+    let batch = unsafe { Box::from_raw(data as *mut AsyncBatch) };
+    unsafe { sys::napi_delete_async_work(env, batch.work) };
+    let settled = match (status, &batch.result) {
+        (OK, Some(Ok(()))) => {
+            let r = &batch.results;
+            unsafe { write_results(env, &r.bytes, &r.byte_ends, &r.unit_ends) }.map(|v| (true, v))
+        }
+        (OK, Some(Err((i, e)))) => unsafe { error_value(env, Fail::At(*i, e.clone())) }.map(|v| (false, v)),
+        _ => Err(Fail::Napi),
+    };
+    unsafe {
+        match settled {
+            Ok((true, v)) => sys::napi_resolve_deferred(env, batch.deferred, v),
+            Ok((false, v)) => sys::napi_reject_deferred(env, batch.deferred, v),
+            Err(_) => {
+                let mut pending = false;
+                sys::napi_is_exception_pending(env, &mut pending);
+                let mut err = ptr::null_mut();
+                if pending {
+                    sys::napi_get_and_clear_last_exception(env, &mut err);
+                } else {
+                    let msg = js_string(env, "fieldcrypt: batch failed in N-API").unwrap_or(ptr::null_mut());
+                    sys::napi_create_error(env, ptr::null_mut(), msg, &mut err);
+                }
+                sys::napi_reject_deferred(env, batch.deferred, err)
+            }
+        };
     }
 }
 
-/// True when `value` is a well-formed stored value.
-#[napi]
-pub fn is_well_formed(value: String) -> bool {
-    format::is_well_formed(&value)
+/// `encryptJoinedAsync(joined, lens, version)` / `decryptJoinedAsync(joined, lens)`:
+/// a Promise of `[results, ends]`, or `undefined` (synchronously) when JS
+/// must go value by value.
+unsafe fn async_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool) -> Value {
+    unsafe {
+        run(env, || {
+            let ([joined, lens, ver], state) = args::<3>(env, info)?;
+            let version = if encrypt { Some(read_version(env, ver)?) } else { None };
+            // Fail fast, synchronously, on a missing write key.
+            if let Some(v) = version {
+                state.ring.borrow().get(&v)?;
+            }
+            let mut input = Secret::default();
+            let Some(ends) = read_joined(env, joined, lens, encrypt, &mut input.0)? else { return undefined(env) };
+            let mut deferred = ptr::null_mut();
+            let mut promise = ptr::null_mut();
+            check(sys::napi_create_promise(env, &mut deferred, &mut promise))?;
+            let batch = Box::into_raw(Box::new(AsyncBatch {
+                ring: state.ring.borrow().clone(),
+                version,
+                input,
+                ends,
+                results: Results::default(),
+                result: None,
+                deferred,
+                work: ptr::null_mut(),
+            }));
+            let name = js_string(env, "fieldcrypt.batch")?;
+            let status = sys::napi_create_async_work(
+                env,
+                ptr::null_mut(),
+                name,
+                Some(batch_execute),
+                Some(batch_complete),
+                batch.cast(),
+                &mut (*batch).work,
+            );
+            if status != OK || sys::napi_queue_async_work(env, (*batch).work) != OK {
+                let batch = Box::from_raw(batch);
+                if !batch.work.is_null() {
+                    sys::napi_delete_async_work(env, batch.work);
+                }
+                return Err(Fail::Napi);
+            }
+            Ok(promise)
+        })
+    }
 }
 
-/// The two-digit key version of a stored value.
-#[napi]
-pub fn key_version_of(data: String) -> Result<String> {
-    let v = format::version_of(&data).map_err(js_err)?;
-    Ok(String::from_utf8_lossy(&v).into_owned())
+unsafe extern "C" fn encrypt_joined_async(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe { async_batch(env, info, true) }
+}
+
+unsafe extern "C" fn decrypt_joined_async(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe { async_batch(env, info, false) }
+}
+
+/// `cpuSupportsAccelerated(): boolean` — whether this CPU (and OS) has every
+/// feature the accelerated build is compiled for: x86-64-v3 plus AES-NI and
+/// PCLMULQDQ. Always false off x86-64.
+unsafe extern "C" fn cpu_supports_accelerated(env: RawEnv, _info: sys::napi_callback_info) -> Value {
+    unsafe { run(env, || boolean(env, accelerated_cpu())) }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn accelerated_cpu() -> bool {
+    use std::arch::is_x86_feature_detected as has;
+    // x86-64-v3 (rustc's definition) minus lahfsahf, which every x86-64-v2
+    // CPU has and std cannot query, plus the two crypto extensions.
+    has!("cmpxchg16b") && has!("popcnt") && has!("sse3") && has!("ssse3") && has!("sse4.1") && has!("sse4.2")
+        && has!("avx") && has!("avx2") && has!("bmi1") && has!("bmi2") && has!("f16c") && has!("fma")
+        && has!("lzcnt") && has!("movbe") && has!("xsave") && has!("aes") && has!("pclmulqdq")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn accelerated_cpu() -> bool {
+    false
+}
+
+// ---------------------------------------------------------------------------
+// Registration.
+
+type Callback = unsafe extern "C" fn(RawEnv, sys::napi_callback_info) -> Value;
+
+const EXPORTS: &[(&str, Callback)] = &[
+    ("encrypt", encrypt),
+    ("decrypt", decrypt),
+    ("encryptBytes", encrypt_bytes),
+    ("decryptBytes", decrypt_bytes),
+    ("reEncrypt", re_encrypt),
+    ("isWellFormed", is_well_formed),
+    ("keyVersionOf", key_version_of),
+    ("encryptJoined", encrypt_joined),
+    ("decryptJoined", decrypt_joined),
+    ("encryptJoinedAsync", encrypt_joined_async),
+    ("decryptJoinedAsync", decrypt_joined_async),
+    ("addKey", add_key),
+    ("replaceKeys", replace_keys),
+    ("hasKey", has_key),
+    ("keyVersions", key_versions),
+    ("clearKeys", clear_keys),
+    ("cpuSupportsAccelerated", cpu_supports_accelerated),
+];
+
+unsafe extern "C" fn free_state(data: *mut c_void) {
+    // SAFETY: the Box leaked in `init`; the env is shutting down, no JS runs.
+    drop(unsafe { Box::from_raw(data as *mut State) });
+}
+
+/// `node_api_create_external_string_latin1` exists from Node 18.18 and 20.4.
+fn has_external_strings(env: RawEnv) -> bool {
+    let mut v: *const sys::napi_node_version = ptr::null();
+    if unsafe { sys::napi_get_node_version(env, &mut v) } != OK || v.is_null() {
+        return false;
+    }
+    // SAFETY: N-API returns a pointer to a static struct.
+    let (major, minor) = unsafe { ((*v).major, (*v).minor) };
+    match major {
+        0..=17 => false,
+        18 => minor >= 18,
+        19 => false,
+        20 => minor >= 4,
+        _ => true,
+    }
+}
+
+#[napi(module_exports)]
+pub fn init(exports: Object, env: Env) -> napi::Result<()> {
+    let raw_env = env.raw();
+    let state = Box::into_raw(Box::new(State {
+        ring: RefCell::new(Keyring::new()),
+        input: RefCell::new(Vec::new()),
+        output: RefCell::new(Vec::new()),
+        external_strings: has_external_strings(raw_env),
+    }));
+    let fail = |what: &str| napi::Error::from_reason(format!("fieldcrypt: could not {what}"));
+    unsafe {
+        if sys::napi_add_env_cleanup_hook(raw_env, Some(free_state), state.cast()) != OK {
+            drop(Box::from_raw(state));
+            return Err(fail("register cleanup"));
+        }
+        for (name, cb) in EXPORTS {
+            let mut f = ptr::null_mut();
+            if sys::napi_create_function(raw_env, name.as_ptr().cast(), name.len() as isize, Some(*cb), state.cast(), &mut f)
+                != OK
+                || set_named(raw_env, exports.raw(), name, f).is_err()
+            {
+                return Err(fail("export functions"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_points_follow_utf16_lengths() {
+        assert_eq!(split_points(b"abcde", &[2, 0, 3]), Some(vec![2, 2, 5]));
+        // "é" is 2 bytes / 1 unit, "🛂" 4 bytes / 2 units, "€" 3 bytes / 1 unit
+        let s = "é🛂€x";
+        assert_eq!(split_points(s.as_bytes(), &[1, 2, 2]), Some(vec![2, 6, 10]));
+        // a boundary inside the surrogate pair cannot be split
+        assert_eq!(split_points("🛂".as_bytes(), &[1, 1]), None);
+        // lengths that do not add up
+        assert_eq!(split_points(b"abc", &[2]), None);
+        assert_eq!(split_points(b"abc", &[4]), None);
+    }
+
+    #[test]
+    fn utf16_lengths() {
+        for s in ["", "abc", "Ünïcödé 日本語", "🛂🪪👩🏽‍💻", "a\0b", "\u{FFFD}"] {
+            assert_eq!(utf16_len(s.as_bytes()), s.encode_utf16().count(), "{s:?}");
+        }
+    }
 }

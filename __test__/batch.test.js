@@ -1,0 +1,139 @@
+'use strict';
+
+// encryptMany / decryptMany and their async variants: byte-compatible with
+// node:crypto in both directions, in order, across the internal pieces a
+// long batch is cut into, with exact error indexes. No timing assertions:
+// speed is measured by `npm run bench`.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const {
+  encrypt,
+  decrypt,
+  encryptMany,
+  decryptMany,
+  encryptManyAsync,
+  decryptManyAsync,
+  configureKeys,
+  reloadKeys,
+  errorCodes,
+  FieldCryptError,
+} = require('..');
+const { STRICT_FORMAT_RE, randomKeyHex, nodeEncrypt, nodeDecrypt } = require('./helpers');
+
+const K1 = randomKeyHex();
+const K2 = randomKeyHex();
+
+test.beforeEach(() => configureKeys({ '01': K1, '02': K2 }, { current: '01' }));
+test.after(() => reloadKeys());
+
+/** A mix that exercises every path: empty, ASCII, multi-byte, emoji, NUL, long. */
+function sample(n) {
+  const shapes = ['', 'A1234567', 'Ünïcödé 日本語', '🛂🪪👩🏽‍💻', 'a\0b', 'x'.repeat(30000), '123-45-6789'];
+  return Array.from({ length: n }, (_, i) => `${shapes[i % shapes.length]}#${i}`);
+}
+
+for (const [name, enc, dec] of [
+  ['sync', encryptMany, decryptMany],
+  ['async', encryptManyAsync, decryptManyAsync],
+]) {
+  test(`${name}: round trip in order, over many pieces, interoperable with node:crypto`, async () => {
+    const values = sample(3000);
+    const stored = await enc(values);
+    assert.equal(stored.length, values.length);
+    for (let i = 0; i < values.length; i++) {
+      assert.match(stored[i], STRICT_FORMAT_RE);
+      assert.equal(nodeDecrypt(K1, stored[i]), values[i], `node:crypto reads value ${i}`);
+    }
+    assert.deepEqual(await dec(stored), values);
+    const fromNode = values.map((v) => nodeEncrypt(K1, v));
+    assert.deepEqual(await dec(fromNode), values);
+  });
+
+  test(`${name}: empty batch, and the write version option`, async () => {
+    assert.deepEqual(await enc([]), []);
+    assert.deepEqual(await dec([]), []);
+    const stored = await enc(['a', 'b'], { keyVersion: '02' });
+    assert.ok(stored.every((s) => s.startsWith('02:')));
+    assert.deepEqual(await dec(stored), ['a', 'b']);
+  });
+
+  test(`${name}: a surrogate pair split across two values behaves as with single calls`, async () => {
+    const values = ['x\ud83d', '\udec2y', '\ud83d\udec2'];
+    const stored = await enc(values);
+    assert.deepEqual(await dec(stored), values.map((v) => decrypt(encrypt(v))));
+  });
+
+  test(`${name}: the first bad value fails the whole batch, with its index`, async () => {
+    const good = await enc(sample(2500));
+    const tampered = good[2100].slice(0, -2) + (good[2100].endsWith('00') ? '11' : '00');
+    const cases = [
+      [[...good.slice(0, 2100), tampered], 2100, errorCodes.AUTH_FAILED],
+      [[...good.slice(0, 1500), 'not encrypted'], 1500, errorCodes.INVALID_FORMAT],
+      [[good[0], 'é'.repeat(80)], 1, errorCodes.INVALID_FORMAT],
+      [[good[0], good[1], 42], 2, errorCodes.INVALID_FORMAT],
+    ];
+    for (const [input, index, code] of cases) {
+      await assert.rejects(
+        async () => dec(input),
+        (err) => {
+          assert.ok(err instanceof FieldCryptError, err.stack);
+          assert.equal(err.code, code);
+          assert.equal(err.index, index);
+          assert.match(err.message, new RegExp(`\\(at index ${index}\\)$`));
+          return true;
+        },
+      );
+    }
+    await assert.rejects(async () => enc(['a', 'b', null]), (err) => err.code === errorCodes.INVALID_ARGUMENT && err.index === 2);
+    await assert.rejects(async () => enc('abc'), (err) => err.code === errorCodes.INVALID_ARGUMENT);
+    await assert.rejects(async () => dec(new Set()), (err) => err.code === errorCodes.INVALID_ARGUMENT);
+  });
+
+  test(`${name}: a key version not yet loaded is read from process.env`, async () => {
+    reloadKeys();
+    const k3 = randomKeyHex();
+    process.env.ENCRYPTION_KEY_V03 = k3;
+    try {
+      const stored = [nodeEncrypt(k3, 'from env', { version: '03' })];
+      assert.deepEqual(await dec(stored), ['from env']);
+      const written = await enc(['later'], { keyVersion: '03' });
+      assert.equal(nodeDecrypt(k3, written[0]), 'later');
+    } finally {
+      delete process.env.ENCRYPTION_KEY_V03;
+    }
+  });
+
+  test(`${name}: a missing key fails with KEY_NOT_FOUND naming the version`, async () => {
+    await assert.rejects(async () => enc(['a'], { keyVersion: '07' }), (err) => err.code === errorCodes.KEY_NOT_FOUND && err.keyVersion === '07');
+    const stored = [nodeEncrypt(randomKeyHex(), 'x', { version: '08' })];
+    await assert.rejects(async () => dec(stored), (err) => err.code === errorCodes.KEY_NOT_FOUND && err.keyVersion === '08');
+  });
+}
+
+test('async: keys changed while a batch runs: every value is whole under one key or the other', async () => {
+  const values = sample(4000);
+  const pending = encryptManyAsync(values);
+  const K1b = randomKeyHex();
+  configureKeys({ '01': K1b });
+  const stored = await pending;
+  assert.equal(nodeDecrypt(K1, stored[0]), values[0], 'the first piece starts at the call');
+  for (let i = 0; i < values.length; i++) {
+    let plain;
+    try {
+      plain = nodeDecrypt(K1, stored[i]);
+    } catch {
+      plain = nodeDecrypt(K1b, stored[i]);
+    }
+    assert.equal(plain, values[i]);
+  }
+});
+
+test('async: the input array may change after the call', async () => {
+  const values = sample(2000);
+  const copy = [...values];
+  const pending = encryptManyAsync(values);
+  values.fill('changed');
+  const stored = await pending;
+  assert.deepEqual(decryptMany(stored), copy);
+});
