@@ -6,8 +6,8 @@
  * encryption costs a Mongoose app end to end, on a real MongoDB-compatible
  * server.
  *
- * Two models with the same schema (a name plus three String fields: ssn,
- * email, address); on one of them the three fields are encrypted with
+ * Two models with the same schema (a learner record, see docData, with
+ * three String fields ssn, email, address); on one of them the three fields are encrypted with
  * `encryptFieldIfModified` pre-save hooks and read back with
  * `createDecryptMethod` methods. In interleaved rounds (order alternating)
  * each model
@@ -27,6 +27,7 @@
  * Server: MONGODB_URI when set; else the test harness's FerretDB
  * (test/harness.js startServer(), which builds it on first use).
  *
+ *   --minimal                        documents of just a name and the three fields
  *   --n=1000 / BENCH_MONGOOSE_N      documents per round
  *   --rounds=9 / BENCH_ROUNDS        rounds (after one warm-up round)
  *   --quick / BENCH_QUICK=1          n=200, 3 rounds
@@ -40,6 +41,7 @@ const { summarize, ratio } = require('./runner');
 const { machineInfo } = require('./report');
 
 const FIELDS = ['ssn', 'email', 'address'];
+const MINIMAL = process.argv.includes('--minimal');
 const FIND_REPEATS = 5;
 
 function options(argv = process.argv.slice(2), env = process.env) {
@@ -61,12 +63,40 @@ function options(argv = process.argv.slice(2), env = process.env) {
   };
 }
 
-function docData(i) {
-  return {
+/**
+ * A learner record as the apps we serve store it: identity, contact,
+ * enrollment and a few flags in clear, plus the three encrypted values
+ * (SSN, email, address). With `--minimal` only `name` and the three
+ * encrypted fields (the worst case: almost the whole document encrypted).
+ */
+function docData(i, minimal = MINIMAL) {
+  const doc = {
     name: `Person ${i}`,
     ssn: `${String(100 + (i % 900)).padStart(3, '0')}-${String(i % 100).padStart(2, '0')}-${String(i).padStart(4, '0')}`,
     email: `person.${i}@example.org`,
     address: `${i} Example Street, Apartment ${i % 50}, Springfield, 12345`,
+  };
+  if (minimal) return doc;
+  return {
+    ...doc,
+    profile: {
+      firstName: `Given${i}`,
+      lastName: `Family${i % 977}`,
+      preferredName: i % 3 ? '' : `Nick${i}`,
+      dateOfBirth: new Date(Date.UTC(1990 + (i % 20), i % 12, 1 + (i % 28))),
+      phone: `+1-555-${String(i % 10000).padStart(4, '0')}`,
+      language: ['en', 'es', 'fr', 'de'][i % 4],
+    },
+    enrollment: {
+      program: ['Nursing', 'Computer Science', 'Welding', 'Accounting'][i % 4],
+      cohort: `2026-${(i % 3) + 1}`,
+      startDate: new Date(Date.UTC(2026, i % 12, 1)),
+      status: ['active', 'deferred', 'graduated'][i % 3],
+      advisor: `Advisor ${i % 40}`,
+      credits: (i % 120) + 0.5,
+    },
+    flags: { ferpaRelease: i % 2 === 0, financialAid: i % 5 === 0, international: i % 7 === 0 },
+    notes: `Enrolled via partner college ${i % 30}; transcript received.`,
   };
 }
 
@@ -84,6 +114,14 @@ async function connectServer() {
 function models(mongoose, connection, fc) {
   const { Schema } = mongoose;
   const shape = { name: String, ssn: String, email: String, address: String };
+  if (!MINIMAL) {
+    Object.assign(shape, {
+      profile: { firstName: String, lastName: String, preferredName: String, dateOfBirth: Date, phone: String, language: String },
+      enrollment: { program: String, cohort: String, startDate: Date, status: String, advisor: String, credits: Number },
+      flags: { ferpaRelease: Boolean, financialAid: Boolean, international: Boolean },
+      notes: String,
+    });
+  }
 
   const PlainSchema = new Schema(shape);
   const EncSchema = new Schema(shape);
@@ -229,7 +267,11 @@ async function main() {
     '',
     `Server: ${serverVersion}, ${server.what === 'MONGODB_URI' ? 'at MONGODB_URI' : 'started by test/harness.js on the same machine (SQLite backend, data in a temp dir)'}.`,
     '',
-    'Method: two models with the same schema `{ name, ssn, email, address }` (all String). On one, `ssn`, `email` and',
+    MINIMAL
+      ? 'Method: two models with the same minimal schema `{ name, ssn, email, address }` (all String). On one, `ssn`, `email` and'
+      : 'Method: two models with the same learner schema (name; profile: names, date of birth, phone, language; enrollment:' +
+        ' program, cohort, start date, status, advisor, credits; three flags; notes; and three String fields ssn, email,' +
+        ' address; about 600 bytes of BSON in clear). On one, `ssn`, `email` and',
     '`address` have `encryptFieldIfModified` pre-save hooks and `createDecryptMethod` methods. One warm-up round, then',
     `${opts.rounds} rounds alternating which model goes first. Per round and model, into an emptied collection:`,
     '',
@@ -255,7 +297,7 @@ async function main() {
     '',
   ].join('\n');
   fs.mkdirSync(opts.outDir, { recursive: true });
-  const file = path.join(opts.outDir, 'RESULTS-mongoose.md');
+  const file = path.join(opts.outDir, MINIMAL ? 'RESULTS-mongoose-minimal.md' : 'RESULTS-mongoose.md');
   fs.writeFileSync(file, md);
   process.stderr.write(`wrote ${path.relative(process.cwd(), file)}\n`);
 }
