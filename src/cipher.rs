@@ -5,7 +5,7 @@
 //! U16>` does the same, so values are byte-compatible both ways. There is no
 //! additional authenticated data, as in the original implementation.
 
-use aes_gcm::aead::AeadInPlace;
+use aes_gcm::aead::AeadInOut;
 use aes_gcm::{Nonce, Tag};
 use rand::RngCore;
 use zeroize::Zeroizing;
@@ -26,7 +26,7 @@ pub fn random_iv() -> [u8; IV_LEN] {
 pub fn seal_in_place(key: &Key, iv: &[u8; IV_LEN], buf: &mut [u8]) -> Result<[u8; TAG_LEN]> {
     let tag = key
         .cipher
-        .encrypt_in_place_detached(Nonce::from_slice(iv), b"", buf)
+        .encrypt_inout_detached(&Nonce::from(*iv), b"", buf.into())
         .map_err(|_| FieldCryptError::TooLarge)?;
     Ok(tag.into())
 }
@@ -35,7 +35,7 @@ pub fn seal_in_place(key: &Key, iv: &[u8; IV_LEN], buf: &mut [u8]) -> Result<[u8
 /// as it was (aes-gcm checks the tag before decrypting).
 pub fn open_in_place(key: &Key, version: &Version, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], buf: &mut [u8]) -> Result<()> {
     key.cipher
-        .decrypt_in_place_detached(Nonce::from_slice(iv), b"", buf, Tag::from_slice(tag))
+        .decrypt_inout_detached(&Nonce::from(*iv), b"", buf.into(), &Tag::from(*tag))
         .map_err(|_| FieldCryptError::AuthenticationFailed(*version))
 }
 

@@ -20,7 +20,7 @@
 //! Failures are collected, not stopped at, so one run names every bad tcId.
 
 use aes_gcm::aead::consts::{U12, U16};
-use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Nonce, Payload, Tag};
+use aes_gcm::aead::{Aead, AeadInOut, KeyInit, Nonce, Payload, Tag};
 use aes_gcm::aes::Aes256;
 use aes_gcm::AesGcm;
 
@@ -118,26 +118,35 @@ fn check(v: &Vector) -> Vec<String> {
 }
 
 /// Decryption of (`iv`, `aad`, `ct`, `tag`) that must fail, leaving the buffer as it was.
-fn must_not_open<C: AeadInPlace>(c: &C, iv: &[u8], aad: &[u8], ct: &[u8], tag: &[u8], what: &str, errs: &mut Vec<String>) {
+/// A nonce of the cipher's size (the vectors' IV lengths match the type chosen for them).
+fn nonce_of<C: AeadInOut>(iv: &[u8]) -> Nonce<C> {
+    Nonce::<C>::try_from(iv).expect("IV length matches the cipher")
+}
+
+fn tag_of<C: AeadInOut>(tag: &[u8]) -> Tag<C> {
+    Tag::<C>::try_from(tag).expect("16-byte tag")
+}
+
+fn must_not_open<C: AeadInOut>(c: &C, iv: &[u8], aad: &[u8], ct: &[u8], tag: &[u8], what: &str, errs: &mut Vec<String>) {
     let mut buf = ct.to_vec();
-    match c.decrypt_in_place_detached(Nonce::<C>::from_slice(iv), aad, &mut buf, Tag::<C>::from_slice(tag)) {
+    match c.decrypt_inout_detached(&nonce_of::<C>(iv), aad, buf.as_mut_slice().into(), &tag_of::<C>(tag)) {
         Ok(()) => errs.push(format!("{what}: detached decryption succeeded")),
         Err(_) if buf != ct => errs.push(format!("{what}: failed decryption changed the buffer")),
         Err(_) => {}
     }
     let combined = [ct, tag].concat();
-    if c.decrypt(Nonce::<C>::from_slice(iv), Payload { msg: &combined, aad }).is_ok() {
+    if c.decrypt(&nonce_of::<C>(iv), Payload { msg: &combined, aad }).is_ok() {
         errs.push(format!("{what}: combined decryption succeeded"));
     }
 }
 
-fn check_aead<C: KeyInit + AeadInPlace>(v: &Vector) -> Vec<String> {
+fn check_aead<C: KeyInit + AeadInOut>(v: &Vector) -> Vec<String> {
     let mut errs = Vec::new();
     let c = match C::new_from_slice(&v.key) {
         Ok(c) => c,
         Err(_) => return vec!["key rejected".into()],
     };
-    let nonce = Nonce::<C>::from_slice(&v.iv);
+    let nonce = &nonce_of::<C>(&v.iv);
 
     if !v.valid {
         must_not_open(&c, &v.iv, &v.aad, &v.ct, &v.tag, "invalid vector", &mut errs);
@@ -146,7 +155,7 @@ fn check_aead<C: KeyInit + AeadInPlace>(v: &Vector) -> Vec<String> {
 
     // Encryption, detached and combined.
     let mut buf = v.msg.clone();
-    match c.encrypt_in_place_detached(nonce, &v.aad, &mut buf) {
+    match c.encrypt_inout_detached(nonce, &v.aad, buf.as_mut_slice().into()) {
         Ok(tag) => {
             if buf != v.ct {
                 errs.push(format!("encrypt: ct {} != {}", hex::encode(&buf), hex::encode(&v.ct)));
@@ -166,7 +175,7 @@ fn check_aead<C: KeyInit + AeadInPlace>(v: &Vector) -> Vec<String> {
 
     // Decryption, detached and combined.
     let mut buf = v.ct.clone();
-    match c.decrypt_in_place_detached(nonce, &v.aad, &mut buf, Tag::<C>::from_slice(&v.tag)) {
+    match c.decrypt_inout_detached(nonce, &v.aad, buf.as_mut_slice().into(), &tag_of::<C>(&v.tag)) {
         Ok(()) if buf == v.msg => {}
         Ok(()) => errs.push(format!("decrypt: {} != msg", hex::encode(&buf))),
         Err(_) => errs.push("decrypt failed".into()),
