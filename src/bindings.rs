@@ -305,15 +305,13 @@ unsafe fn read_bytes<'a>(env: RawEnv, v: Value) -> Res<&'a [u8]> {
 
 /// A two-digit key version argument.
 unsafe fn read_version(env: RawEnv, v: Value) -> Res<Version> {
-    let mut buf = [0u8; 4];
-    let mut written = 0;
-    let status =
-        unsafe { sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast::<c_char>(), buf.len(), &mut written) };
-    // Three bytes fit: anything longer than two characters is truncated to
-    // three and rejected by the parser.
-    if status != OK {
+    // Exactly two UTF-16 units, both of which must then be ASCII digits.
+    if unsafe { string_len(env, v) } != Some(2) {
         return Err(FieldCryptError::InvalidKeyVersion.into());
     }
+    let mut buf = [0u8; 4];
+    let mut written = 0;
+    check(unsafe { sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast::<c_char>(), buf.len(), &mut written) })?;
     Ok(format::parse_version_bytes(&buf[..written])?)
 }
 
