@@ -1,0 +1,60 @@
+'use strict';
+
+// Byte compatibility at every size the benchmarks use and around every size
+// where the addon changes strategy (src/bindings.rs): the exact-length read
+// above 16 Ki UTF-16 units, external strings for stored values of 32 KiB
+// and more, scratch buffers kept up to 8 MiB. Both directions against
+// node:crypto, ASCII and multi-byte, text and Buffer APIs.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { encrypt, decrypt, encryptBuffer, decryptBuffer, configureKeys, reloadKeys } = require('..');
+const { STRICT_FORMAT_RE, randomKeyHex, nodeEncrypt, nodeDecrypt, nodeDecryptBytes } = require('./helpers');
+
+const K = randomKeyHex();
+test.before(() => configureKeys({ '01': K }));
+test.after(() => reloadKeys());
+
+const HEADER = 69; // "01:" + 32 + ":" + 32 + ":"
+const sizes = [
+  0, 1, 10, 100, 1024,
+  16 * 1024 - 1, 16 * 1024, 16 * 1024 + 1, // read strategy switch (UTF-16 units)
+  (32 * 1024 - HEADER) / 2 - 1, (32 * 1024 - HEADER) / 2 + 1, // stored value crosses 32 KiB
+  64 * 1024, 1024 * 1024,
+  5 * 1024 * 1024, // above the 1 MiB of earlier scratch limits, below 8 MiB
+].map(Math.floor);
+
+function ascii(n) {
+  let s = '';
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-';
+  while (s.length < n) s += alphabet;
+  return s.slice(0, n);
+}
+
+function multiByte(n) {
+  let s = '';
+  const pieces = ['é', '日本', '🛂', 'a'];
+  for (let i = 0; s.length < n; i++) s += pieces[i % pieces.length];
+  return s.slice(0, n).replace(/[\ud800-\udbff]$/, 'x'); // no lone high surrogate at the cut
+}
+
+for (const n of sizes) {
+  for (const [kind, make] of [['ASCII', ascii], ['multi-byte', multiByte]]) {
+    test(`${n} UTF-16 units, ${kind}: fieldcrypt <-> node:crypto, both ways`, () => {
+      const text = make(n);
+      const stored = encrypt(text);
+      assert.match(stored.slice(0, 200), /^01:[0-9a-f]{32}:[0-9a-f]{32}:/);
+      assert.equal(stored.length, HEADER + 2 * Buffer.byteLength(text));
+      assert.equal(nodeDecrypt(K, stored), text);
+      assert.equal(decrypt(nodeEncrypt(K, text)), text);
+      assert.equal(decrypt(stored), text);
+    });
+  }
+  test(`${n} bytes, Buffer API: fieldcrypt <-> node:crypto, both ways`, () => {
+    const bytes = Buffer.alloc(n, 0xa5);
+    const stored = encryptBuffer(bytes);
+    if (n < 4096) assert.match(stored, STRICT_FORMAT_RE);
+    assert.deepEqual(nodeDecryptBytes(K, stored), bytes);
+    assert.deepEqual(decryptBuffer(nodeEncrypt(K, bytes)), bytes);
+  });
+}
