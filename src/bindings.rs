@@ -447,11 +447,13 @@ unsafe fn finish_seal(
 }
 
 /// Returns decrypted text: ASCII text as a one-byte string (V8 copies it
-/// without UTF-8 decoding), anything else through V8's UTF-8 decoder.
+/// without UTF-8 decoding), other UTF-8 through V8's decoder; anything else
+/// is [`FieldCryptError::NotUtf8`]. One pass for ASCII, the common case.
 unsafe fn finish_text(env: RawEnv, text: &[u8]) -> Res<Value> {
     if text.is_ascii() {
         unsafe { latin1(env, text) }
     } else {
+        cipher::utf8(text)?;
         unsafe { utf8(env, text) }
     }
 }
@@ -494,7 +496,7 @@ unsafe extern "C" fn decrypt(env: RawEnv, info: sys::napi_callback_info) -> Valu
             let mut raw = Scratch::take(&state.input);
             let ascii = read_ascii(env, data, &mut raw)?;
             let mut text = Scratch::take(&state.output);
-            open_text(&state.ring.borrow(), &raw, ascii, &mut text)?;
+            open(&state.ring.borrow(), &raw, ascii, &mut text)?;
             finish_text(env, &text)
         })
     }
