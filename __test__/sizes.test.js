@@ -58,3 +58,14 @@ for (const n of sizes) {
     assert.deepEqual(decryptBuffer(nodeEncrypt(K, bytes)), bytes);
   });
 }
+
+test('a value whose stored form would exceed the longest JS string fails with TOO_LARGE, not a crash', () => {
+  const { errorCodes, FieldCryptError } = require('..');
+  const big = Buffer.alloc(2 ** 28); // 256 MiB: 69 + 2^29 characters > V8's 2^29 - 24
+  assert.throws(
+    () => encryptBuffer(big),
+    (err) => err instanceof FieldCryptError && err.code === errorCodes.TOO_LARGE && /longest string/.test(err.message),
+  );
+  // and the next call works as usual
+  assert.equal(decrypt(encrypt('still fine')), 'still fine');
+});

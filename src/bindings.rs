@@ -55,6 +55,9 @@ struct State {
     external_strings: bool,
 }
 
+/// V8's longest string on 64-bit platforms, in characters: 2^29 - 24.
+const MAX_STRING_LEN: usize = (1 << 29) - 24;
+
 /// Results at least this long are returned as external strings (when
 /// available): V8 then reads our buffer instead of copying it. Below it, the
 /// copy is cheaper than the finalizer bookkeeping.
@@ -436,6 +439,9 @@ unsafe fn finish_seal(
     plaintext: &mut [u8],
 ) -> Res<Value> {
     let len = format::stored_len(plaintext.len());
+    if len > MAX_STRING_LEN {
+        return Err(FieldCryptError::TooLarge.into());
+    }
     if state.external_strings && len >= EXTERNAL_MIN {
         let mut stored = Vec::with_capacity(len);
         seal(ring, version, plaintext, &mut stored)?;

@@ -70,7 +70,10 @@ pub enum FieldCryptError {
     )]
     AuthenticationFailed(Version),
 
-    #[error("Value too large to encrypt: AES-GCM is limited to 64 GiB per value")]
+    #[error(
+        "Value too large to encrypt: its stored form (twice its UTF-8 size plus 69 characters) would exceed \
+         the longest string JavaScript allows (about 256 MiB of plaintext); split it or store it elsewhere"
+    )]
     TooLarge,
 
     #[error(
