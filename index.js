@@ -8,6 +8,7 @@
 const { encrypt, decrypt, encryptBuffer, decryptBuffer, isEncrypted, reEncrypt, getKeyVersion } = require('./lib/api');
 const { configureKeys, reloadKeys, loadedKeyVersions } = require('./lib/keys');
 const { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('./lib/mongoose');
+const { fieldEncryption, decryptDocument, encryptedPaths } = require('./lib/plugin');
 const { FieldCryptError, codes } = require('./lib/errors');
 
 module.exports = {
@@ -24,6 +25,9 @@ module.exports = {
   encryptFieldIfModified,
   createDecryptMethod,
   createDecryptedGetter,
+  fieldEncryption,
+  decryptDocument,
+  encryptedPaths,
   FieldCryptError,
   errorCodes: codes,
 };

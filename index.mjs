@@ -15,6 +15,9 @@ export const {
   encryptFieldIfModified,
   createDecryptMethod,
   createDecryptedGetter,
+  fieldEncryption,
+  decryptDocument,
+  encryptedPaths,
   FieldCryptError,
   errorCodes,
 } = fieldcrypt;

@@ -36,6 +36,9 @@ const FUNCTIONS = [
   'encryptFieldIfModified',
   'createDecryptMethod',
   'createDecryptedGetter',
+  'fieldEncryption',
+  'decryptDocument',
+  'encryptedPaths',
 ];
 
 // Must match FieldCryptErrorCode in index.d.ts.

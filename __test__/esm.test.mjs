@@ -20,6 +20,9 @@ import fieldcryptDefault, {
   encryptFieldIfModified,
   createDecryptMethod,
   createDecryptedGetter,
+  fieldEncryption,
+  decryptDocument,
+  encryptedPaths,
   FieldCryptError,
   errorCodes,
 } from 'fieldcrypt';
@@ -58,6 +61,9 @@ test('named imports are the very functions require() returns', () => {
     encryptFieldIfModified,
     createDecryptMethod,
     createDecryptedGetter,
+    fieldEncryption,
+    decryptDocument,
+    encryptedPaths,
     FieldCryptError,
     errorCodes,
   };
