@@ -448,16 +448,21 @@ function unsupportedQuery(ctx, path) {
 /**
  * Encrypts one plaintext value of `leaf`. null/undefined stay as they are;
  * a value already in the stored format is kept (ciphertext copied from
- * elsewhere, or encrypted earlier in the same operation). `cast: true` casts
- * the value as the schema declares first, so `'42'` on a Number path is
- * stored, and comes back, as the number 42.
+ * elsewhere, or encrypted earlier in the same operation).
+ *
+ * `raw: true` says the value comes straight from the application (an update
+ * or a replacement Mongoose has not cast yet): it goes through the path's
+ * setters and cast first, as Mongoose would do while casting, so `'42'` on a
+ * Number path is stored, and comes back, as the number 42, and `lowercase`
+ * applies to the plaintext. Values Mongoose already cast (documents,
+ * subdocuments it built) are not cast again, so setters run once.
  */
-function encryptLeaf(ctx, leaf, value, cast = true) {
+function encryptLeaf(ctx, leaf, value, raw) {
   if (value === null || value === undefined || isEncrypted(value)) return value;
   let plain = value;
-  if (cast && !leaf.mixed) {
+  if (raw) {
     try {
-      plain = leaf.schemaType.cast(value);
+      plain = leaf.schemaType.applySetters(value, ctx.scope === undefined ? null : ctx.scope);
     } catch {
       throw new FieldCryptError(
         codes.UNSUPPORTED_TYPE,
@@ -465,7 +470,7 @@ function encryptLeaf(ctx, leaf, value, cast = true) {
         { modelName: ctx.modelName, path: leaf.path },
       );
     }
-    if (plain === null || plain === undefined) return plain;
+    if (plain === null || plain === undefined || isEncrypted(plain)) return plain;
   }
   const stored = encodeValue(plain, ctx.bson);
   audit(ctx, 'onEncrypt', leaf.path, stored);
@@ -515,10 +520,13 @@ function decryptPlain(ctx, index, doc, prints) {
   return doc;
 }
 
-/** Encrypts every encrypted path of a plain document in place. */
-function encryptPlain(ctx, index, doc) {
+/**
+ * Encrypts every encrypted path of a plain document in place. `raw`: the
+ * values are the application's, not cast by Mongoose yet (see encryptLeaf).
+ */
+function encryptPlain(ctx, index, doc, raw) {
   for (const leaf of index.leafList) {
-    forEachAtPath(doc, leaf.path, (value, set) => set(encryptLeaf(ctx, leaf, value)));
+    forEachAtPath(doc, leaf.path, (value, set) => set(encryptLeaf(ctx, leaf, value, raw)));
   }
   return doc;
 }
@@ -759,64 +767,65 @@ function relate(index, path) {
   return null;
 }
 
-/** Encrypts a value assigned to a leaf: one value, or an array element by element. */
+/** Encrypts a value the application assigns to a leaf: one value, or an array element by element. */
 function encryptLeafValue(ctx, leaf, value) {
   if (Array.isArray(value)) return value.map((v) => encryptLeafValue(ctx, leaf, v));
-  return encryptLeaf(ctx, leaf, value);
+  return encryptLeaf(ctx, leaf, value, true);
 }
 
 /**
- * A plain copy of a value assigned to a container, cast the way Mongoose
- * will cast it so that defaults inside subdocuments are there now (Mongoose
- * would add them in clear while casting the update). If the value does not
- * cast, it is copied as it is: Mongoose reports the cast error itself.
+ * Encrypts a value the application assigns to a container (a nested
+ * object, a subdocument, a document array or one of its elements, a Map),
+ * returning a new plain value. Subdocuments are built the way Mongoose
+ * builds them while casting the update, so that defaults inside them are
+ * there now (Mongoose would add them in clear) and setters run once; their
+ * stored form is then encrypted. A value that does not build is copied and
+ * its leaves encrypted as given: Mongoose reports the cast error itself.
  */
-function prepareContainer(ctx, container, value, element) {
+function encryptContainerValue(ctx, container, value, element) {
   if (value === null || value === undefined || typeof value !== 'object') return value;
   const { kind, schemaType } = container;
-  if (kind === 'docarray') {
-    if (!element) return Array.isArray(value) ? value.map((el) => prepareContainer(ctx, container, el, true)) : clonePlain(value);
-    return toStoredObject(value, () => {
-      const Element = subdocConstructorOf(schemaType);
-      return new Element(value, undefined, undefined, undefined, undefined);
-    });
+  if (kind === 'docarray' && !element) {
+    return Array.isArray(value) ? value.map((el) => encryptContainerValue(ctx, container, el, true)) : encryptUnbuilt(ctx, container, value);
   }
-  if (kind === 'single') return toStoredObject(value, () => schemaType.cast(value));
-  const copy = value instanceof Map ? new Map() : {};
-  const entries = value instanceof Map ? [...value] : Object.entries(value);
-  for (const [key, v] of entries) {
+  if (kind === 'docarray' || kind === 'single') {
+    let doc = isDocument(value) ? value : null;
+    if (!doc && isPlainObject(value)) {
+      try {
+        doc = kind === 'single' ? schemaType.cast(value) : new (subdocConstructorOf(schemaType))(value);
+      } catch {
+        doc = null;
+      }
+    }
+    // A cast error inside a subdocument is recorded on it (Mongoose's own
+    // `$__` state), not thrown.
+    if (!isDocument(doc) || (doc.$__ && doc.$__.validationError)) return encryptUnbuilt(ctx, container, value);
+    return encryptBelow(ctx, container, doc.toObject(STORED_OBJECT), false);
+  }
+  // A nested object or a Map: each entry is a leaf, a container, or unrelated.
+  const isMap = value instanceof Map;
+  const copy = isMap ? new Map() : {};
+  for (const [key, v] of isMap ? value : Object.entries(value)) {
     const childPath = kind === 'map' ? `${container.path}.$*` : `${container.path}.${key}`;
+    const leaf = ctx.index.leaves.get(childPath);
     const child = ctx.index.containers.get(childPath);
-    const prepared = child ? prepareContainer(ctx, child, v, false) : clonePlain(v);
-    if (copy instanceof Map) copy.set(key, prepared);
-    else copy[key] = prepared;
+    const encrypted = leaf ? encryptLeafValue(ctx, leaf, v) : child ? encryptContainerValue(ctx, child, v, false) : clonePlain(v);
+    if (isMap) copy.set(key, encrypted);
+    else copy[key] = encrypted;
   }
   return copy;
 }
 
-function toStoredObject(value, build) {
-  if (isDocument(value)) return value.toObject(STORED_OBJECT);
-  if (!isPlainObject(value)) return clonePlain(value);
-  let doc;
-  try {
-    doc = build();
-  } catch {
-    return clonePlain(value);
-  }
-  // A cast error inside the subdocument is recorded on it, not thrown;
-  // without the raw value Mongoose could not report it.
-  if (!isDocument(doc) || (doc.$__ && doc.$__.validationError)) return clonePlain(value);
-  return doc.toObject(STORED_OBJECT);
+function encryptUnbuilt(ctx, container, value) {
+  return encryptBelow(ctx, container, clonePlain(value), true);
 }
 
-/** Encrypts a value assigned to a container: defaults applied, then every leaf below. */
-function encryptContainerValue(ctx, container, value, element) {
-  const prepared = prepareContainer(ctx, container, value, element);
-  if (prepared === null || typeof prepared !== 'object') return prepared;
+/** Encrypts, in place, every leaf below `container` in a plain value of it. */
+function encryptBelow(ctx, container, plain, raw) {
   for (const leaf of ctx.index.under.get(container.path)) {
-    forEachAtPath(prepared, leaf.path.slice(container.path.length + 1), (v, set) => set(encryptLeaf(ctx, leaf, v)));
+    forEachAtPath(plain, leaf.path.slice(container.path.length + 1), (v, set) => set(encryptLeaf(ctx, leaf, v, raw)));
   }
-  return prepared;
+  return plain;
 }
 
 /** `$set`, `$setOnInsert` and top-level keys: `key` is assigned `value`. */
@@ -1044,8 +1053,8 @@ function encryptWholeDocument(ctx, model, input, { skipId }) {
   // A cast error is recorded on the document (Mongoose's own `$__` state),
   // not thrown; Mongoose reports it when it builds the document again, so
   // encrypt the input as given.
-  const plain = doc && !(doc.$__ && doc.$__.validationError) ? doc.toObject(STORED_OBJECT) : clonePlain(input);
-  return encryptPlain(ctx, ctx.index, plain);
+  if (!doc || (doc.$__ && doc.$__.validationError)) return encryptPlain(ctx, ctx.index, clonePlain(input), true);
+  return encryptPlain(ctx, ctx.index, doc.toObject(STORED_OBJECT), false);
 }
 
 // ---------------------------------------------------------------------------
@@ -1155,9 +1164,15 @@ function checkExpression(ctx, expression) {
 // ---------------------------------------------------------------------------
 // 4. Reads
 
-/** Decrypts a lean result in place: one document, an array of them, or a driver ModifyResult. */
+const DECRYPTED_LEAN = new WeakSet(); // lean documents already decrypted
+
+/**
+ * Decrypts a lean result in place: one document, an array of them, or a
+ * driver ModifyResult. Idempotent: Mongoose applies query transforms to a
+ * findOneAnd* result twice (to the driver's result, then to the query's).
+ */
 function decryptLeanResult(ctx, model, result) {
-  if (result === null || typeof result !== 'object') return result;
+  if (result === null || typeof result !== 'object' || DECRYPTED_LEAN.has(result)) return result;
   if (Array.isArray(result)) {
     for (const doc of result) decryptLeanResult(ctx, model, doc);
     return result;
@@ -1172,12 +1187,14 @@ function decryptLeanResult(ctx, model, result) {
   const index = indexOf(owner.schema);
   prepareSchema(index, () => ctx.bson);
   decryptPlain({ ...ctx, documentId: result._id, modelName: owner.modelName, index }, index, result);
+  DECRYPTED_LEAN.add(result);
   return result;
 }
 
 /**
  * Decrypts a raw document of `Model` (from an aggregation, `Model.collection`
- * or the driver) in place and returns it. Uses the options the model's
+ * or the driver) in place and returns it (once: a second call on the same
+ * object returns it unchanged). Uses the options the model's
  * schema was given (allowUnencrypted, onDecrypt); a discriminator key picks
  * the discriminator's paths.
  */
@@ -1189,10 +1206,13 @@ function decryptDocument(Model, raw) {
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new FieldCryptError(codes.INVALID_ARGUMENT, `decryptDocument() expects a document, got ${describeType(raw)}`);
   }
+  if (DECRYPTED_LEAN.has(raw)) return raw;
   const owner = modelForObject(Model, raw);
   const options = pluginOptionsOf(owner.schema) || normalizeOptions({});
   const ctx = contextFor(options, owner, owner.schema, raw._id);
-  return decryptPlain(ctx, ctx.index, raw);
+  decryptPlain(ctx, ctx.index, raw);
+  DECRYPTED_LEAN.add(raw);
+  return raw;
 }
 
 // ---------------------------------------------------------------------------
@@ -1253,7 +1273,8 @@ function fieldEncryption(schema, rawOptions) {
   const docContext = (doc, id) => contextFor(options, doc.constructor, doc.$__schema, id === undefined ? doc._id : id);
   const queryContext = (query, filter) => {
     const model = query.model;
-    return contextFor(options, model, model.schema, idFromFilter(filter), queryIndex(model, filter));
+    // Setters run with the query as `this`, as when Mongoose casts an update.
+    return { ...contextFor(options, model, model.schema, idFromFilter(filter), queryIndex(model, filter)), scope: query };
   };
 
   // --- save(), create(), bulkSave() ------------------------------------------
@@ -1415,6 +1436,7 @@ function fieldEncryption(schema, rawOptions) {
     if (doc.$isSubdocument || !ret || typeof ret !== 'object') return ret;
     const include = callOptions && typeof callOptions.includeDecrypted === 'boolean' ? callOptions.includeDecrypted : options.includeDecrypted;
     const ctx = docContext(doc);
+    plainMapValues(ctx.index, ret, callOptions);
     if (!include) return omitPlain(ctx.index, ret);
     // In auto mode the document holds plaintext already; in explicit mode
     // (or while a save is under way) decrypt what is still ciphertext.
@@ -1443,6 +1465,27 @@ function fieldEncryption(schema, rawOptions) {
     const decrypt = (v) => (isEncrypted(v) || !auto ? decryptLeaf(ctx, leaf, v) : v);
     return Array.isArray(value) ? value.map(decrypt) : decrypt(value);
   });
+}
+
+/**
+ * toObject() leaves the values of a Map of subdocuments as documents; the
+ * output filter works on plain objects, so those become their own
+ * toObject()/toJSON() output (what JSON.stringify would make of them).
+ */
+function plainMapValues(index, ret, callOptions) {
+  for (const container of index.containers.values()) {
+    if (container.kind !== 'map') continue;
+    forEachAtPath(ret, container.path, (map) => {
+      if (map === null || typeof map !== 'object') return;
+      const entries = map instanceof Map ? [...map] : Object.entries(map);
+      for (const [key, value] of entries) {
+        if (!isDocument(value)) continue;
+        const plain = value.toObject({ ...callOptions, transform: false });
+        if (map instanceof Map) map.set(key, plain);
+        else map[key] = plain;
+      }
+    });
+  }
 }
 
 const OUTPUT_FILTER = Symbol('fieldcrypt.outputFilter');
