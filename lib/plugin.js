@@ -356,11 +356,11 @@ function acceptCiphertext(schemaType, getBson) {
   const buffer = schemaType.instance === 'Buffer';
   const plain = (value) => decodeValue(value, getBson(), { buffer });
   Object.defineProperty(schemaType, PATCHED, { value: true });
-  schemaType.cast = function castKeepingCiphertext(value, ...rest) {
-    return isEncrypted(value) ? value : cast.call(this, value, ...rest);
+  schemaType.cast = function castKeepingCiphertext(value, scope, ...rest) {
+    return isEncrypted(value) ? value : sealDuringWrite(this, cast.call(this, value, scope, ...rest), scope);
   };
-  schemaType.applySetters = function applySettersKeepingCiphertext(value, ...rest) {
-    return isEncrypted(value) ? value : applySetters.call(this, value, ...rest);
+  schemaType.applySetters = function applySettersKeepingCiphertext(value, scope, ...rest) {
+    return isEncrypted(value) ? value : sealDuringWrite(this, applySetters.call(this, value, scope, ...rest), scope);
   };
   // Some types post-process what applySetters returns (Buffer calls toObject()).
   schemaType.castForQuery = function castForQueryKeepingCiphertext($conditional, value, ...rest) {
@@ -386,12 +386,38 @@ function acceptCiphertext(schemaType, getBson) {
   }
 }
 
+const WRITING = new WeakMap(); // document -> { ctx, late: Map(ciphertext -> plaintext) } while it is being written
+const LEAF_PATHS = new WeakMap(); // SchemaType -> raw path (for audit records)
+
+/**
+ * A value assigned to an encrypted path of a document while the plugin is
+ * writing it (after the plugin's pre('save') hook: another pre('save')
+ * hook registered after the plugin, a pre('validate') hook during
+ * insertMany) is encrypted as it is assigned. Hooks run in registration
+ * order and the plugin cannot make its own hook the last one, so this keeps
+ * such a late plaintext from being stored in clear; settleLive() puts the
+ * plaintext back after the write.
+ */
+function sealDuringWrite(schemaType, value, scope) {
+  if (value === null || value === undefined || isEncrypted(value) || !isDocument(scope)) return value;
+  const root = scope.$isSubdocument && typeof scope.ownerDocument === 'function' ? scope.ownerDocument() : scope;
+  const state = WRITING.get(root);
+  if (!state) return value;
+  const stored = encodeValue(value, state.ctx.bson);
+  audit(state.ctx, 'onEncrypt', LEAF_PATHS.get(schemaType) || schemaType.path, stored);
+  state.late.set(stored, value);
+  return stored;
+}
+
 const PREPARED = new WeakSet(); // indexes whose encrypted types are patched
 
 /** Patches the encrypted SchemaTypes of an index (once); `getBson` is called when a validator needs to decrypt. */
 function prepareSchema(index, getBson) {
   if (PREPARED.has(index)) return;
-  for (const leaf of index.leafList) acceptCiphertext(leaf.schemaType, getBson);
+  for (const leaf of index.leafList) {
+    acceptCiphertext(leaf.schemaType, getBson);
+    if (!LEAF_PATHS.has(leaf.schemaType)) LEAF_PATHS.set(leaf.schemaType, leaf.path);
+  }
   PREPARED.add(index);
 }
 
@@ -679,7 +705,8 @@ function encryptLive(ctx, doc) {
     );
   }
   refuseIncrements(ctx, doc);
-  if (pending.length) PENDING.set(doc, pending);
+  PENDING.set(doc, pending);
+  if (!WRITING.has(doc)) WRITING.set(doc, { ctx, late: new Map() });
 }
 
 /** `doc.$inc()` on an encrypted path would send an increment for a ciphertext. */
@@ -705,14 +732,23 @@ function refuseIncrements(ctx, doc) {
  */
 function settleLive(doc, restore) {
   const pending = PENDING.get(doc);
-  if (!pending) return;
+  const writing = WRITING.get(doc);
   PENDING.delete(doc);
+  WRITING.delete(doc);
   if (!restore) return;
   let prints = PRINTS.get(doc);
   if (!prints) PRINTS.set(doc, (prints = new Map()));
-  for (const entry of pending) {
+  for (const entry of pending || []) {
     entry.set(entry.value);
     prints.set(entry.concretePath, { stored: entry.stored, print: entry.print });
+  }
+  // Values encrypted as they were assigned during the write (sealDuringWrite).
+  if (writing && writing.late.size) {
+    for (const leaf of writing.ctx.index.leafList) {
+      forEachStored(doc, leaf.path, (value, set) => {
+        if (typeof value === 'string' && writing.late.has(value)) set(writing.late.get(value));
+      });
+    }
   }
 }
 

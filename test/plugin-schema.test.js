@@ -165,6 +165,47 @@ describe('fieldEncryption: schemas, discriminators and options', () => {
         }
       });
 
+      it("save hooks: those before the plugin see plaintext; a plaintext assigned by one after it is still encrypted", async () => {
+        const schema = new Schema({
+          ssn: { type: String, encrypted: true },
+          digits: { type: String, encrypted: true },
+          note: { type: String, encrypted: true },
+        });
+        const seen = [];
+        schema.pre('save', function normalize() {
+          seen.push(this.ssn);
+          this.digits = this.ssn.replace(/\D/g, '') + '-zz';
+        });
+        schema.plugin(fieldEncryption);
+        // Registered after the plugin: runs after the encryption, sees
+        // ciphertext, and what it assigns is encrypted as it is assigned.
+        schema.pre('save', function late() {
+          seen.push(typeof this.ssn === 'string' && this.ssn.startsWith('01:') ? 'ciphertext' : this.ssn);
+          this.note = 'late-note-zz';
+        });
+        schema.post('save', function afterSave(doc) {
+          seen.push(doc.ssn, doc.note);
+        });
+        const M = connection.model('HookOrder', schema);
+        const plaintexts = ['123-45-6789-zz', '123456789-zz', 'late-note-zz'];
+        const { error, commands, result: doc } = await watch.during(() => M.create({ ssn: '123-45-6789-zz' }));
+        assert.ifError(error);
+        assert.deepEqual(seen, ['123-45-6789-zz', 'ciphertext', '123-45-6789-zz', 'late-note-zz']);
+        assertNothingInClear(commands, plaintexts);
+        const raw = await connection.db.collection(M.collection.collectionName).findOne({ _id: doc._id });
+        assert.equal(assertStoredEncrypted(M, raw, plaintexts), 3);
+        assert.deepEqual([doc.ssn, doc.digits, doc.note], ['123-45-6789-zz', '123456789-zz', 'late-note-zz']);
+        const found = await M.findById(doc._id);
+        assert.deepEqual([found.ssn, found.digits, found.note], ['123-45-6789-zz', '123456789-zz', 'late-note-zz']);
+        // And on a later save of the loaded document.
+        seen.length = 0;
+        found.ssn = '987-65-4321-zz';
+        await found.save();
+        const again = await connection.db.collection(M.collection.collectionName).findOne({ _id: doc._id });
+        assertStoredEncrypted(M, again, [...plaintexts, '987-65-4321-zz', '987654321-zz']);
+        assert.equal((await M.findById(doc._id)).digits, '987654321-zz');
+      });
+
       it('applied only to a child schema: save() refuses instead of storing plaintext', async () => {
         const Child = new Schema({ secret: String });
         Child.plugin(fieldEncryption, { fields: ['secret'] });
