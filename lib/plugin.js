@@ -1254,6 +1254,11 @@ function decryptDocument(Model, raw) {
 // ---------------------------------------------------------------------------
 // The plugin
 
+const APPLIED = new WeakSet(); // schemas the plugin was applied to
+
+/** Aggregation stages before which a `$match` still filters the model's own documents. */
+const DOCUMENT_PRESERVING_STAGES = new Set(['$match', '$sort', '$limit', '$skip', '$sample']);
+
 const QUERY_WRITES = ['updateOne', 'updateMany', 'findOneAndUpdate', 'replaceOne', 'findOneAndReplace'];
 const QUERY_READS = ['find', 'findOne', 'findOneAndDelete', 'countDocuments', 'deleteOne', 'deleteMany', 'distinct'];
 const RETURNS_DOCUMENTS = new Set(['find', 'findOne', 'findOneAndDelete', 'findOneAndUpdate', 'findOneAndReplace']);
@@ -1299,6 +1304,11 @@ function fieldEncryption(schema, rawOptions) {
     throw invalidOption(`expected a Mongoose schema, got ${describeType(schema)}`);
   }
   const options = normalizeOptions(rawOptions);
+  // Once per schema: a second application (typically a global plugin, which
+  // Mongoose applies when it compiles the model, after the schema's own) is
+  // ignored; the first options count. Two sets of hooks would decrypt twice.
+  if (APPLIED.has(schema)) return;
+  APPLIED.add(schema);
   OPTIONS.set(schema, options);
   // Validates `fields` now, while the mistake is easy to find, and lets the
   // encrypted SchemaTypes hold ciphertext from the start. The index is built
@@ -1443,6 +1453,22 @@ function fieldEncryption(schema, rawOptions) {
       const ctx = queryContext(query, filter);
       checkFilter(ctx, filter);
       decryptLeanResults(query, ctx);
+    }),
+  );
+
+  // Aggregations: a `$match` on the model's documents (before any stage that
+  // reshapes them) is a filter like any other. Results are not decrypted:
+  // their shape is the pipeline's (decryptDocument() for whole documents).
+  schema.pre(
+    'aggregate',
+    mongooseHook('fieldcryptCheckAggregateMatch', (aggregate) => {
+      const model = aggregate.model();
+      if (!model) return;
+      for (const stage of aggregate.pipeline()) {
+        const [name] = Object.keys(stage || {});
+        if (!DOCUMENT_PRESERVING_STAGES.has(name)) break;
+        if (name === '$match') checkFilter(contextFor(options, model, model.schema, undefined, queryIndex(model, stage.$match)), stage.$match);
+      }
     }),
   );
 

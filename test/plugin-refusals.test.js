@@ -175,6 +175,7 @@ describe('fieldEncryption: refusals', () => {
           ['Model.replaceOne with upsert', (M, f) => M.replaceOne(f, { name: 'x' }, { upsert: true })],
           ['Model.bulkWrite updateOne with upsert', (M, f) => M.bulkWrite([{ updateOne: { filter: f, update: { name: 'x' }, upsert: true } }])],
           ['Model.bulkWrite deleteMany', (M, f) => M.bulkWrite([{ deleteMany: { filter: f } }])],
+          ['Model.aggregate $match', (M, f) => M.aggregate([{ $sort: { name: 1 } }, { $match: f }])],
         ];
         for (const [what, filter, path] of FILTER_REFUSALS) {
           for (const [method, run] of METHODS) {
@@ -193,6 +194,9 @@ describe('fieldEncryption: refusals', () => {
           assert.equal((await Record.find({ _id: doc._id, aliases: { $size: 2 }, born: { $type: 'string' } })).length, 1);
           assert.equal((await Record.find({ _id: doc._id, 'identifications.idType': 'passport', ssn: { $in: [stored, null] } })).length, 1);
           assert.equal(await Record.countDocuments({ _id: doc._id, demographics: { $exists: true } }), 1);
+          assert.equal((await Record.aggregate([{ $match: { _id: doc._id, ssn: stored } }])).length, 1);
+          // After a stage that reshapes the documents, field names are the pipeline's own: not checked.
+          await Record.aggregate([{ $match: { _id: doc._id } }, { $project: { ssn: '$name' } }, { $match: { ssn: v.name } }]);
         });
       });
     });

@@ -305,6 +305,18 @@ describe('fieldEncryption: write paths', () => {
           assert.equal(result.identifications[0].idNumber, v.identifications[0].idNumber);
         });
 
+        it('Model.insertOne(doc)', async (t) => {
+          const v = recordValues(mongoose);
+          const id = new mongoose.Types.ObjectId();
+          const { result } = await check(t, {
+            write: () => Record.insertOne({ _id: id, ...docOf(v) }),
+            plaintexts: plaintextsOf(v),
+            id,
+            expected: withStatus(expectedOf(v)),
+          });
+          assert.equal(result.ssn, v.ssn);
+        });
+
         it('Model.create([docs])', async (t) => {
           const a = recordValues(mongoose);
           const b = recordValues(mongoose);
