@@ -418,6 +418,7 @@ function prepareSchema(index, getBson) {
     acceptCiphertext(leaf.schemaType, getBson);
     if (!LEAF_PATHS.has(leaf.schemaType)) LEAF_PATHS.set(leaf.schemaType, leaf.path);
   }
+  registerSubdocumentLeaves(index);
   PREPARED.add(index);
 }
 
@@ -512,13 +513,14 @@ function encryptLeaf(ctx, leaf, value, raw) {
  */
 function decryptLeaf(ctx, leaf, stored, concretePath, prints) {
   if (stored === null || stored === undefined || stored === '') return stored;
+  const schemaPath = leaf.schemaPath || leaf.path;
   if (!isEncrypted(stored)) {
     if (ctx.options.allowUnencrypted) return stored;
     throw new FieldCryptError(
       codes.UNENCRYPTED_VALUE,
-      `${where(ctx, leaf.path)} holds ${describeType(stored)} that is not encrypted. ` +
+      `${where(ctx, schemaPath)} holds ${describeType(stored)} that is not encrypted. ` +
         'Encrypt existing data first, or set allowUnencrypted: true for a migration window.',
-      { modelName: ctx.modelName, path: leaf.path },
+      { modelName: ctx.modelName, path: schemaPath },
     );
   }
   let value;
@@ -529,7 +531,7 @@ function decryptLeaf(ctx, leaf, stored, concretePath, prints) {
   } else {
     value = decodeValue(stored, ctx.bson, { buffer: leaf.buffer });
   }
-  audit(ctx, 'onDecrypt', leaf.path, stored);
+  audit(ctx, 'onDecrypt', schemaPath, stored);
   return value;
 }
 
@@ -1493,22 +1495,12 @@ function fieldEncryption(schema, rawOptions) {
 
   // --- Output --------------------------------------------------------------------
 
-  /** toJSON()/toObject(): encrypted paths are omitted unless `includeDecrypted`. */
-  function filterOutput(doc, ret, callOptions) {
-    if (doc.$isSubdocument || !ret || typeof ret !== 'object') return ret;
-    const include = callOptions && typeof callOptions.includeDecrypted === 'boolean' ? callOptions.includeDecrypted : options.includeDecrypted;
-    const ctx = docContext(doc);
-    plainMapValues(ctx.index, ret, callOptions);
-    if (!include) return omitPlain(ctx.index, ret);
-    // In auto mode the document holds plaintext already; in explicit mode
-    // (or while a save is under way) decrypt what is still ciphertext.
-    const onlyCiphertext = { ...ctx, options: { ...options, allowUnencrypted: true } };
-    return decryptPlain(onlyCiphertext, ctx.index, ret);
-  }
-  installOutputFilter(schema, filterOutput);
-  // If the application sets toJSON/toObject options after the plugin, the
-  // filter is put back in front of its transform when the model is compiled.
-  schema.on('init', () => installOutputFilter(schema, filterOutput));
+  // toJSON()/toObject() omit encrypted paths unless `includeDecrypted` (see
+  // outputFilter). If the application sets toJSON/toObject options after the
+  // plugin, the filter is put back in front of its transform when the model
+  // is compiled.
+  installOutputFilter(schema);
+  schema.on('init', () => installOutputFilter(schema));
 
   // --- Methods -------------------------------------------------------------------
 
@@ -1529,6 +1521,56 @@ function fieldEncryption(schema, rawOptions) {
   });
 }
 
+// ---------------------------------------------------------------------------
+// 6. Output: toJSON() and toObject()
+
+const SUBDOCUMENT_LEAVES = new WeakMap(); // child schema -> { leafList } relative to its subdocuments
+
+/**
+ * A subdocument's own toJSON()/toObject() (`res.json(doc.identifications)`)
+ * must omit its encrypted fields too, including those the top-level schema
+ * names (`fields: ['identifications.idNumber']`). Each child schema under a
+ * container gets the relative leaves (from every place it is used: fail
+ * closed) and the output filter.
+ */
+function registerSubdocumentLeaves(index) {
+  for (const container of index.containers.values()) {
+    if (container.kind !== 'single' && container.kind !== 'docarray') continue;
+    const child = container.schemaType && container.schemaType.schema;
+    if (!child) continue;
+    const entry = SUBDOCUMENT_LEAVES.get(child) || { leafList: [] };
+    for (const leaf of index.under.get(container.path)) {
+      const path = leaf.path.slice(container.path.length + 1);
+      if (!entry.leafList.some((l) => l.path === path)) entry.leafList.push({ ...leaf, path, schemaPath: leaf.path });
+    }
+    SUBDOCUMENT_LEAVES.set(child, entry);
+    installOutputFilter(child);
+  }
+}
+
+/**
+ * The transform behind toJSON()/toObject() of documents and subdocuments of
+ * schemas using the plugin: encrypted paths are omitted unless
+ * `includeDecrypted` (per call, or the plugin option of the top-level
+ * schema). Included, they are decrypted where they still hold ciphertext
+ * (explicit mode, or during a save); in auto mode the document holds
+ * plaintext already.
+ */
+function outputFilter(doc, ret, callOptions) {
+  if (!isDocument(doc) || ret === null || typeof ret !== 'object') return ret;
+  const root = doc.$isSubdocument && typeof doc.ownerDocument === 'function' ? doc.ownerDocument() : doc;
+  const rootSchema = root && root.$__schema;
+  const options = (rootSchema && pluginOptionsOf(rootSchema)) || normalizeOptions({});
+  const index = doc.$isSubdocument ? SUBDOCUMENT_LEAVES.get(doc.$__schema) : rootSchema && indexOf(rootSchema);
+  if (!index) return ret;
+  const include = callOptions && typeof callOptions.includeDecrypted === 'boolean' ? callOptions.includeDecrypted : options.includeDecrypted;
+  if (!doc.$isSubdocument) plainMapValues(index, ret, callOptions);
+  if (!include) return omitPlain(index, ret);
+  const model = root && !root.$isSubdocument ? root.constructor : undefined;
+  const ctx = { options: { ...options, allowUnencrypted: true }, modelName: model && model.modelName, bson: bsonOf(rootSchema, model), documentId: root && root._id };
+  return decryptPlain(ctx, index, ret);
+}
+
 /**
  * toObject() leaves the values of a Map of subdocuments as documents; the
  * output filter works on plain objects, so those become their own
@@ -1542,7 +1584,7 @@ function plainMapValues(index, ret, callOptions) {
       const entries = map instanceof Map ? [...map] : Object.entries(map);
       for (const [key, value] of entries) {
         if (!isDocument(value)) continue;
-        const plain = value.toObject({ ...callOptions, transform: false });
+        const plain = value.toObject(callOptions);
         if (map instanceof Map) map.set(key, plain);
         else map[key] = plain;
       }
@@ -1552,13 +1594,14 @@ function plainMapValues(index, ret, callOptions) {
 
 const OUTPUT_FILTER = Symbol('fieldcrypt.outputFilter');
 
-function installOutputFilter(schema, filterOutput) {
+/** Puts outputFilter in front of the schema's toJSON and toObject transforms (once). */
+function installOutputFilter(schema) {
   for (const kind of ['toJSON', 'toObject']) {
     const current = schema.get(kind) || {};
     if (current.transform && current.transform[OUTPUT_FILTER]) continue;
     const inner = current.transform;
-    const transform = named(`fieldcrypt${kind[2].toUpperCase()}${kind.slice(3)}Filter`, function (doc, ret, callOptions) {
-      const filtered = filterOutput(doc, ret, callOptions);
+    const transform = named(`fieldcrypt${kind.slice(2)}Filter`, function (doc, ret, callOptions) {
+      const filtered = outputFilter(doc, ret, callOptions);
       return typeof inner === 'function' ? inner.call(this, doc, filtered, callOptions) : filtered;
     });
     Object.defineProperty(transform, OUTPUT_FILTER, { value: true });

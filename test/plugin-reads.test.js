@@ -192,6 +192,24 @@ describe('fieldEncryption: read paths and options', () => {
           assert.equal(found.ssn, v.ssn);
         });
 
+        it("a subdocument's own toJSON()/toObject() omits its encrypted fields too", async () => {
+          const { v, id } = await created();
+          const found = await Record.findById(id);
+          const outputs = [
+            found.identifications[0].toJSON(),
+            found.demographics.toObject(),
+            found.contacts.get('home').toJSON(),
+            JSON.parse(JSON.stringify(found.identifications)),
+            JSON.parse(JSON.stringify(found.contacts)),
+          ];
+          for (const out of outputs) assert.deepEqual(findPlaintexts(out, plaintextsOf(v)), [], JSON.stringify(out));
+          assert.equal(outputs[0].idType, 'passport');
+          assert.equal(outputs[1].country, 'UT');
+          assert.equal(outputs[2].label, 'home');
+          assert.equal(found.identifications[0].toJSON({ includeDecrypted: true }).idNumber, v.identifications[0].idNumber);
+          assert.equal(found.demographics.toObject({ includeDecrypted: true }).alienRegistrationNumber, v.demographics.alienRegistrationNumber);
+        });
+
         it('toJSON/toObject({ includeDecrypted: true }) include the typed plaintext', async () => {
           const { v, id } = await created();
           const found = await Record.findById(id);
