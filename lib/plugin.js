@@ -154,6 +154,7 @@ function buildIndex(schema) {
   const kinds = new Map(); // path -> container kind or 'array'
   const types = new Map(); // container path -> SchemaType
   const listed = new Set(); // which `fields` entries matched something
+  const aliases = new Map(); // raw alias path -> raw path (Mongoose `alias` options)
 
   function scopeMatches(full, scopes) {
     for (const scope of scopes) {
@@ -174,6 +175,7 @@ function buildIndex(schema) {
   function visitSchema(s, prefix, scopes, inherited) {
     const own = pluginOptionsOf(s);
     if (own && own.fields.length) scopes = [...scopes, { base: prefix, fields: new Set(own.fields) }];
+    for (const [alias, real] of Object.entries(s.aliases || {})) aliases.set(prefix + alias, prefix + real);
     s.eachPath((path, schemaType) => {
       if (path.includes('$*')) return; // a Map's value type: reached from the Map path
       visitType(s, schemaType, prefix, path, scopes, inherited);
@@ -238,10 +240,10 @@ function buildIndex(schema) {
       }
     }
   }
-  return finishIndex(schema, leaves, kinds, types);
+  return finishIndex(schema, leaves, kinds, types, aliases);
 }
 
-function finishIndex(schema, leaves, kinds, types) {
+function finishIndex(schema, leaves, kinds, types, aliases) {
   const containers = new Map();
   const under = new Map();
   for (const leaf of leaves.values()) {
@@ -263,7 +265,7 @@ function finishIndex(schema, leaves, kinds, types) {
     if (kind === 'docarray' || kind === 'array') arrays.add(path);
     if (kind === 'map') maps.add(path);
   }
-  return { schema, leaves, leafList: [...leaves.values()], containers, under, arrays, maps };
+  return { schema, leaves, leafList: [...leaves.values()], containers, under, arrays, maps, aliases };
 }
 
 /** The union of several indexes (a base model and its discriminators). */
@@ -273,17 +275,19 @@ function unionIndex(indexes) {
   const containers = new Map();
   const arrays = new Set();
   const maps = new Set();
+  const aliases = new Map();
   for (const index of indexes) {
     for (const [k, v] of index.leaves) if (!leaves.has(k)) leaves.set(k, v);
     for (const [k, v] of index.containers) if (!containers.has(k)) containers.set(k, v);
     for (const p of index.arrays) arrays.add(p);
     for (const p of index.maps) maps.add(p);
+    for (const [k, v] of index.aliases) if (!aliases.has(k)) aliases.set(k, v);
   }
   const under = new Map();
   for (const path of containers.keys()) {
     under.set(path, [...leaves.values()].filter((leaf) => leaf.path.startsWith(`${path}.`)));
   }
-  return { schema: indexes[0].schema, leaves, leafList: [...leaves.values()], containers, under, arrays, maps };
+  return { schema: indexes[0].schema, leaves, leafList: [...leaves.values()], containers, under, arrays, maps, aliases };
 }
 
 function discriminatorsOf(model) {
@@ -763,8 +767,10 @@ const ARRAY_FILTER_ID = /^\$\[([A-Za-z0-9_]+)\]$/;
 /**
  * The raw schema path an update or filter key refers to: array indexes and
  * positional operators (`$`, `$[]`, `$[name]`) after an array are dropped,
- * a Map key becomes `$*`. `element` says the key names one element of an
- * array. `$[name]` identifiers are recorded with their array's path.
+ * a Map key becomes `$*`, an alias becomes its path (Mongoose translates
+ * aliases after the hooks ran, with `translateAliases`). `element` says the
+ * key names one element of an array. `$[name]` identifiers are recorded with
+ * their array's path.
  */
 function normalizeKey(index, key, arrayFilterIds) {
   let path = '';
@@ -782,6 +788,8 @@ function normalizeKey(index, key, arrayFilterIds) {
       continue;
     }
     path = path ? `${path}.${segment}` : segment;
+    const aliased = index.aliases.get(path);
+    if (aliased !== undefined) path = aliased;
   }
   return { path, element };
 }

@@ -144,6 +144,35 @@ describe('fieldEncryption: schemas, discriminators and options', () => {
         assert.equal(decryptDocument(Person, aggregated).badge, 9191.5, 'decryptDocument picks the discriminator by its key');
       });
 
+      it('aliases: updates and filters through an alias (translateAliases) are encrypted or refused like the path', async () => {
+        const Sub = new Schema({ n: { type: String, alias: 'number', encrypted: true } });
+        const schema = new Schema({ s: { type: String, alias: 'socialSecurity', encrypted: true }, sub: Sub, ids: [Sub] });
+        schema.plugin(fieldEncryption);
+        const M = connection.model('Aliased', schema);
+        const plaintexts = ['alias-1-zz', 'alias-2-zz', 'alias-3-zz', 'alias-4-zz', 'alias-5-zz', 'alias-6-zz'];
+        const { error, commands, result: doc } = await watch.during(async () => {
+          const created = await M.create({ socialSecurity: 'alias-1-zz', sub: { number: 'alias-2-zz' }, ids: [{ number: 'alias-3-zz' }] });
+          await M.updateOne(
+            { _id: created._id },
+            { socialSecurity: 'alias-4-zz', 'sub.number': 'alias-5-zz', 'ids.0.number': 'alias-6-zz' },
+            { translateAliases: true },
+          );
+          return created;
+        });
+        assert.ifError(error);
+        assertNothingInClear(commands, plaintexts);
+        const raw = await connection.db.collection(M.collection.collectionName).findOne({ _id: doc._id });
+        assert.equal(assertStoredEncrypted(M, raw, plaintexts), 3);
+        const found = await M.findById(doc._id);
+        // (Mongoose does not translate an alias behind an array index and drops that key;
+        // the plugin encrypted it anyway.)
+        assert.deepEqual([found.s, found.sub.n, found.ids[0].n], ['alias-4-zz', 'alias-5-zz', 'alias-3-zz']);
+        await assert.rejects(M.find({ socialSecurity: 'alias-4-zz' }, null, { translateAliases: true }), {
+          code: 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY',
+          path: 's',
+        });
+      });
+
       it('a global plugin (mongoose.plugin) covers every model; child schemas are handled from the top-level document', async () => {
         const instance = new mongoose.Mongoose();
         instance.plugin(fieldEncryption);
