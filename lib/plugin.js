@@ -133,7 +133,7 @@ const INDEXES = new WeakMap(); // schema -> index
 
 /**
  * The encrypted paths of `schema`:
- *   leaves:     raw path -> { path, schemaType, element, buffer, mixed }
+ *   leaves:     raw path -> { path, schemaType, element, buffer }
  *   containers: raw path -> { path, kind: 'nested'|'single'|'docarray'|'map', schemaType }
  *               (every path above a leaf)
  *   arrays:     paths whose value is an array (document arrays, arrays of primitives)
@@ -215,18 +215,11 @@ function buildIndex(schema) {
     }
   }
 
+  // `element`: the leaf is an array whose elements are encrypted one by one
+  // (an element that is itself an array, in an array of arrays, is one value,
+  // as lib/paths.js visits it); `schemaType` is then the element type.
   function addLeaf(path, schemaType, element) {
-    // An array of arrays: its inner arrays are encrypted element by element
-    // too, so what is cast is the innermost element.
-    let type = schemaType;
-    while (type && type.$isMongooseArray && elementTypeOf(type)) type = elementTypeOf(type);
-    leaves.set(path, {
-      path,
-      schemaType: type,
-      element,
-      buffer: type.instance === 'Buffer',
-      mixed: type.instance === 'Mixed',
-    });
+    leaves.set(path, { path, schemaType, element, buffer: schemaType.instance === 'Buffer' });
   }
 
   visitSchema(schema, '', [], false);
@@ -813,9 +806,13 @@ function relate(index, path) {
   return null;
 }
 
-/** Encrypts a value the application assigns to a leaf: one value, or an array element by element. */
-function encryptLeafValue(ctx, leaf, value) {
-  if (Array.isArray(value)) return value.map((v) => encryptLeafValue(ctx, leaf, v));
+/**
+ * Encrypts a value the application assigns to a leaf: one value, or an
+ * array element by element (one level, as lib/paths.js visits stored
+ * values). `element`: the value is one element of the leaf's array.
+ */
+function encryptLeafValue(ctx, leaf, value, element) {
+  if (!element && Array.isArray(value)) return value.map((v) => encryptLeaf(ctx, leaf, v, true));
   return encryptLeaf(ctx, leaf, value, true);
 }
 
@@ -855,7 +852,7 @@ function encryptContainerValue(ctx, container, value, element) {
     const childPath = kind === 'map' ? `${container.path}.$*` : `${container.path}.${key}`;
     const leaf = ctx.index.leaves.get(childPath);
     const child = ctx.index.containers.get(childPath);
-    const encrypted = leaf ? encryptLeafValue(ctx, leaf, v) : child ? encryptContainerValue(ctx, child, v, false) : clonePlain(v);
+    const encrypted = leaf ? encryptLeafValue(ctx, leaf, v, false) : child ? encryptContainerValue(ctx, child, v, false) : clonePlain(v);
     if (isMap) copy.set(key, encrypted);
     else copy[key] = encrypted;
   }
@@ -882,7 +879,7 @@ function encryptAssignment(ctx, operator, key, value, ids) {
   if (relation.kind === 'inside') {
     throw unsupportedOperator(ctx, operator, relation.leaf.path, `'${key}' is inside an encrypted value, which can only be replaced as a whole`);
   }
-  if (relation.kind === 'leaf') return encryptLeafValue(ctx, relation.leaf, value);
+  if (relation.kind === 'leaf') return encryptLeafValue(ctx, relation.leaf, value, element);
   return encryptContainerValue(ctx, relation.container, value, element);
 }
 
@@ -895,7 +892,7 @@ function encryptAppend(ctx, operator, key, value, ids) {
     throw unsupportedOperator(ctx, operator, relation.leaf.path, `'${key}' is inside an encrypted value`);
   }
   const one = (el) =>
-    relation.kind === 'leaf' ? encryptLeafValue(ctx, relation.leaf, el) : encryptContainerValue(ctx, relation.container, el, true);
+    relation.kind === 'leaf' ? encryptLeafValue(ctx, relation.leaf, el, true) : encryptContainerValue(ctx, relation.container, el, true);
   if (value !== null && typeof value === 'object' && !Array.isArray(value) && isPlainObject(value) && Object.hasOwn(value, '$each')) {
     if (value.$sort !== undefined && sortTouchesEncrypted(ctx, relation, value.$sort)) {
       throw unsupportedOperator(ctx, `${operator} with $sort`, relation.kind === 'leaf' ? relation.leaf.path : path, 'ciphertexts cannot be sorted by their plaintext');

@@ -73,31 +73,43 @@ describe('fieldEncryption: schemas, discriminators and options', () => {
           past: [Address],
           codes: { type: Map, of: Number },
           tags: { type: Map, of: new Schema({ label: String }, { _id: false }) },
+          grid: { type: [[Number]], encrypted: true }, // each inner array is one value
           open: String,
         });
         schema.plugin(fieldEncryption, { fields: ['home', 'past', 'codes', 'tags'] });
         const M = connection.model('WholeContainers', schema);
-        assert.deepEqual(encryptedPaths(M).sort(), ['codes.$*', 'home.street', 'home.zip', 'past.street', 'past.zip', 'tags.$*.label']);
+        assert.deepEqual(encryptedPaths(M).sort(), ['codes.$*', 'grid', 'home.street', 'home.zip', 'past.street', 'past.zip', 'tags.$*.label']);
         const { error, commands, result: doc } = await watch.during(() =>
           M.create({
             home: { street: 'Home-st-zz', zip: 12345.5 },
             past: [{ street: 'Past-st-zz', zip: 67890.5 }],
             codes: { a: 111.25 },
             tags: { t: { label: 'label-zz' } },
+            grid: [[1.0625, 2.0625], [3.0625]],
             open: 'visible',
           }),
         );
         assert.ifError(error);
-        const plaintexts = ['Home-st-zz', 12345.5, 'Past-st-zz', 67890.5, 111.25, 'label-zz'];
+        const plaintexts = ['Home-st-zz', 12345.5, 'Past-st-zz', 67890.5, 111.25, 'label-zz', 1.0625, 2.0625, 3.0625, 4.0625, 5.0625];
         assertNothingInClear(commands, plaintexts);
         const raw = await connection.db.collection(M.collection.collectionName).findOne({ _id: doc._id });
-        assert.equal(assertStoredEncrypted(M, raw, plaintexts), 6);
+        assert.equal(assertStoredEncrypted(M, raw, plaintexts), 8);
+        assert.equal(raw.grid.length, 2);
         assert.ok(raw.home._id && !STORED_VALUE.test(String(raw.home._id)), 'subdocument _id stays an ObjectId');
         assert.equal(raw.open, 'visible');
         const lean = await M.findById(doc._id).lean();
         assertSameTyped(lean.home.zip, 12345.5, 'home.zip');
         assertSameTyped(lean.codes.a, 111.25, 'codes.a');
         assert.equal(lean.tags.t.label, 'label-zz');
+        assert.deepEqual(lean.grid, [[1.0625, 2.0625], [3.0625]]);
+        const updated = await watch.during(async () => {
+          await M.updateOne({ _id: doc._id }, { $push: { grid: [4.0625] } });
+          await M.updateOne({ _id: doc._id }, { $set: { 'grid.0': [5.0625] } });
+        });
+        assert.ifError(updated.error);
+        assertNothingInClear(updated.commands, plaintexts);
+        assertStoredEncrypted(M, await connection.db.collection(M.collection.collectionName).findOne({ _id: doc._id }), plaintexts);
+        assert.deepEqual((await M.findById(doc._id)).grid.map((row) => [...row]), [[5.0625], [3.0625], [4.0625]]);
       });
 
       it('discriminators: paths of each discriminator, through the base model and the discriminator model', async () => {
