@@ -1513,6 +1513,7 @@ function fieldEncryption(schema, rawOptions) {
    * doc.decryptField(path): the plaintext of one encrypted path (a concrete
    * path such as 'ids.0.idNumber' works); in explicit mode the way to read.
    */
+  if (schema.methods.decryptField) return; // the application's own method of that name wins
   schema.method('decryptField', function decryptField(path) {
     if (typeof path !== 'string' || path === '') {
       throw new FieldCryptError(codes.INVALID_ARGUMENT, `decryptField() expects a path such as 'ssn', got ${describeType(path)}`);
