@@ -41,7 +41,7 @@ const REAL_MONGODB = /^(1|true|yes)$/i.test(process.env.FIELDCRYPT_REAL_MONGODB 
 const it = (name, fn) => test.it(name, (t) => withTimeout(fn(t), 30_000));
 
 /** The paths the fixture encrypts through the plugin's `fields` option (the rest are marked `encrypted: true`). */
-const FIELDS = ['ssn', 'age', 'born', 'active', 'photo', 'balance', 'ownerId', 'profile', 'patientRecord.billing'];
+const FIELDS = ['ssn', 'age', 'born', 'active', 'photo', 'balance', 'ownerId', 'count', 'profile', 'patientRecord.billing'];
 const STATUS_DEFAULT = 'status-default-zz';
 
 function recordSchema(mongoose, pluginOptions = {}) {
@@ -58,6 +58,7 @@ function recordSchema(mongoose, pluginOptions = {}) {
     photo: Buffer,
     balance: Schema.Types.Decimal128,
     ownerId: Schema.Types.ObjectId,
+    count: Schema.Types.BigInt,
     profile: Schema.Types.Mixed,
     patientRecord: { billing: { cardNumber: String, amount: Number }, ward: String },
     demographics: Demographics,
@@ -105,6 +106,7 @@ function recordValues(mongoose, tag = `v${++counter}`) {
     photo: Buffer.from(`photo-${tag}-zz`),
     balance: Decimal128.fromString(`${n}.4321`),
     ownerId: new ObjectId(),
+    count: 9007199254740993n + BigInt(n),
     profile: { note: `profile-${tag}-zz`, level: n + 0.5, list: [`plist-${tag}-zz`, n + 0.75] },
     patientRecord: { billing: { cardNumber: `card-${tag}-zz`, amount: n + 0.3125 }, ward: 'east' },
     demographics: { alienRegistrationNumber: `arn-${tag}-zz`, country: 'UT' },
@@ -136,7 +138,7 @@ function docOf(values) {
 /** The encrypted paths of a full record and their plaintexts, as concrete paths. */
 function expectedOf(values) {
   const out = {};
-  for (const key of ['ssn', 'age', 'born', 'active', 'photo', 'balance', 'ownerId', 'profile', 'status']) {
+  for (const key of ['ssn', 'age', 'born', 'active', 'photo', 'balance', 'ownerId', 'count', 'profile', 'status']) {
     if (values[key] !== undefined) out[key] = values[key];
   }
   if (values.patientRecord) {
@@ -192,6 +194,7 @@ function findPlaintexts(value, plaintexts) {
   const strings = plaintexts.filter((p) => typeof p === 'string');
   const buffers = plaintexts.filter((p) => Buffer.isBuffer(p));
   const numbers = new Set(plaintexts.filter((p) => typeof p === 'number'));
+  const bigints = new Set(plaintexts.filter((p) => typeof p === 'bigint').map(String));
   const dates = new Set(plaintexts.filter((p) => p instanceof Date).map((d) => d.getTime()));
   const bsons = plaintexts.filter((p) => p && p._bsontype).map((p) => `${p._bsontype}:${p.toString()}`);
   const found = [];
@@ -203,6 +206,10 @@ function findPlaintexts(value, plaintexts) {
     }
     if (typeof v === 'number') {
       if (numbers.has(v)) found.push(`${at}: ${v}`);
+      return;
+    }
+    if (typeof v === 'bigint' || (v && v._bsontype === 'Long')) {
+      if (bigints.has(v.toString())) found.push(`${at}: ${v}`);
       return;
     }
     if (typeof v === 'boolean') {
@@ -330,6 +337,7 @@ function assertSameTyped(actual, expected, where) {
     assert.deepEqual(Object.keys(actual).sort(), Object.keys(expected).sort(), `${where} keys`);
     for (const k of Object.keys(expected)) assertSameTyped(actual[k], expected[k], `${where}.${k}`);
   } else {
+    // (typeof covers bigint: a BigInt path comes back as a bigint, not a number or Long)
     assert.equal(typeof actual, typeof expected, `${where} is a ${typeof expected}`);
     assert.equal(actual, expected, where);
   }

@@ -62,7 +62,7 @@ function outputAt(out, path) {
 
 /** Every encrypted path of a toJSON()/toObject() result is gone; the others are there. */
 function assertOmitted(out) {
-  for (const key of ['ssn', 'age', 'born', 'active', 'photo', 'balance', 'ownerId', 'profile', 'aliases', 'scores', 'secrets', 'status']) {
+  for (const key of ['ssn', 'age', 'born', 'active', 'photo', 'balance', 'ownerId', 'count', 'profile', 'aliases', 'scores', 'secrets', 'status']) {
     assert.ok(!(key in out), `${key} is omitted`);
   }
   assert.deepEqual(Object.keys(out.patientRecord.billing || {}), [], 'patientRecord.billing.* are omitted');
@@ -312,7 +312,7 @@ describe('fieldEncryption: read paths and options', () => {
           }
           assert.deepEqual(
             [...new Set(encrypted.map((e) => e.path))].sort(),
-            ['active', 'age', 'aliases', 'balance', 'born', 'contacts.$*.phone', 'demographics.alienRegistrationNumber', 'identifications.idNumber', 'ownerId', 'patientRecord.billing.amount', 'patientRecord.billing.cardNumber', 'photo', 'profile', 'scores', 'secrets.$*', 'ssn', 'status'],
+            ['active', 'age', 'aliases', 'balance', 'born', 'contacts.$*.phone', 'count', 'demographics.alienRegistrationNumber', 'identifications.idNumber', 'ownerId', 'patientRecord.billing.amount', 'patientRecord.billing.cardNumber', 'photo', 'profile', 'scores', 'secrets.$*', 'ssn', 'status'],
           );
           events.length = 0;
           await Audited.findById(doc._id);
@@ -324,6 +324,12 @@ describe('fieldEncryption: read paths and options', () => {
           await Audited.updateOne({ _id: doc._id }, { $set: { ssn: v.ssn } });
           assert.deepEqual(events.map(([kind, e]) => [kind, e.path, String(e.documentId)]), [['encrypt', 'ssn', String(doc._id)]]);
           assert.deepEqual(findPlaintexts(events, plaintextsOf(v)), [], 'no plaintext in any audit record');
+
+          // An audit callback that throws fails the operation: nothing is written unaudited.
+          const Strict = connection.model('AuditFailsRecord', recordSchema(mongoose, { onEncrypt: () => { throw new Error('audit log unavailable'); } }));
+          const attempt = new Strict(docOf(recordValues(mongoose)));
+          await assert.rejects(attempt.save(), /audit log unavailable/);
+          assert.equal(await rawCollection(Strict).findOne({ _id: attempt._id }), null);
         });
       });
 

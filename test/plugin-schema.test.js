@@ -50,6 +50,7 @@ describe('fieldEncryption: schemas, discriminators and options', () => {
           'balance',
           'born',
           'contacts.$*.phone',
+          'count',
           'demographics.alienRegistrationNumber',
           'identifications.idNumber',
           'ownerId',

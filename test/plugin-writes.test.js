@@ -391,7 +391,7 @@ describe('fieldEncryption: write paths', () => {
           const v = recordValues(mongoose);
           const doc = await Record.findOne({ name: s.name });
           assert.equal(doc.ssn, s.ssn, 'loaded decrypted');
-          Object.assign(doc, { ssn: v.ssn, age: v.age, born: v.born, active: v.active, photo: v.photo, balance: v.balance, ownerId: v.ownerId });
+          Object.assign(doc, { ssn: v.ssn, age: v.age, born: v.born, active: v.active, photo: v.photo, balance: v.balance, ownerId: v.ownerId, count: v.count });
           doc.profile = v.profile;
           doc.patientRecord.billing.cardNumber = v.patientRecord.billing.cardNumber;
           doc.patientRecord.billing.amount = v.patientRecord.billing.amount;
