@@ -661,8 +661,15 @@ function walkStored(node, parts, i, at, visit, onArray) {
 const PRINTS = new WeakMap(); // document -> Map(concrete path -> { stored, print }) of decrypted values
 const PENDING = new WeakMap(); // document -> [{ set, value, ... }] plaintexts replaced for a write
 
-/** Array change operators whose values are copies (not the elements themselves): they would carry plaintext. */
-const COPYING_ATOMICS = new Set(['$push', '$addToSet', '$pull', '$pullAll', '$pullDocs']);
+/**
+ * The change operators a MongooseArray may record that carry no copy of a
+ * plaintext: for an encrypted array ($push/$addToSet/$pull… hold copies of
+ * the values), only $set (the array itself) and $pop; for an array of
+ * subdocuments, also $push and $addToSet (they hold the subdocuments, whose
+ * storage is encrypted); $pull and $pullAll of subdocuments hold copies.
+ */
+const SAFE_ATOMICS_OF_ENCRYPTED_ARRAYS = new Set(['$set', '$pop']);
+const SAFE_ATOMICS_OF_SUBDOCUMENT_ARRAYS = new Set(['$set', '$pop', '$push', '$addToSet']);
 
 /**
  * Replaces every plaintext on an encrypted path of a live document with its
@@ -692,14 +699,11 @@ function encryptLive(ctx, doc) {
         pending.push({ set, value, concretePath, stored, print });
       },
       (array, concretePath, isLeafArray) => {
-        // A MongooseArray records $push/$addToSet/$pull… with copies of the
-        // values; a document array's $push holds the subdocuments themselves
-        // (whose storage is encrypted here). Anything that would carry a copy
-        // of a plaintext is turned into a $set of the whole (encrypted) array.
-        const atomics = typeof array.$atomics === 'function' ? array.$atomics() : {};
-        const ops = Object.keys(atomics || {});
-        const copies = ops.some((op) => (isLeafArray ? op !== '$set' && op !== '$pop' : COPYING_ATOMICS.has(op) && op !== '$push' && op !== '$addToSet'));
-        if (copies) array._registerAtomic('$set', array);
+        // Change operators that would carry a copy of a plaintext become a
+        // $set of the whole (encrypted) array.
+        const safe = isLeafArray ? SAFE_ATOMICS_OF_ENCRYPTED_ARRAYS : SAFE_ATOMICS_OF_SUBDOCUMENT_ARRAYS;
+        const atomics = typeof array.$atomics === 'function' ? array.$atomics() || {} : {};
+        if (Object.keys(atomics).some((op) => !safe.has(op))) array._registerAtomic('$set', array);
       },
     );
   }

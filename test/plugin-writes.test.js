@@ -438,6 +438,26 @@ describe('fieldEncryption: write paths', () => {
           assert.equal(stored.scores.length, 1);
         });
 
+        it('save() after pull() of a subdocument and of an encrypted element', async (t) => {
+          const { values: s, doc: created } = await seed();
+          const doc = await Record.findById(created._id);
+          doc.identifications.pull(doc.identifications[0]._id);
+          doc.aliases.pull(s.aliases[1]);
+          await check(t, {
+            write: () => doc.save(),
+            plaintexts: plaintextsOf(s),
+            id: doc._id,
+            expected: {
+              ...withStatus(expectedOf({ ...s, identifications: [], aliases: [] })),
+              'identifications.0.idNumber': s.identifications[1].idNumber,
+              'aliases.0': s.aliases[0],
+            },
+          });
+          const stored = await raw(doc._id);
+          assert.equal(stored.identifications.length, 1);
+          assert.equal(stored.aliases.length, 1);
+        });
+
         it('save() of an unchanged document keeps every ciphertext byte-identical', async (t) => {
           const { values: s, doc: created } = await seed();
           const before = await raw(created._id);
