@@ -19,14 +19,17 @@
  *    a string in the database (and, between encryption and the write, in the
  *    document). Rather than re-declaring those paths as String (which would
  *    lose casting and validation of the plaintext), each encrypted SchemaType
- *    instance lets a well-formed ciphertext string through `cast` and
- *    `applySetters` unchanged, and validates the decrypted value. That is
- *    the same on Mongoose 8 and 9 (public SchemaType methods, patched per
- *    instance; the schema stays as declared).
- * 3. Writes. `save`/`create`/`bulkSave`: a pre('save') hook replaces each
- *    plaintext in the document's own storage with its ciphertext (no setter,
- *    no change tracking), so whatever Mongoose then sends (the whole document
- *    or its delta) is ciphertext; post('save') puts the plaintext back.
+ *    instance lets a well-formed ciphertext string through `cast`,
+ *    `applySetters` and `castForQuery` unchanged, and validates the
+ *    decrypted value. That is the same on Mongoose 8 and 9 (public
+ *    SchemaType methods, patched per instance; the schema stays as
+ *    declared, and Mongoose's own casting of the plaintext still applies).
+ * 3. Writes. `save`/`create`/`insertOne`/`bulkSave`: a pre('save') hook
+ *    replaces each plaintext in the document's own storage with its
+ *    ciphertext (no setter, no change tracking), so whatever Mongoose then
+ *    sends (the whole document or its delta) is ciphertext; post('save')
+ *    puts the plaintext back. A value assigned while the write is under way
+ *    (a later hook) is encrypted as it is assigned.
  *    `insertMany`: the inputs become documents (defaults applied), encrypted
  *    the same way. `bulkWrite`: inserted and replacement documents are built,
  *    encrypted and handed on as plain objects; update ops are rewritten like
@@ -35,15 +38,19 @@
  *    `replaceOne`, `findOneAndReplace`, upserts): the update is rewritten
  *    key by key before Mongoose casts it; operators that cannot work on
  *    ciphertext throw before anything is sent.
- * 4. Reads. pre('init') decrypts the raw document before Mongoose hydrates
- *    it (find, findOne, findById, findOneAndUpdate results, cursors,
- *    populate, Model.hydrate); lean queries decrypt through Query#transform;
- *    `decryptDocument(Model, raw)` for aggregate and driver results.
- * 5. Filters. A filter that compares an encrypted path with anything but
+ * 4. Filters. A filter that compares an encrypted path with anything but
  *    null or a ciphertext would send the plaintext to the server and never
  *    match (encryption is randomized); it is refused. An upsert would also
  *    copy such an equality into the inserted document.
- * 6. Output. toJSON()/toObject() omit encrypted paths unless asked for them.
+ * 5. Reads. pre('init') decrypts the raw document before Mongoose hydrates
+ *    it (find, findOne, findById, findOneAndUpdate results, cursors,
+ *    populate, Model.hydrate); lean queries decrypt through Query#transform;
+ *    `decryptDocument(Model, raw)` for aggregate and driver results.
+ * 6. Output. toJSON()/toObject() of documents and subdocuments omit
+ *    encrypted paths unless asked for them.
+ *
+ * The hooks are registered in fieldEncryption() at the end (named functions,
+ * one per operation).
  *
  * Values are encoded by lib/codec.js: strings exactly as the foundation's
  * encrypt(), other types as BSON inside the same envelope.
@@ -1105,7 +1112,7 @@ function encryptWholeDocument(ctx, model, input, { skipId }) {
 }
 
 // ---------------------------------------------------------------------------
-// 5. Filters
+// 4. Filters
 
 const SAFE_CONDITION_OPERATORS = new Set(['$exists', '$type', '$size']);
 
@@ -1209,7 +1216,7 @@ function checkExpression(ctx, expression) {
 }
 
 // ---------------------------------------------------------------------------
-// 4. Reads
+// 5. Reads
 
 const DECRYPTED_LEAN = new WeakSet(); // lean documents already decrypted
 
