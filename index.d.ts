@@ -77,6 +77,92 @@ export function createDecryptedGetter(path: string): (this: any) => string | nul
 /** Which native build is loaded: the accelerated x86-64-v3 one, the portable one, or FIELDCRYPT_NATIVE_PATH's. */
 export function nativeInfo(): { variant: 'x86-64-v3' | 'portable' | 'custom'; file: string };
 
+// ---------------------------------------------------------------------------
+// The fieldEncryption Mongoose plugin
+
+/** What an audit callback receives: never a plaintext or a stored value. */
+export interface FieldEncryptionAuditEvent {
+  /** The model's name; undefined for a schema not compiled into a model. */
+  modelName: string | undefined;
+  /** The raw schema path, e.g. `'ssn'`, `'identifications.idNumber'`, `'secrets.$*'`. */
+  path: string;
+  /** The document's `_id` when one is known (documents, `_id` filters); otherwise undefined. */
+  documentId: unknown;
+  /** The key version of the value, e.g. `"01"`. */
+  keyVersion: KeyVersion;
+}
+
+export interface FieldEncryptionOptions {
+  /**
+   * Paths to encrypt, besides those declared with `encrypted: true`. Dotted
+   * paths reach nested objects, subdocuments, document arrays (`'ids.idNumber'`)
+   * and Map values (`'secrets'` or `'secrets.$*'`); naming a container encrypts
+   * every path in it except `_id`.
+   */
+  fields?: readonly string[];
+  /**
+   * `'auto'` (default): hydrated documents and lean results hold plaintext.
+   * `'explicit'`: they hold the stored ciphertext; read with `doc.decryptField(path)`,
+   * `doc.toObject({ includeDecrypted: true })` or `decryptDocument(Model, raw)`.
+   */
+  decrypt?: 'auto' | 'explicit';
+  /** Whether toJSON()/toObject() include the (decrypted) encrypted paths by default. Default false: omitted. */
+  includeDecrypted?: boolean;
+  /** Read values stored in clear on encrypted paths (a migration window) instead of throwing. Default false. */
+  allowUnencrypted?: boolean;
+  /** Called for every value encrypted. */
+  onEncrypt?: (event: FieldEncryptionAuditEvent) => void;
+  /** Called for every value decrypted. */
+  onDecrypt?: (event: FieldEncryptionAuditEvent) => void;
+  /** Mongoose's own plugin option. */
+  deduplicate?: boolean;
+}
+
+/**
+ * The Mongoose plugin: `schema.plugin(fieldEncryption, { fields: ['ssn'] })`.
+ * Encrypts on every write path Mongoose has and decrypts on every read path.
+ * Apply it to the schema of the top-level model.
+ */
+export function fieldEncryption(schema: any, options?: FieldEncryptionOptions): void;
+
+/**
+ * Decrypts a raw document of `Model` (an aggregation result, a
+ * `Model.collection` result) in place and returns it.
+ */
+export function decryptDocument<T extends object>(Model: { schema: any; modelName: string }, raw: T): T;
+export function decryptDocument(Model: { schema: any; modelName: string }, raw: null | undefined): null | undefined;
+
+/**
+ * The raw dotted paths the plugin encrypts (through arrays; Map values as
+ * `$*`), including a model's discriminators.
+ */
+export function encryptedPaths(schemaOrModel: any): string[];
+
+/** The method the plugin adds to documents. */
+export interface FieldEncryptionMethods {
+  /**
+   * The plaintext of one encrypted path, with its type; a concrete path such
+   * as `'ids.0.idNumber'` works. The way to read in `decrypt: 'explicit'` mode.
+   */
+  decryptField(path: string): any;
+}
+
+/** Per-call options for toJSON()/toObject() on a document of a model using the plugin. */
+export interface FieldEncryptionToObjectOptions {
+  /** Include the encrypted paths, decrypted (for trusted callers). */
+  includeDecrypted?: boolean;
+}
+
+// `doc.toJSON({ includeDecrypted: true })` type-checks. (A project without
+// Mongoose is unaffected: TypeScript ignores an augmentation of a module it
+// cannot resolve.)
+declare module 'mongoose' {
+  interface ToObjectOptions<RawDocType = unknown, THydratedDocumentType = HydratedDocument<RawDocType>> {
+    /** fieldcrypt: include the encrypted paths, decrypted (the fieldEncryption plugin omits them by default). */
+    includeDecrypted?: boolean;
+  }
+}
+
 export type FieldCryptErrorCode =
   | 'ERR_FIELDCRYPT_KEY_NOT_FOUND'
   | 'ERR_FIELDCRYPT_INVALID_KEY_LENGTH'
@@ -89,7 +175,11 @@ export type FieldCryptErrorCode =
   | 'ERR_FIELDCRYPT_NOT_UTF8'
   | 'ERR_FIELDCRYPT_INVALID_ARGUMENT'
   | 'ERR_FIELDCRYPT_UNSUPPORTED_TYPE'
-  | 'ERR_FIELDCRYPT_ADDON_NOT_BUILT';
+  | 'ERR_FIELDCRYPT_ADDON_NOT_BUILT'
+  | 'ERR_FIELDCRYPT_UNENCRYPTED_VALUE'
+  | 'ERR_FIELDCRYPT_UNSUPPORTED_OPERATOR'
+  | 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY'
+  | 'ERR_FIELDCRYPT_UNSUPPORTED_CODEC';
 
 /** Every error fieldcrypt throws. Messages never contain plaintext or key material. */
 export class FieldCryptError extends Error {
@@ -100,6 +190,12 @@ export class FieldCryptError extends Error {
   readonly keyVersion?: string;
   /** The failing element of a batch call. */
   readonly index?: number;
+  /** The model involved (plugin errors). */
+  readonly modelName?: string;
+  /** The raw schema path involved (plugin errors), e.g. `'identifications.idNumber'`. */
+  readonly path?: string;
+  /** The refused update operator (ERR_FIELDCRYPT_UNSUPPORTED_OPERATOR). */
+  readonly operator?: string;
 }
 
 export const errorCodes: {
@@ -115,4 +211,8 @@ export const errorCodes: {
   readonly INVALID_ARGUMENT: 'ERR_FIELDCRYPT_INVALID_ARGUMENT';
   readonly UNSUPPORTED_TYPE: 'ERR_FIELDCRYPT_UNSUPPORTED_TYPE';
   readonly ADDON_NOT_BUILT: 'ERR_FIELDCRYPT_ADDON_NOT_BUILT';
+  readonly UNENCRYPTED_VALUE: 'ERR_FIELDCRYPT_UNENCRYPTED_VALUE';
+  readonly UNSUPPORTED_OPERATOR: 'ERR_FIELDCRYPT_UNSUPPORTED_OPERATOR';
+  readonly UNSUPPORTED_QUERY: 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY';
+  readonly UNSUPPORTED_CODEC: 'ERR_FIELDCRYPT_UNSUPPORTED_CODEC';
 };

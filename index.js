@@ -20,6 +20,7 @@ const {
 } = require('./lib/api');
 const { configureKeys, reloadKeys, loadedKeyVersions } = require('./lib/keys');
 const { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('./lib/mongoose');
+const { fieldEncryption, decryptDocument, encryptedPaths } = require('./lib/plugin');
 const { FieldCryptError, codes } = require('./lib/errors');
 const { info: nativeInfo } = require('./lib/native');
 
@@ -42,6 +43,9 @@ module.exports = {
   createDecryptMethod,
   createDecryptedGetter,
   nativeInfo,
+  fieldEncryption,
+  decryptDocument,
+  encryptedPaths,
   FieldCryptError,
   errorCodes: codes,
 };

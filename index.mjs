@@ -20,6 +20,9 @@ export const {
   createDecryptMethod,
   createDecryptedGetter,
   nativeInfo,
+  fieldEncryption,
+  decryptDocument,
+  encryptedPaths,
   FieldCryptError,
   errorCodes,
 } = fieldcrypt;

@@ -41,6 +41,9 @@ const FUNCTIONS = [
   'createDecryptMethod',
   'createDecryptedGetter',
   'nativeInfo',
+  'fieldEncryption',
+  'decryptDocument',
+  'encryptedPaths',
 ];
 
 // Must match FieldCryptErrorCode in index.d.ts.
@@ -57,6 +60,10 @@ const CODES = {
   INVALID_ARGUMENT: 'ERR_FIELDCRYPT_INVALID_ARGUMENT',
   UNSUPPORTED_TYPE: 'ERR_FIELDCRYPT_UNSUPPORTED_TYPE',
   ADDON_NOT_BUILT: 'ERR_FIELDCRYPT_ADDON_NOT_BUILT',
+  UNENCRYPTED_VALUE: 'ERR_FIELDCRYPT_UNENCRYPTED_VALUE',
+  UNSUPPORTED_OPERATOR: 'ERR_FIELDCRYPT_UNSUPPORTED_OPERATOR',
+  UNSUPPORTED_QUERY: 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY',
+  UNSUPPORTED_CODEC: 'ERR_FIELDCRYPT_UNSUPPORTED_CODEC',
 };
 
 test('exports exactly the documented names', () => {

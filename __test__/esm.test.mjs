@@ -25,6 +25,9 @@ import fieldcryptDefault, {
   createDecryptMethod,
   createDecryptedGetter,
   nativeInfo,
+  fieldEncryption,
+  decryptDocument,
+  encryptedPaths,
   FieldCryptError,
   errorCodes,
 } from 'fieldcrypt';
@@ -68,6 +71,9 @@ test('named imports are the very functions require() returns', () => {
     createDecryptMethod,
     createDecryptedGetter,
     nativeInfo,
+    fieldEncryption,
+    decryptDocument,
+    encryptedPaths,
     FieldCryptError,
     errorCodes,
   };

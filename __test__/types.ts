@@ -17,6 +17,9 @@ import {
   encryptFieldIfModified,
   createDecryptMethod,
   createDecryptedGetter,
+  fieldEncryption,
+  decryptDocument,
+  encryptedPaths,
   FieldCryptError,
   errorCodes,
 } from 'fieldcrypt';
@@ -26,6 +29,9 @@ import type {
   EncryptOptions,
   ConfigureKeysOptions,
   FieldCryptErrorCode,
+  FieldEncryptionOptions,
+  FieldEncryptionAuditEvent,
+  FieldEncryptionMethods,
 } from 'fieldcrypt';
 import * as fieldcrypt from 'fieldcrypt';
 
@@ -233,3 +239,83 @@ async function useTypedModel(): Promise<void> {
   void plainId;
 }
 void useTypedModel;
+
+// ---------------------------------------------------------------------------
+// The fieldEncryption plugin, against Mongoose 9's types
+
+const PatientSchema = new Schema({
+  name: String,
+  ssn: { type: String, encrypted: true },
+  age: { type: Number, encrypted: true },
+  tags: [{ type: String, encrypted: true }],
+  secrets: { type: Map, of: { type: String, encrypted: true } },
+  patientRecord: { billing: { cardNumber: String } },
+});
+PatientSchema.plugin(fieldEncryption);
+PatientSchema.plugin(fieldEncryption, { fields: ['patientRecord.billing'] });
+PatientSchema.plugin(fieldEncryption, {
+  fields: ['ssn', 'secrets.$*'],
+  decrypt: 'explicit',
+  includeDecrypted: false,
+  allowUnencrypted: true,
+  onEncrypt: ({ modelName, path, documentId, keyVersion }) => void [modelName, path, documentId, keyVersion],
+  onDecrypt: (event: FieldEncryptionAuditEvent) => {
+    const v: KeyVersion = event.keyVersion;
+    const p: string = event.path;
+    const m: string | undefined = event.modelName;
+    void [v, p, m];
+  },
+});
+const pluginOptions: FieldEncryptionOptions = { fields: ['ssn'] as const };
+PatientSchema.plugin(fieldEncryption, pluginOptions);
+// @ts-expect-error fields is an array of paths
+PatientSchema.plugin(fieldEncryption, { fields: 'ssn' });
+// @ts-expect-error decrypt is 'auto' or 'explicit'
+PatientSchema.plugin(fieldEncryption, { decrypt: 'lazy' });
+// @ts-expect-error `encrypt` is not an option (Mongoose reserves the name for CSFLE)
+PatientSchema.plugin(fieldEncryption, { encrypt: true });
+// @ts-expect-error audit callbacks get an event, not a string
+PatientSchema.plugin(fieldEncryption, { onEncrypt: (value: string) => value.length });
+// @ts-expect-error includeDecrypted is a boolean
+PatientSchema.plugin(fieldEncryption, { includeDecrypted: 'yes' });
+
+const Patient = model('Patient', PatientSchema);
+const paths: string[] = encryptedPaths(Patient);
+encryptedPaths(PatientSchema);
+void paths;
+
+async function usePatients(): Promise<void> {
+  const doc = await Patient.findOne();
+  if (doc) {
+    const out = doc.toJSON({ includeDecrypted: true });
+    const obj = doc.toObject({ includeDecrypted: false, flattenMaps: true });
+    void [out, obj];
+    const methods = doc as unknown as FieldEncryptionMethods;
+    const ssn: unknown = methods.decryptField('ssn');
+    void ssn;
+  }
+  const [raw] = await Patient.aggregate<{ ssn?: string }>([{ $match: {} }]);
+  const decrypted: { ssn?: string } = decryptDocument(Patient, raw);
+  const nothing: null | undefined = decryptDocument(Patient, null);
+  void [decrypted, nothing];
+  // @ts-expect-error decryptDocument takes a model first
+  decryptDocument(raw);
+}
+void usePatients;
+
+try {
+  decrypt(stored);
+} catch (err: unknown) {
+  if (err instanceof FieldCryptError && err.code === errorCodes.UNSUPPORTED_OPERATOR) {
+    const where: string | undefined = `${err.modelName}.${err.path} (${err.operator})`;
+    void where;
+  }
+  if (err instanceof FieldCryptError) {
+    switch (err.code) {
+      case 'ERR_FIELDCRYPT_UNENCRYPTED_VALUE':
+      case 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY':
+      case 'ERR_FIELDCRYPT_UNSUPPORTED_CODEC':
+        break;
+    }
+  }
+}

@@ -20,12 +20,26 @@ const codes = Object.freeze({
   INVALID_ARGUMENT: 'ERR_FIELDCRYPT_INVALID_ARGUMENT',
   UNSUPPORTED_TYPE: 'ERR_FIELDCRYPT_UNSUPPORTED_TYPE',
   ADDON_NOT_BUILT: 'ERR_FIELDCRYPT_ADDON_NOT_BUILT',
+  // The fieldEncryption plugin (lib/plugin.js) and typed values (lib/codec.js):
+  UNENCRYPTED_VALUE: 'ERR_FIELDCRYPT_UNENCRYPTED_VALUE',
+  UNSUPPORTED_OPERATOR: 'ERR_FIELDCRYPT_UNSUPPORTED_OPERATOR',
+  UNSUPPORTED_QUERY: 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY',
+  UNSUPPORTED_CODEC: 'ERR_FIELDCRYPT_UNSUPPORTED_CODEC',
 });
 
 class FieldCryptError extends Error {
-  constructor(code, message) {
+  /**
+   * `details` (optional) adds context properties, never values: the plugin
+   * sets `modelName`, `path` and `operator`.
+   */
+  constructor(code, message, details) {
     super(message);
     this.code = code;
+    if (details) {
+      for (const key of ['modelName', 'path', 'operator']) {
+        if (details[key] !== undefined) this[key] = details[key];
+      }
+    }
   }
 
   get name() {

@@ -12,7 +12,8 @@
  * subdocument save hooks on every parent save, modified or not.
  */
 
-const { encrypt, decrypt, isEncrypted } = require('./api');
+const { decrypt, isEncrypted } = require('./api');
+const { encodeValue } = require('./codec');
 const { codes, FieldCryptError, describeType } = require('./errors');
 
 function checkPath(path, helper) {
@@ -37,6 +38,23 @@ function named(name, fn) {
 }
 
 /**
+ * A Mongoose hook running `work(context, args)` on both majors: Mongoose 8
+ * (kareem 2) passes `next` first when the function declares a parameter and
+ * calls it when a returned promise settles; Mongoose 9 (kareem 3) passes only
+ * the hook's arguments and awaits a returned promise. The returned function
+ * declares one parameter so Mongoose 8 passes its arguments at all.
+ */
+function mongooseHook(name, work) {
+  return named(name, function (first, ...rest) {
+    if (typeof first === 'function') {
+      // Mongoose 8: `first` is next; kareem calls it when this promise settles.
+      return new Promise((resolve) => resolve(work(this, rest)));
+    }
+    return work(this, [first, ...rest]);
+  });
+}
+
+/**
  * A pre('save') hook that encrypts `path` when it is modified, non-empty and
  * not already encrypted.
  */
@@ -54,19 +72,11 @@ function encryptFieldIfModified(path) {
           'Declare the path as String.',
       );
     }
-    doc.set(path, encrypt(value));
+    // The same encrypt-one-value path as the fieldEncryption plugin (strings
+    // are stored in the foundation's text format).
+    doc.set(path, encodeValue(value));
   }
-  // Mongoose 8 passes `next`; Mongoose 9 passes the save options and expects
-  // a return or a throw.
-  return named(`encryptFieldIfModified(${path})`, function (next) {
-    if (typeof next !== 'function') return encryptPath(this);
-    try {
-      encryptPath(this);
-    } catch (err) {
-      return next(err);
-    }
-    return next();
-  });
+  return mongooseHook(`encryptFieldIfModified(${path})`, (doc) => encryptPath(doc));
 }
 
 function decryptField(path, helper) {
@@ -91,4 +101,4 @@ function createDecryptedGetter(path) {
   return decryptField(path, 'createDecryptedGetter');
 }
 
-module.exports = { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter };
+module.exports = { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter, mongooseHook, named };
