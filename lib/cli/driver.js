@@ -47,7 +47,8 @@ async function connect(uri) {
 
 /** An `_id` for messages: ObjectId("…"), a JSON string or number, or EJSON. */
 function formatId(id) {
-  const { EJSON, ObjectId } = loadDriver();
+  const { BSON, ObjectId } = loadDriver();
+  const { EJSON } = BSON;
   if (id instanceof ObjectId) return `ObjectId("${id.toHexString()}")`;
   if (typeof id === 'string' || typeof id === 'number') return JSON.stringify(id);
   return EJSON.stringify(id, { relaxed: true });

@@ -48,7 +48,7 @@ const PER_DOCUMENT_SERVER_ERRORS = new Set([
 const MAX_ERRORS_KEPT = 100;
 
 function partitionOf(id, count) {
-  const { EJSON } = loadDriver();
+  const { EJSON } = loadDriver().BSON;
   const digest = createHash('sha256').update(EJSON.stringify(id, { relaxed: false })).digest();
   return digest.readUInt32BE(0) % count;
 }
