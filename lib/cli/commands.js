@@ -178,6 +178,7 @@ async function migrate(command, opts, io) {
   const client = await connect(uri);
   const report = { command, db: dbName, dryRun: opts.dryRun, version: writeVersion, partition: opts.partition || null, collections: [] };
   let exitCode = 0;
+  let incomplete = false; // a target stopped by a signal before it was done
   let printedErrors = 0;
   const onError = (e) => {
     if (printedErrors++ < MAX_ERRORS_PRINTED) {
@@ -189,7 +190,10 @@ async function migrate(command, opts, io) {
   try {
     const db = client.db(dbName);
     for (const { collection, fields } of targets) {
-      if (stop.requested) break;
+      if (stop.requested) {
+        incomplete = true;
+        break;
+      }
       const coll = db.collection(collection);
       const identity = { command, collection, fields, to: opts.to, partition: opts.partition };
       const checkpoint = opts.dryRun ? undefined : new CheckpointStore(db, identity);
@@ -247,8 +251,9 @@ async function migrate(command, opts, io) {
       };
       report.collections.push(entry);
       if (t.errors) exitCode = 1;
+      if (result.status === 'interrupted') incomplete = true;
       if (!opts.json) {
-        const what = opts.dryRun ? 'dry run, nothing written' : result.status;
+        const what = opts.dryRun ? 'nothing written' : result.status;
         io.out(`${label}: ${what} in ${seconds.toFixed(1)} s`);
         io.out(
           `  documents: ${num(t.documents)} read${opts.partition ? ` (of ${num(t.scanned)} scanned)` : ''}, ${num(t.updated)} updated, ${num(t.conflicts)} concurrent writes retried, ${num(t.vanished)} deleted meanwhile, ${num(t.errors)} errors; ${num(entry.docsPerSecond)} docs/s`,
@@ -263,7 +268,7 @@ async function migrate(command, opts, io) {
     await client.close();
   }
   if (opts.json) io.out(JSON.stringify(report, null, 2));
-  if (stop.requested) {
+  if (stop.requested && incomplete) {
     if (!opts.dryRun) io.err(`fieldcrypt: interrupted; the checkpoint is saved. Continue with:\n  ${resumeCommand(io.argv)}`);
     return stop.signal === 'SIGTERM' ? 143 : 130;
   }

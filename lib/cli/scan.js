@@ -179,7 +179,23 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
     for (const e of p.valueErrors) recordError(e);
   }
 
+  const live = { done: 0, changed: 0 };
+  function tick(docs, changes) {
+    live.done += docs;
+    live.changed += changes;
+    if (progress) progress.update(live.done, live.changed);
+  }
+
   async function processDoc(doc, batchTotals) {
+    const changedBefore = Object.values(batchTotals.fields).reduce((n, s) => n + s.changed, 0);
+    try {
+      await processDocOnce(doc, batchTotals);
+    } finally {
+      tick(1, Object.values(batchTotals.fields).reduce((n, s) => n + s.changed, 0) - changedBefore);
+    }
+  }
+
+  async function processDocOnce(doc, batchTotals) {
     let current = doc;
     for (let attempt = 0; ; attempt++) {
       const p = plan(current);
@@ -218,6 +234,7 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
 
   async function processBatch(batch) {
     const batchTotals = newTotals(fields);
+    tick(batch.scanned - batch.docs.length, 0); // other partitions' documents
     for (const doc of batch.docs) await processDoc(doc, batchTotals);
     batchTotals.scanned = batch.scanned;
     batchTotals.documents = batch.docs.length;
@@ -243,7 +260,6 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
       committedId = b.lastId;
       moved = true;
     }
-    if (progress) progress.update(totals.scanned, Object.values(totals.fields).reduce((n, s) => n + s.changed, 0));
     if (moved && checkpoint && !dryRun) {
       checkpoint.save({ lastId: committedId, status: 'running', totals: cumulative() }).catch((err) => {
         failure ??= err;
@@ -252,9 +268,10 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
     }
   }
 
+  /** Starts a batch once a slot is free; false (nothing started) after a stop or a failure. */
   async function dispatch(batch) {
     while (inflight.size >= concurrency) await Promise.race(inflight);
-    if (failure) return;
+    if (failure || stop.requested) return false;
     pending.push(batch);
     const p = processBatch(batch).then(
       (batchTotals) => {
@@ -268,10 +285,12 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
     );
     inflight.add(p);
     p.finally(() => inflight.delete(p));
+    return true;
   }
 
   let batch = { docs: [], scanned: 0, lastId: undefined };
   let examined = 0;
+  let exhausted = false;
   const flushAfterScanned = batchSize * (partition ? partition.count : 1);
   try {
     for await (const doc of cursor) {
@@ -287,7 +306,10 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
       }
       const atLimit = limit !== undefined && examined >= limit;
       if (batch.docs.length >= batchSize || batch.scanned >= flushAfterScanned || atLimit) {
-        await dispatch(batch);
+        if (!(await dispatch(batch))) {
+          status = 'interrupted';
+          break;
+        }
         batch = { docs: [], scanned: 0, lastId: undefined };
       }
       if (atLimit) {
@@ -295,15 +317,16 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
         break;
       }
     }
-    if (status === 'done' && stop.requested) status = 'interrupted';
-    if (batch.scanned && status !== 'interrupted') await dispatch(batch);
+    if (status === 'done') {
+      exhausted = batch.scanned === 0 || (await dispatch(batch));
+    }
   } catch (err) {
     failure ??= err;
   } finally {
     await Promise.allSettled([...inflight]);
     await cursor.close().catch(() => {});
   }
-  if (status === 'done' && (stop.requested || failure)) status = 'interrupted';
+  if (status === 'done' && (!exhausted || failure || pending.length)) status = 'interrupted';
   if (checkpoint && !dryRun) {
     await checkpoint.save({ lastId: committedId, status: failure ? 'failed' : status, totals: cumulative(), ...(status === 'done' && !failure ? { finishedAt: new Date() } : {}) });
   }
