@@ -78,21 +78,40 @@ describe('CLI safety', () => {
     const { coll, expected } = await seed('crash', 500);
     const args = ['encrypt', ...common(), '--collection', 'crash', ...FIELD_ARGS, '--batch-size', '25', '--concurrency', '3', '--quiet'];
     let killed = 0;
+    const checkpoints = t.db.collection('fieldcrypt_checkpoints');
     for (let k = 0; k < runs; k++) {
       // Alternate a resumed run and a plain rerun: both must be correct.
       const run = spawnCli(k % 2 ? [...args, '--resume'] : args, { uri: t.uri });
-      const delay = 150 + Math.floor(random() * 2500);
-      const raced = await Promise.race([run.done, sleep(delay).then(() => null)]);
-      if (raced === null) {
+      let exited = false;
+      run.done.finally(() => (exited = true));
+      // Kill after a random number of checkpoint saves (0: during start-up),
+      // plus a random delay, so the kill lands at any point whatever the
+      // server's speed: between batches, inside one, during a save.
+      const saves = Math.floor(random() * 12);
+      const extra = Math.floor(random() * (saves ? 60 : 600));
+      let seen = 0;
+      let last;
+      while (!exited && seen < saves) {
+        const saved = await checkpoints.findOne({ collection: 'crash' }, { projection: { updatedAt: 1 } });
+        const stamp = saved && saved.updatedAt && saved.updatedAt.getTime();
+        if (stamp && stamp !== last) {
+          seen++;
+          last = stamp;
+        }
+        await sleep(5);
+      }
+      await sleep(extra);
+      if (!exited) {
         run.child.kill('SIGKILL');
         const res = await run.done;
         assert.equal(res.signal, 'SIGKILL', context(k));
         killed++;
       } else {
-        assert.equal(raced.code, 0, `${context(k)}: ${raced.stderr}`);
+        const res = await run.done;
+        assert.equal(res.code, 0, `${context(k)}: ${res.stderr}`);
       }
       checkDocs(await coll.find().toArray(), expected, { final: false, context: context(k) });
-      if (process.env.FIELDCRYPT_TEST_VERBOSE) console.error(`${context(k)}: killed after ${delay} ms`);
+      if (process.env.FIELDCRYPT_TEST_VERBOSE) console.error(`${context(k)}: killed after ${seen} checkpoint saves + ${extra} ms`);
     }
     const last = await runCli([...args, '--resume'], { uri: t.uri });
     assert.equal(last.code, 0, `${context('final')}: ${last.stderr}`);
