@@ -10,7 +10,7 @@ const keys = require('../keys');
 const { UsageError } = require('./args');
 const { connect, redactUri, formatId } = require('./driver');
 const { resolveTargets } = require('./targets');
-const { classify, encryptTransform, rotateTransform, decryptTransform, preflight } = require('./values');
+const { classify, encryptTransform, rotateTransform, decryptTransform, preflight, loadCodec } = require('./values');
 const { runScan, projectionFor, newTotals } = require('./scan');
 const { CheckpointStore } = require('./checkpoint');
 const { Progress } = require('./progress');
@@ -145,7 +145,9 @@ function fieldSummary(command, s, opts) {
     parts.push(`plaintext ${num(s.plaintext)} (untouched)`);
   }
   if (command === 'decrypt') parts.push(`plaintext ${num(s.plaintext)}`);
-  parts.push(`empty ${num(s.empty)}`, `malformed ${num(s.malformed)} (untouched)`, `unsupported type ${num(s.unsupported)} (untouched)`, `errors ${num(s.errors)}`);
+  // With the typed codec (lib/codec.js), encrypt also converts values of other types.
+  const otherTypes = command === 'encrypt' && loadCodec() ? `other types ${num(s.unsupported)} (through the typed codec)` : `unsupported type ${num(s.unsupported)} (untouched)`;
+  parts.push(`empty ${num(s.empty)}`, `malformed ${num(s.malformed)} (untouched)`, otherTypes, `errors ${num(s.errors)}`);
   return parts.join(', ');
 }
 
