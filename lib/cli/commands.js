@@ -218,8 +218,9 @@ async function migrate(command, opts, io) {
         }
         await checkpoint.reset();
       }
-      const countFilter = start ? { _id: { $gt: start.lastId } } : {};
-      const total = await coll.countDocuments(countFilter);
+      // For the progress bar only: the collection's metadata count when starting
+      // from the beginning (a full count can take long on a big collection).
+      const total = start ? await coll.countDocuments({ _id: { $gt: start.lastId } }) : await coll.estimatedDocumentCount();
       const label = `${command}${opts.dryRun ? ' (dry run)' : ''} ${collection}${opts.partition ? ` [partition ${opts.partition.index}/${opts.partition.count}]` : ''}`;
       const progress = new Progress({ label, total: opts.limit && !opts.partition ? Math.min(total, opts.limit) : total, quiet: opts.quiet, interval: opts.progressInterval, stream: io.errStream });
       const started = performance.now();
