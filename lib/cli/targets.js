@@ -1,0 +1,123 @@
+'use strict';
+
+/**
+ * What to work on: [{ collection, fields }], from --collection/--field or from
+ * a config file (fieldcrypt.config.js):
+ *
+ *   module.exports = {
+ *     uri: process.env.MONGODB_URI,   // optional; --uri and MONGODB_URI win
+ *     db: 'app',                      // optional; --db wins
+ *     targets: [
+ *       { collection: 'learners', fields: ['ssn', 'personExtended.identifications.idNumber'] },
+ *       { model: require('./models/invoice') },   // a Mongoose model using fieldEncryption
+ *     ],
+ *   };
+ *
+ * The config may also export a function (sync or async) returning that object.
+ * A target naming a Mongoose model takes its collection from the model and its
+ * fields from `encryptedPaths(model)` of lib/plugin.js (the fieldEncryption
+ * plugin), when this version of fieldcrypt has it; it may also list `fields`.
+ */
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { UsageError } = require('./args');
+
+const PLUGIN_PATH = path.join(__dirname, '..', 'plugin.js');
+
+/** lib/plugin.js's encryptedPaths, or undefined when the plugin is not there. */
+function pluginEncryptedPaths() {
+  if (!fs.existsSync(PLUGIN_PATH)) return undefined;
+  const plugin = require(PLUGIN_PATH);
+  return typeof plugin.encryptedPaths === 'function' ? plugin.encryptedPaths : undefined;
+}
+
+/** Throws a UsageError unless `field` is a dotted path the CLI can work on. */
+function checkField(field, where) {
+  if (typeof field !== 'string' || field === '') throw new UsageError(`${where}: a field must be a non-empty dotted path`);
+  for (const part of field.split('.')) {
+    if (part === '') throw new UsageError(`${where}: field "${field}" has an empty path segment`);
+    if (part.startsWith('$') && part !== '$*') throw new UsageError(`${where}: field "${field}": "${part}" is not a field name ($* means every value of a map)`);
+  }
+  if (field === '_id' || field.startsWith('_id.')) throw new UsageError(`${where}: _id cannot be encrypted`);
+}
+
+/** Removes duplicates; throws if one field is a prefix of another (one $set cannot write both). */
+function normalizeFields(fields, where) {
+  const unique = [...new Set(fields)];
+  for (const f of unique) checkField(f, where);
+  for (const a of unique) {
+    for (const b of unique) {
+      if (a !== b && b.startsWith(`${a}.`)) throw new UsageError(`${where}: fields "${a}" and "${b}" overlap; list only one of them`);
+    }
+  }
+  if (unique.length === 0) throw new UsageError(`${where}: no fields to work on (use --field PATH, repeatable)`);
+  return unique;
+}
+
+function modelTarget(model, explicitFields, where) {
+  const collection = model.collection && model.collection.collectionName;
+  if (typeof collection !== 'string') throw new UsageError(`${where}: "model" must be a Mongoose model`);
+  let fields = explicitFields;
+  if (!fields) {
+    const encryptedPaths = pluginEncryptedPaths();
+    if (!encryptedPaths) {
+      throw new UsageError(
+        `${where}: model ${model.modelName || collection}: this version of fieldcrypt has no fieldEncryption plugin ` +
+          '(lib/plugin.js) to read encrypted paths from; list them: { model, fields: [...] } or { collection, fields: [...] }',
+      );
+    }
+    fields = encryptedPaths(model);
+  }
+  return { collection, fields: normalizeFields(fields, `${where} (${collection})`) };
+}
+
+async function loadConfig(file) {
+  const resolved = path.resolve(file);
+  if (!fs.existsSync(resolved)) throw new UsageError(`--config: ${file} does not exist`);
+  let config = require(resolved);
+  if (typeof config === 'function') config = await config();
+  if (config === null || typeof config !== 'object') throw new UsageError(`--config: ${file} must export an object (or a function returning one)`);
+  return config;
+}
+
+/**
+ * Resolves { uri, db, targets } from the options and, when given, the config
+ * file. Flags win over the config; --collection filters the config's targets.
+ */
+async function resolveTargets(opts) {
+  let config = {};
+  let targets;
+  if (opts.config) {
+    config = await loadConfig(opts.config);
+    const list = config.targets || [];
+    if (!Array.isArray(list)) throw new UsageError('--config: "targets" must be an array');
+    targets = list.map((t, i) => {
+      const where = `--config targets[${i}]`;
+      if (t === null || typeof t !== 'object') throw new UsageError(`${where} must be an object`);
+      if (t.model) return modelTarget(t.model, t.fields, where);
+      if (typeof t.collection !== 'string' || !t.collection) throw new UsageError(`${where} needs "collection" (or "model")`);
+      return { collection: t.collection, fields: normalizeFields(t.fields || [], `${where} (${t.collection})`) };
+    });
+    if (opts.fields.length) {
+      if (!opts.collection) throw new UsageError('--field with --config needs --collection');
+      targets = targets.filter((t) => t.collection !== opts.collection);
+      targets.push({ collection: opts.collection, fields: normalizeFields(opts.fields, '--field') });
+    } else if (opts.collection) {
+      targets = targets.filter((t) => t.collection === opts.collection);
+      if (!targets.length) throw new UsageError(`--collection ${opts.collection}: not among the config's targets`);
+    }
+    if (!targets.length) throw new UsageError('--config: no targets');
+  } else {
+    if (!opts.collection) throw new UsageError('name a --collection and its --field paths, or a --config file');
+    targets = [{ collection: opts.collection, fields: normalizeFields(opts.fields, '--field') }];
+  }
+  const uri = opts.uri || process.env.MONGODB_URI || config.uri;
+  if (!uri) throw new UsageError('no database: pass --uri, set MONGODB_URI, or set uri in the config');
+  const { dbNameFromUri } = require('./driver');
+  const db = opts.db || config.db || dbNameFromUri(uri);
+  if (!db) throw new UsageError('no database name: pass --db, or name it in the URI (mongodb://host/NAME)');
+  return { uri, db, targets };
+}
+
+module.exports = { resolveTargets, normalizeFields, pluginEncryptedPaths };

@@ -1,0 +1,121 @@
+'use strict';
+
+/**
+ * What a value at a target path is, and what each command does with it.
+ *
+ * Classes (the columns of `status`):
+ *   plaintext    a non-empty string that is not a stored value and not malformed
+ *   empty        '' (left as it is, like the save hook does)
+ *   encrypted    a well-formed VV:IV:TAG:CT string (counted per key version VV)
+ *   malformed    a string that looks like a damaged stored value: not well-formed,
+ *                but, ignoring surrounding whitespace, made only of hex digits and
+ *                1 to 4 colons with at least 16 hex digits (a truncated value, one
+ *                with whitespace or an extra separator, a 12-byte IV, a missing
+ *                version). Never encrypted, rotated or decrypted: a person decides.
+ *   unsupported  any other type (number, Date, boolean, object, ObjectId, binary…):
+ *                left as it is unless lib/codec.js (the typed codec) is there
+ *
+ * null and missing values are not visited at all (there is nothing to encrypt).
+ */
+
+const fs = require('node:fs');
+const path = require('node:path');
+const api = require('../api');
+const keys = require('../keys');
+const { codes } = require('../errors');
+
+const MALFORMED_SHAPE = /^[0-9a-fA-F:]+$/;
+
+function isMalformed(value) {
+  const s = value.trim();
+  if (!MALFORMED_SHAPE.test(s)) return false;
+  const colons = s.length - s.replaceAll(':', '').length;
+  return colons >= 1 && colons <= 4 && s.length - colons >= 16;
+}
+
+/** 'plaintext' | 'empty' | 'encrypted' | 'malformed' | 'unsupported' */
+function classify(value) {
+  if (typeof value !== 'string') return 'unsupported';
+  if (value === '') return 'empty';
+  if (api.isEncrypted(value)) return 'encrypted';
+  return isMalformed(value) ? 'malformed' : 'plaintext';
+}
+
+// ---------------------------------------------------------------------------
+// The typed codec (lib/codec.js), when this version of fieldcrypt has it. It
+// turns non-string values into stored values and back; strings never go
+// through it (they keep the plain encrypt()/decrypt() format).
+//   encodeValue(value) -> stored string (current key version)
+//   decodeValue(stored) -> the original value
+
+const CODEC_PATH = path.join(__dirname, '..', 'codec.js');
+let codec;
+
+function loadCodec() {
+  if (codec === undefined) {
+    codec = null;
+    if (fs.existsSync(CODEC_PATH)) {
+      const mod = require(CODEC_PATH);
+      if (typeof mod.encodeValue === 'function' && typeof mod.decodeValue === 'function') codec = mod;
+    }
+  }
+  return codec;
+}
+
+// ---------------------------------------------------------------------------
+// Per-command transforms: transform(value) -> { action, value?, version? }
+//   action 'change': write `value`; 'skip': leave (counted under `reason`)
+
+/**
+ * `encrypt`: plaintext strings are encrypted with the current key version;
+ * non-strings only through the codec.
+ */
+function encryptTransform({ dryRun }) {
+  const c = loadCodec();
+  return (value) => {
+    const kind = classify(value);
+    if (kind === 'plaintext') return { kind, action: 'change', value: dryRun ? undefined : api.encrypt(value) };
+    if (kind === 'unsupported' && c) return { kind, action: 'change', value: dryRun ? undefined : c.encodeValue(value) };
+    return { kind, action: 'skip', version: kind === 'encrypted' ? value.slice(0, 2) : undefined };
+  };
+}
+
+/** `rotate --to VV`: stored values under another version are re-encrypted (inside the addon). */
+function rotateTransform({ dryRun, to }) {
+  return (value) => {
+    const kind = classify(value);
+    if (kind !== 'encrypted') return { kind, action: 'skip' };
+    const version = value.slice(0, 2);
+    if (version === to) return { kind, action: 'skip', version };
+    return { kind, action: 'change', version, value: dryRun ? undefined : api.reEncrypt(value, to) };
+  };
+}
+
+/** `decrypt`: stored values become their plaintext (typed values through the codec). */
+function decryptTransform({ dryRun }) {
+  const c = loadCodec();
+  return (value) => {
+    const kind = classify(value);
+    if (kind !== 'encrypted') return { kind, action: 'skip' };
+    const version = value.slice(0, 2);
+    if (dryRun) return { kind, action: 'change', version };
+    try {
+      return { kind, action: 'change', version, value: api.decrypt(value) };
+    } catch (err) {
+      if (err.code === codes.NOT_UTF8 && c) return { kind, action: 'change', version, value: c.decodeValue(value) };
+      throw err;
+    }
+  };
+}
+
+/**
+ * Checks before a run that the keys it needs are there, so that a missing key
+ * fails once at the start rather than at every value.
+ */
+function preflight(command, { to, dryRun }) {
+  if (dryRun) return;
+  if (command === 'encrypt') api.encrypt('', { keyVersion: keys.currentVersion() });
+  if (command === 'rotate') api.encrypt('', { keyVersion: to });
+}
+
+module.exports = { classify, isMalformed, loadCodec, encryptTransform, rotateTransform, decryptTransform, preflight };
