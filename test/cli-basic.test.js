@@ -278,6 +278,93 @@ module.exports = { db: ${JSON.stringify(t.dbName)}, targets: [{ model: Thing, fi
     }
   });
 
+  it('encrypt --typed stores other types in the plugin\'s typed format; the plugin reads them back; decrypt restores them', async () => {
+    const mongoose = require('mongoose');
+    const { fieldEncryption } = require('..');
+    // (FerretDB v1 has no Decimal128; the codec's own tests cover it.)
+    const { ObjectId } = mongoose.mongo;
+    const ref = new ObjectId();
+    const when = new Date('2026-01-02T03:04:05.678Z');
+    const typedDocs = t.db.collection('typedvalues');
+    await typedDocs.insertMany([
+      { n: 42, d: when, b: true, dec: ref, s: 'text' },
+      { n: 7.5, d: when, b: false, dec: ref, s: 'more' },
+    ]);
+    const args = [...common(), '--collection', 'typedvalues', ...['n', 'd', 'b', 'dec', 's'].flatMap((f) => ['--field', f])];
+
+    // Without --typed, other types are left alone.
+    let r = await runCli(['encrypt', ...args, '--json'], { uri: t.uri });
+    assert.equal(r.code, 0, r.stderr);
+    let rows = await typedDocs.find().sort({ _id: 1 }).toArray();
+    assert.equal(rows[0].n, 42);
+    assert.ok(isEncrypted(rows[0].s));
+
+    r = await runCli(['encrypt', ...args, '--typed', '--json'], { uri: t.uri });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(jsonOf(r).collections[0].perField.n.changed, 2);
+    rows = await typedDocs.find().sort({ _id: 1 }).toArray();
+    for (const row of rows) for (const f of ['n', 'd', 'b', 'dec', 's']) assert.ok(isEncrypted(row[f]), `${f} is stored encrypted`);
+    r = await runCli(['status', ...args], { uri: t.uri });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+
+    // An app reading through the plugin gets the values with their types.
+    const m = new mongoose.Mongoose();
+    const conn = await m.createConnection(t.uri, { dbName: t.dbName }).asPromise();
+    try {
+      const schema = new m.Schema({ n: Number, d: Date, b: Boolean, dec: m.Schema.Types.ObjectId, s: String }, { collection: 'typedvalues' });
+      schema.plugin(fieldEncryption, { fields: ['n', 'd', 'b', 'dec', 's'] });
+      const Typed = conn.model('TypedValue', schema);
+      const docs = await Typed.find().sort({ _id: 1 }).lean();
+      assert.equal(docs[0].n, 42);
+      assert.equal(docs[1].n, 7.5);
+      assert.ok(docs[0].d instanceof Date && docs[0].d.getTime() === when.getTime());
+      assert.equal(docs[0].b, true);
+      assert.equal(docs[1].b, false);
+      assert.equal(String(docs[0].dec), String(ref));
+      assert.equal(docs[0].s, 'text');
+    } finally {
+      await conn.close();
+    }
+
+    // decrypt --yes puts back the original types.
+    r = await runCli(['decrypt', ...args, '--yes', '--json'], { uri: t.uri });
+    assert.equal(r.code, 0, r.stderr);
+    rows = await typedDocs.find().sort({ _id: 1 }).toArray();
+    assert.equal(rows[0].n, 42);
+    assert.ok(rows[0].d instanceof Date && rows[0].d.getTime() === when.getTime());
+    assert.equal(rows[1].b, false);
+    assert.ok(rows[0].dec instanceof ObjectId && rows[0].dec.equals(ref));
+    assert.equal(rows[1].s, 'more');
+    assert.equal((await runCli(['decrypt', ...common(), '--collection', 'x', '--field', 'n', '--typed', '--yes'], { uri: t.uri })).code, 2);
+  });
+
+  it('a --config model that uses the plugin needs no fields: they come from encryptedPaths()', async () => {
+    await t.db.collection('patients').insertMany([{ name: 'A', ssn: '123-45-6789', ids: [{ no: 'X1' }, { no: 'X2' }] }]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fieldcrypt-cli-plugin-'));
+    try {
+      const config = path.join(dir, 'fieldcrypt.config.js');
+      fs.writeFileSync(
+        config,
+        `const mongoose = require(${JSON.stringify(require.resolve('mongoose'))});
+const { fieldEncryption } = require(${JSON.stringify(path.join(__dirname, '..'))});
+const m = new mongoose.Mongoose();
+const schema = new m.Schema({ name: String, ssn: String, ids: [new m.Schema({ no: { type: String, encrypted: true } })] });
+schema.plugin(fieldEncryption, { fields: ['ssn'] });
+const Patient = m.model('Patient', schema);
+module.exports = { db: ${JSON.stringify(t.dbName)}, targets: [{ model: Patient }] };
+`,
+      );
+      const r = await runCli(['encrypt', '--config', config, '--json'], { uri: t.uri });
+      assert.equal(r.code, 0, r.stderr);
+      const doc = await t.db.collection('patients').findOne();
+      assert.equal(doc.name, 'A');
+      assert.equal(decrypt(doc.ssn), '123-45-6789');
+      assert.deepEqual(doc.ids.map((x) => decrypt(x.no)), ['X1', 'X2']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a missing key fails at the start, naming the variable and not the key', async () => {
     const r = await runCli(['rotate', ...common(), '--collection', 'learners', '--field', 'ssn', '--to', '03'], { uri: t.uri });
     assert.equal(r.code, 2);

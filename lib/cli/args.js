@@ -25,6 +25,7 @@ const OPTIONS = {
   env: { type: 'string' },
   yes: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
+  typed: { type: 'boolean' },
   resume: { type: 'boolean' },
   'batch-size': { type: 'string' },
   concurrency: { type: 'string' },
@@ -57,6 +58,9 @@ Targets (status, encrypt, rotate, decrypt):
 
 Migration options (encrypt, rotate, decrypt):
   --dry-run              write nothing; report what would change
+  --typed                encrypt: also encrypt values of other types (numbers, dates,
+                         ...) with the fieldEncryption plugin's typed codec; only for
+                         apps that read the field through the plugin
   --batch-size N         documents per batch (default 500)
   --concurrency N        batches in flight (default 4)
   --limit N              stop after N documents (per collection); --resume continues
@@ -127,6 +131,7 @@ function parse(argv) {
     env: checkVersion(values.env, '--env'),
     yes: Boolean(values.yes),
     dryRun: Boolean(values['dry-run']),
+    typed: Boolean(values.typed),
     resume: Boolean(values.resume),
     batchSize: positiveInt(values['batch-size'], 'batch-size', { max: 100_000 }) ?? 500,
     concurrency: positiveInt(values.concurrency, 'concurrency', { max: 256 }) ?? 4,

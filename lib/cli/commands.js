@@ -10,7 +10,7 @@ const keys = require('../keys');
 const { UsageError } = require('./args');
 const { connect, redactUri, formatId } = require('./driver');
 const { resolveTargets } = require('./targets');
-const { classify, encryptTransform, rotateTransform, decryptTransform, preflight, loadCodec } = require('./values');
+const { classify, encryptTransform, rotateTransform, decryptTransform, preflight } = require('./values');
 const { runScan, projectionFor, newTotals } = require('./scan');
 const { CheckpointStore } = require('./checkpoint');
 const { Progress } = require('./progress');
@@ -145,8 +145,8 @@ function fieldSummary(command, s, opts) {
     parts.push(`plaintext ${num(s.plaintext)} (untouched)`);
   }
   if (command === 'decrypt') parts.push(`plaintext ${num(s.plaintext)}`);
-  // With the typed codec (lib/codec.js), encrypt also converts values of other types.
-  const otherTypes = command === 'encrypt' && loadCodec() ? `other types ${num(s.unsupported)} (through the typed codec)` : `unsupported type ${num(s.unsupported)} (untouched)`;
+  // `encrypt --typed` converts values of other types with the typed codec.
+  const otherTypes = command === 'encrypt' && opts.typed ? `other types ${num(s.unsupported)} (through the typed codec)` : `unsupported type ${num(s.unsupported)} (untouched)`;
   parts.push(`empty ${num(s.empty)}`, `malformed ${num(s.malformed)} (untouched)`, otherTypes, `errors ${num(s.errors)}`);
   return parts.join(', ');
 }
@@ -157,6 +157,7 @@ async function migrate(command, opts, io) {
   }
   if (command === 'rotate' && !opts.to) throw new UsageError('rotate needs --to VV, the key version to re-encrypt into (e.g. --to 02)');
   if (command !== 'rotate' && opts.to) throw new UsageError('--to is for rotate');
+  if (command !== 'encrypt' && opts.typed) throw new UsageError('--typed is for encrypt (decrypt always reads typed values back)');
   const { uri, db: dbName, targets } = await resolveTargets(opts);
   const writeVersion = command === 'encrypt' ? keys.currentVersion() : command === 'rotate' ? opts.to : undefined;
   preflight(command, { to: opts.to, dryRun: opts.dryRun });

@@ -13,16 +13,17 @@
  *                with whitespace or an extra separator, a 12-byte IV, a missing
  *                version). Never encrypted, rotated or decrypted: a person decides.
  *   unsupported  any other type (number, Date, boolean, object, ObjectId, binary…):
- *                left as it is unless lib/codec.js (the typed codec) is there
+ *                left as it is, unless `encrypt --typed` asks for the typed codec
+ *                (lib/codec.js, the fieldEncryption plugin's format)
  *
  * null and missing values are not visited at all (there is nothing to encrypt).
  */
 
-const fs = require('node:fs');
-const path = require('node:path');
 const api = require('../api');
 const keys = require('../keys');
+const codec = require('../codec');
 const { codes } = require('../errors');
+const { loadDriver } = require('./driver');
 
 const MALFORMED_SHAPE = /^[0-9a-fA-F:]+$/;
 
@@ -42,24 +43,12 @@ function classify(value) {
 }
 
 // ---------------------------------------------------------------------------
-// The typed codec (lib/codec.js), when this version of fieldcrypt has it. It
-// turns non-string values into stored values and back; strings never go
-// through it (they keep the plain encrypt()/decrypt() format).
-//   encodeValue(value) -> stored string (current key version)
-//   decodeValue(stored) -> the original value
+// The typed codec (lib/codec.js) turns non-string values into stored values
+// and back, with the BSON of the driver the raw documents were read with.
+// Strings never go through it (they keep the plain encrypt()/decrypt() format).
 
-const CODEC_PATH = path.join(__dirname, '..', 'codec.js');
-let codec;
-
-function loadCodec() {
-  if (codec === undefined) {
-    codec = null;
-    if (fs.existsSync(CODEC_PATH)) {
-      const mod = require(CODEC_PATH);
-      if (typeof mod.encodeValue === 'function' && typeof mod.decodeValue === 'function') codec = mod;
-    }
-  }
-  return codec;
+function bson() {
+  return loadDriver().BSON;
 }
 
 // ---------------------------------------------------------------------------
@@ -68,14 +57,17 @@ function loadCodec() {
 
 /**
  * `encrypt`: plaintext strings are encrypted with the current key version;
- * non-strings only through the codec.
+ * with `typed`, values of other types too, through the typed codec. Without
+ * it they are left alone: encrypting a number turns the field into a string,
+ * which only an app reading through the fieldEncryption plugin expects.
  */
-function encryptTransform({ dryRun }) {
-  const c = loadCodec();
+function encryptTransform({ dryRun, typed }) {
   return (value) => {
     const kind = classify(value);
     if (kind === 'plaintext') return { kind, action: 'change', value: dryRun ? undefined : api.encrypt(value) };
-    if (kind === 'unsupported' && c) return { kind, action: 'change', value: dryRun ? undefined : c.encodeValue(value) };
+    if (kind === 'unsupported' && typed) {
+      return { kind, action: 'change', value: dryRun ? undefined : codec.encodeValue(value, bson()) };
+    }
     return { kind, action: 'skip', version: kind === 'encrypted' ? value.slice(0, 2) : undefined };
   };
 }
@@ -93,7 +85,6 @@ function rotateTransform({ dryRun, to }) {
 
 /** `decrypt`: stored values become their plaintext (typed values through the codec). */
 function decryptTransform({ dryRun }) {
-  const c = loadCodec();
   return (value) => {
     const kind = classify(value);
     if (kind !== 'encrypted') return { kind, action: 'skip' };
@@ -102,7 +93,8 @@ function decryptTransform({ dryRun }) {
     try {
       return { kind, action: 'change', version, value: api.decrypt(value) };
     } catch (err) {
-      if (err.code === codes.NOT_UTF8 && c) return { kind, action: 'change', version, value: c.decodeValue(value) };
+      // Not text: a typed value, written by the plugin or by `encrypt --typed`.
+      if (err.code === codes.NOT_UTF8) return { kind, action: 'change', version, value: codec.decodeValue(value, bson()) };
       throw err;
     }
   };
@@ -118,4 +110,4 @@ function preflight(command, { to, dryRun }) {
   if (command === 'rotate') api.encrypt('', { keyVersion: to });
 }
 
-module.exports = { classify, isMalformed, loadCodec, encryptTransform, rotateTransform, decryptTransform, preflight };
+module.exports = { classify, isMalformed, encryptTransform, rotateTransform, decryptTransform, preflight };
