@@ -266,13 +266,6 @@ module.exports = { db: ${JSON.stringify(t.dbName)}, targets: [{ model: Thing, fi
       assert.equal(decrypt(things[0].secret), 's1');
       assert.deepEqual(Object.fromEntries(Object.entries(things[0].attrs).map(([k, v]) => [k, decrypt(v)])), { a: 'x', b: 'y' });
       assert.equal(decrypt((await t.db.collection('others').findOne()).code), 'c1');
-
-      if (!fs.existsSync(path.join(__dirname, '..', 'lib', 'plugin.js'))) {
-        fs.writeFileSync(config, fs.readFileSync(config, 'utf8').replace("fields: ['secret', 'attrs.$*']", ''));
-        const r2 = await runCli(['status', '--config', config], { uri: t.uri });
-        assert.equal(r2.code, 2);
-        assert.match(r2.stderr, /no fieldEncryption plugin \(lib\/plugin\.js\)/);
-      }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -15,22 +15,14 @@
  *
  * The config may also export a function (sync or async) returning that object.
  * A target naming a Mongoose model takes its collection from the model and its
- * fields from `encryptedPaths(model)` of lib/plugin.js (the fieldEncryption
- * plugin), when this version of fieldcrypt has it; it may also list `fields`.
+ * fields from `encryptedPaths(model)` of the fieldEncryption plugin; it may
+ * also list `fields`.
  */
 
 const fs = require('node:fs');
 const path = require('node:path');
 const { UsageError } = require('./args');
-
-const PLUGIN_PATH = path.join(__dirname, '..', 'plugin.js');
-
-/** lib/plugin.js's encryptedPaths, or undefined when the plugin is not there. */
-function pluginEncryptedPaths() {
-  if (!fs.existsSync(PLUGIN_PATH)) return undefined;
-  const plugin = require(PLUGIN_PATH);
-  return typeof plugin.encryptedPaths === 'function' ? plugin.encryptedPaths : undefined;
-}
+const { encryptedPaths } = require('../plugin');
 
 /** Throws a UsageError unless `field` is a dotted path the CLI can work on. */
 function checkField(field, where) {
@@ -58,17 +50,7 @@ function normalizeFields(fields, where) {
 function modelTarget(model, explicitFields, where) {
   const collection = model.collection && model.collection.collectionName;
   if (typeof collection !== 'string') throw new UsageError(`${where}: "model" must be a Mongoose model`);
-  let fields = explicitFields;
-  if (!fields) {
-    const encryptedPaths = pluginEncryptedPaths();
-    if (!encryptedPaths) {
-      throw new UsageError(
-        `${where}: model ${model.modelName || collection}: this version of fieldcrypt has no fieldEncryption plugin ` +
-          '(lib/plugin.js) to read encrypted paths from; list them: { model, fields: [...] } or { collection, fields: [...] }',
-      );
-    }
-    fields = encryptedPaths(model);
-  }
+  const fields = explicitFields || encryptedPaths(model);
   return { collection, fields: normalizeFields(fields, `${where} (${collection})`) };
 }
 
@@ -120,4 +102,4 @@ async function resolveTargets(opts) {
   return { uri, db, targets };
 }
 
-module.exports = { resolveTargets, normalizeFields, pluginEncryptedPaths };
+module.exports = { resolveTargets, normalizeFields };
