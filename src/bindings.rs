@@ -324,17 +324,24 @@ unsafe fn latin1(env: RawEnv, ascii: &[u8]) -> Res<Value> {
     Ok(out)
 }
 
-/// Finalizer of an external string: frees its buffer.
+/// Finalizer of an external string holding a stored value: frees its buffer.
 unsafe extern "C" fn free_external(_env: sys::node_api_basic_env, _data: *mut c_void, hint: *mut c_void) {
     // SAFETY: `hint` is the Box<Vec<u8>> leaked in `external_latin1`; V8
     // calls this once, after the string is gone.
     drop(unsafe { Box::from_raw(hint as *mut Vec<u8>) });
 }
 
+/// Finalizer of an external string holding plaintext: wipes, then frees.
+unsafe extern "C" fn free_external_secret(_env: sys::node_api_basic_env, _data: *mut c_void, hint: *mut c_void) {
+    // SAFETY: as in `free_external`.
+    drop(Secret(*unsafe { Box::from_raw(hint as *mut Vec<u8>) }));
+}
+
 /// A one-byte string (ASCII) that V8 reads from `bytes` in place: no
-/// allocation or copy on V8's side. Only for stored values, which are not
-/// secret (the buffer is freed, not zeroized, when the string is collected).
-unsafe fn external_latin1(env: RawEnv, bytes: Vec<u8>) -> Res<Value> {
+/// allocation or copy on V8's side, and nothing for the garbage collector
+/// to copy. `secret` buffers (plaintext) are wiped when the string is
+/// collected.
+unsafe fn external_latin1(env: RawEnv, bytes: Vec<u8>, secret: bool) -> Res<Value> {
     let boxed = Box::new(bytes);
     let (ptr_, len) = (boxed.as_ptr(), boxed.len());
     let hint = Box::into_raw(boxed);
@@ -345,7 +352,7 @@ unsafe fn external_latin1(env: RawEnv, bytes: Vec<u8>) -> Res<Value> {
             env,
             ptr_ as *mut c_char,
             len as isize,
-            Some(free_external),
+            Some(if secret { free_external_secret } else { free_external }),
             hint.cast(),
             &mut out,
             &mut copied,
@@ -353,7 +360,10 @@ unsafe fn external_latin1(env: RawEnv, bytes: Vec<u8>) -> Res<Value> {
     };
     if status != OK || copied {
         // Not created, or V8 made its own copy: the buffer is still ours.
-        drop(unsafe { Box::from_raw(hint) });
+        let bytes = *unsafe { Box::from_raw(hint) };
+        if secret {
+            drop(Secret(bytes));
+        }
     }
     check(status)?;
     Ok(out)
@@ -445,7 +455,7 @@ unsafe fn finish_seal(
     if state.external_strings && len >= EXTERNAL_MIN {
         let mut stored = Vec::with_capacity(len);
         seal(ring, version, plaintext, &mut stored)?;
-        return unsafe { external_latin1(env, stored) };
+        return unsafe { external_latin1(env, stored, false) };
     }
     let mut stored = Scratch::take(out_cell);
     seal(ring, version, plaintext, &mut stored)?;
@@ -814,7 +824,21 @@ const SEGMENT_BYTES: usize = 96 * 1024;
 
 /// The results as JS values: an array of segments `[joined, ends]`, `ends` a
 /// Uint32Array of each value's end within `joined`, in UTF-16 units.
-unsafe fn write_results(env: RawEnv, out: &[u8], byte_ends: &[usize], unit_ends: &[u32]) -> Res<Value> {
+///
+/// Where Node has external strings, ASCII segments are external: a batch's
+/// results all survive the young-generation collections that run while it
+/// is being turned into strings, and copying 96 KiB segments there measured
+/// at about half of a 100,000-value batch; external segments leave only
+/// their small headers to copy. `secret` (plaintext) segments are wiped when
+/// collected.
+unsafe fn write_results(
+    env: RawEnv,
+    external: bool,
+    secret: bool,
+    out: &[u8],
+    byte_ends: &[usize],
+    unit_ends: &[u32],
+) -> Res<Value> {
     let segments = unsafe { new_array(env, 0)? };
     let (mut first, mut byte_start, mut unit_start) = (0usize, 0usize, 0u32);
     let mut count = 0u32;
@@ -824,7 +848,13 @@ unsafe fn write_results(env: RawEnv, out: &[u8], byte_ends: &[usize], unit_ends:
             last += 1;
         }
         let bytes = &out[byte_start..byte_ends[last]];
-        let joined = if bytes.is_ascii() { unsafe { latin1(env, bytes)? } } else { unsafe { utf8(env, bytes)? } };
+        let joined = if !bytes.is_ascii() {
+            unsafe { utf8(env, bytes)? }
+        } else if external {
+            unsafe { external_latin1(env, bytes.to_vec(), secret)? }
+        } else {
+            unsafe { latin1(env, bytes)? }
+        };
         let n = last + 1 - first;
         let mut data = ptr::null_mut();
         let mut buffer = ptr::null_mut();
@@ -868,7 +898,7 @@ unsafe fn sync_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool) 
             // The scratch buffer goes back to the state (and is wiped on drop).
             *out = std::mem::take(&mut results.bytes);
             done.map_err(|(i, e)| Fail::At(i, e))?;
-            write_results(env, &out, &results.byte_ends, &results.unit_ends)
+            write_results(env, state.external_strings, !encrypt, &out, &results.byte_ends, &results.unit_ends)
         })
     }
 }
@@ -884,6 +914,7 @@ unsafe extern "C" fn decrypt_joined(env: RawEnv, info: sys::napi_callback_info) 
 /// An async batch: input read on the JS thread, crypto on the libuv thread
 /// pool, results turned into strings back on the JS thread.
 struct AsyncBatch {
+    external_strings: bool,
     /// A snapshot of the keys (Arc clones): later keyring changes do not
     /// affect a batch already started.
     ring: Keyring,
@@ -911,7 +942,8 @@ unsafe extern "C" fn batch_complete(env: RawEnv, status: sys::napi_status, data:
     let settled = match (status, &batch.result) {
         (OK, Some(Ok(()))) => {
             let r = &batch.results;
-            unsafe { write_results(env, &r.bytes, &r.byte_ends, &r.unit_ends) }.map(|v| (true, v))
+            let secret = batch.version.is_none();
+            unsafe { write_results(env, batch.external_strings, secret, &r.bytes, &r.byte_ends, &r.unit_ends) }.map(|v| (true, v))
         }
         (OK, Some(Err((i, e)))) => unsafe { error_value(env, Fail::At(*i, e.clone())) }.map(|v| (false, v)),
         _ => Err(Fail::Napi),
@@ -954,6 +986,7 @@ unsafe fn async_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool)
             let mut promise = ptr::null_mut();
             check(sys::napi_create_promise(env, &mut deferred, &mut promise))?;
             let batch = Box::into_raw(Box::new(AsyncBatch {
+                external_strings: state.external_strings,
                 ring: state.ring.borrow().clone(),
                 version,
                 input,
