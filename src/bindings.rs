@@ -324,17 +324,27 @@ unsafe fn latin1(env: RawEnv, ascii: &[u8]) -> Res<Value> {
     Ok(out)
 }
 
+/// Tells V8 how much memory external strings hold, so that it collects
+/// them as promptly as strings on its own heap (it cannot see their buffers).
+unsafe fn account_external(env: RawEnv, change: i64) {
+    let mut total = 0;
+    unsafe { sys::napi_adjust_external_memory(env, change, &mut total) };
+}
+
 /// Finalizer of an external string holding a stored value: frees its buffer.
-unsafe extern "C" fn free_external(_env: sys::node_api_basic_env, _data: *mut c_void, hint: *mut c_void) {
+unsafe extern "C" fn free_external(env: sys::node_api_basic_env, _data: *mut c_void, hint: *mut c_void) {
     // SAFETY: `hint` is the Box<Vec<u8>> leaked in `external_latin1`; V8
     // calls this once, after the string is gone.
-    drop(unsafe { Box::from_raw(hint as *mut Vec<u8>) });
+    let bytes = unsafe { Box::from_raw(hint as *mut Vec<u8>) };
+    unsafe { account_external(env.cast(), -(bytes.len() as i64)) };
 }
 
 /// Finalizer of an external string holding plaintext: wipes, then frees.
-unsafe extern "C" fn free_external_secret(_env: sys::node_api_basic_env, _data: *mut c_void, hint: *mut c_void) {
+unsafe extern "C" fn free_external_secret(env: sys::node_api_basic_env, _data: *mut c_void, hint: *mut c_void) {
     // SAFETY: as in `free_external`.
-    drop(Secret(*unsafe { Box::from_raw(hint as *mut Vec<u8>) }));
+    let bytes = *unsafe { Box::from_raw(hint as *mut Vec<u8>) };
+    unsafe { account_external(env.cast(), -(bytes.len() as i64)) };
+    drop(Secret(bytes));
 }
 
 /// A one-byte string (ASCII) that V8 reads from `bytes` in place: no
@@ -364,6 +374,8 @@ unsafe fn external_latin1(env: RawEnv, bytes: Vec<u8>, secret: bool) -> Res<Valu
         if secret {
             drop(Secret(bytes));
         }
+    } else {
+        unsafe { account_external(env, len as i64) };
     }
     check(status)?;
     Ok(out)
