@@ -486,59 +486,65 @@ unsafe fn finish_text(env: RawEnv, text: &[u8]) -> Res<Value> {
     }
 }
 
-/// `encrypt(plaintext: string, version: string): string`
-unsafe extern "C" fn encrypt(env: RawEnv, info: sys::napi_callback_info) -> Value {
+/// The body of `encrypt` and `encryptBytes`: `(plaintext, version)`, the
+/// plaintext copied into the input scratch buffer by `read`.
+unsafe fn seal_call(
+    env: RawEnv,
+    info: sys::napi_callback_info,
+    read: impl FnOnce(Value, &mut Vec<u8>) -> Res<()>,
+) -> Value {
     unsafe {
         run(env, || {
             let ([pt, ver], state) = args::<2>(env, info)?;
             let version = read_version(env, ver)?;
             let ring = state.ring.borrow();
             ring.get(&version)?;
-            let mut text = Scratch::take(&state.input);
-            read_utf8(env, pt, "plaintext", &mut text)?;
-            finish_seal(env, state, &state.output, &ring, &version, &mut text)
+            let mut plaintext = Scratch::take(&state.input);
+            read(pt, &mut plaintext)?;
+            finish_seal(env, state, &state.output, &ring, &version, &mut plaintext)
         })
     }
+}
+
+/// The body of `decrypt` and `decryptBytes`: `(stored)`, the plaintext
+/// (in the output scratch buffer) turned into a JS value by `finish`.
+unsafe fn open_call(env: RawEnv, info: sys::napi_callback_info, finish: impl FnOnce(&[u8]) -> Res<Value>) -> Value {
+    unsafe {
+        run(env, || {
+            let ([data], state) = args::<1>(env, info)?;
+            let mut raw = Scratch::take(&state.input);
+            let ascii = read_ascii(env, data, &mut raw)?;
+            let mut plaintext = Scratch::take(&state.output);
+            open(&state.ring.borrow(), &raw, ascii, &mut plaintext)?;
+            finish(&plaintext)
+        })
+    }
+}
+
+/// `encrypt(plaintext: string, version: string): string`
+unsafe extern "C" fn encrypt(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe { seal_call(env, info, |pt, buf| read_utf8(env, pt, "plaintext", buf)) }
 }
 
 /// `encryptBytes(plaintext: Uint8Array, version: string): string`
 unsafe extern "C" fn encrypt_bytes(env: RawEnv, info: sys::napi_callback_info) -> Value {
     unsafe {
-        run(env, || {
-            let ([pt, ver], state) = args::<2>(env, info)?;
-            let version = read_version(env, ver)?;
-            let ring = state.ring.borrow();
-            ring.get(&version)?;
-            let mut bytes = Scratch::take(&state.input);
-            bytes.extend_from_slice(read_bytes(env, pt)?);
-            finish_seal(env, state, &state.output, &ring, &version, &mut bytes)
+        seal_call(env, info, |pt, buf| {
+            buf.extend_from_slice(read_bytes(env, pt)?);
+            Ok(())
         })
     }
 }
 
 /// `decrypt(stored: string): string`
 unsafe extern "C" fn decrypt(env: RawEnv, info: sys::napi_callback_info) -> Value {
-    unsafe {
-        run(env, || {
-            let ([data], state) = args::<1>(env, info)?;
-            let mut raw = Scratch::take(&state.input);
-            let ascii = read_ascii(env, data, &mut raw)?;
-            let mut text = Scratch::take(&state.output);
-            open(&state.ring.borrow(), &raw, ascii, &mut text)?;
-            finish_text(env, &text)
-        })
-    }
+    unsafe { open_call(env, info, |text| finish_text(env, text)) }
 }
 
 /// `decryptBytes(stored: string): Buffer`
 unsafe extern "C" fn decrypt_bytes(env: RawEnv, info: sys::napi_callback_info) -> Value {
     unsafe {
-        run(env, || {
-            let ([data], state) = args::<1>(env, info)?;
-            let mut raw = Scratch::take(&state.input);
-            let ascii = read_ascii(env, data, &mut raw)?;
-            let mut bytes = Scratch::take(&state.output);
-            open(&state.ring.borrow(), &raw, ascii, &mut bytes)?;
+        open_call(env, info, |bytes| {
             let mut out = ptr::null_mut();
             check(sys::napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr().cast(), ptr::null_mut(), &mut out))?;
             Ok(out)
