@@ -203,17 +203,19 @@ function manySync(native_, fallback, values, version, fn, encrypting) {
   checkValues(values, fn);
   const out = new Array(values.length);
   const { lens: allLens, bounds } = pieces(values, fn, encrypting);
+  const results = new Array(bounds.length / 2);
   for (let b = 0; b < bounds.length; b += 2) {
     const start = bounds[b];
     const [joined, lens, piece] = join(values, allLens, start, bounds[b + 1]);
     try {
       const result = withKeys(native_, joined, lens, version);
       if (result === undefined) oneByOne(out, start, fallback, piece, version);
-      else splitInto(out, start, result);
+      else results[b / 2] = result;
     } catch (err) {
       throw rebase(err, start);
     }
   }
+  for (let k = 0; k < results.length; k++) if (results[k] !== undefined) splitInto(out, bounds[2 * k], results[k]);
   return out;
 }
 
@@ -230,20 +232,24 @@ function decryptMany(values) {
 /** Pieces in flight: enough to keep every libuv pool thread busy. */
 const IN_FLIGHT = Math.max(2, Number(process.env.UV_THREADPOOL_SIZE) || 4);
 
-/** One piece on the pool; loads missing keys and retries like withKeys. */
-async function pieceAsync(native_, fallback, out, values, allLens, start, end, version) {
-  const [joined, lens, piece] = join(values, allLens, start, end);
+/**
+ * One piece on the pool; loads missing keys and retries like withKeys.
+ * Resolves to the piece's results handle, or undefined once the piece has
+ * gone value by value into `out`.
+ */
+async function pieceAsync(native_, fallback, out, piece, lens, start, version) {
   for (;;) {
     let pending;
     try {
-      pending = native_(joined, lens, version);
+      // Joined here, not kept across the await: the addon copies it.
+      pending = native_(piece.join(''), lens, version);
     } catch (err) {
       if (!loadedMissingKey(err)) throw adopt(err);
       continue;
     }
     if (pending === undefined) return oneByOne(out, start, fallback, piece, version);
     try {
-      return splitInto(out, start, await pending);
+      return await pending;
     } catch (err) {
       if (!loadedMissingKey(err)) throw adopt(err);
     }
@@ -252,32 +258,41 @@ async function pieceAsync(native_, fallback, out, values, allLens, start, end, v
 
 /**
  * Runs the pieces on the libuv thread pool, IN_FLIGHT at a time. Each piece
- * costs the JS thread a join and a split (well under a millisecond), so the
- * event loop stays responsive.
+ * costs the JS thread a join (well under a millisecond), so the event loop
+ * stays responsive. The results stay native until every piece is done and
+ * then become strings in one pass (see takeResults in src/bindings.rs).
  */
 async function manyAsync(native_, fallback, values, version, fn, encrypting) {
   checkValues(values, fn);
-  // The caller may change the array while pieces are pending.
-  values = values.slice();
   const { lens, bounds } = pieces(values, fn, encrypting, ASYNC_PIECE_UNITS, ASYNC_PIECE_VALUES);
+  // The caller may change the array while pieces are pending: each piece
+  // takes its values now (small copies, where one copy of a long array
+  // would be a large object, fresh pages each call).
+  const count = bounds.length / 2;
+  const parts = new Array(count);
+  for (let k = 0; k < count; k++) parts[k] = values.slice(bounds[2 * k], bounds[2 * k + 1]);
   const out = new Array(values.length);
+  const handles = new Array(count);
   let next = 0;
   async function worker() {
-    while (next < bounds.length) {
-      const start = bounds[next];
-      const end = bounds[next + 1];
-      next += 2;
+    while (next < count) {
+      const k = next++;
+      const start = bounds[2 * k];
       try {
-        await pieceAsync(native_, fallback, out, values, lens, start, end, version);
+        handles[k] = await pieceAsync(native_, fallback, out, parts[k], lens.subarray(start, bounds[2 * k + 1]), start, version);
       } catch (err) {
-        next = bounds.length; // the other workers stop at their next piece
+        next = count; // the other workers stop at their next piece
         throw rebase(err, start);
       }
+      parts[k] = undefined;
     }
   }
   const workers = [];
-  for (let i = 0; i < Math.min(IN_FLIGHT, bounds.length / 2); i++) workers.push(worker());
+  for (let i = 0; i < Math.min(IN_FLIGHT, count); i++) workers.push(worker());
   await Promise.all(workers);
+  for (let k = 0; k < count; k++) {
+    if (handles[k] !== undefined) splitInto(out, bounds[2 * k], native.takeResults(handles[k]));
+  }
   return out;
 }
 

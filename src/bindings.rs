@@ -37,6 +37,7 @@ use crate::cipher;
 use crate::error::{FieldCryptError, Version};
 use crate::format;
 use crate::keyring::{Key, Keyring};
+use crate::pool;
 
 type Value = sys::napi_value;
 type RawEnv = sys::napi_env;
@@ -331,26 +332,29 @@ unsafe fn account_external(env: RawEnv, change: i64) {
     unsafe { sys::napi_adjust_external_memory(env, change, &mut total) };
 }
 
-/// Finalizer of an external string holding a stored value: frees its buffer.
+/// Finalizer of an external string holding a stored value: its buffer goes
+/// back to the pool (or is freed).
 unsafe extern "C" fn free_external(env: sys::node_api_basic_env, _data: *mut c_void, hint: *mut c_void) {
     // SAFETY: `hint` is the Box<Vec<u8>> leaked in `external_latin1`; V8
     // calls this once, after the string is gone.
-    let bytes = unsafe { Box::from_raw(hint as *mut Vec<u8>) };
+    let bytes = *unsafe { Box::from_raw(hint as *mut Vec<u8>) };
     unsafe { account_external(env.cast(), -(bytes.len() as i64)) };
+    pool::give_back(bytes, false);
 }
 
-/// Finalizer of an external string holding plaintext: wipes, then frees.
+/// Finalizer of an external string holding plaintext: wipes its buffer, then
+/// gives it back.
 unsafe extern "C" fn free_external_secret(env: sys::node_api_basic_env, _data: *mut c_void, hint: *mut c_void) {
     // SAFETY: as in `free_external`.
     let bytes = *unsafe { Box::from_raw(hint as *mut Vec<u8>) };
     unsafe { account_external(env.cast(), -(bytes.len() as i64)) };
-    drop(Secret(bytes));
+    pool::give_back(bytes, true);
 }
 
 /// A one-byte string (ASCII) that V8 reads from `bytes` in place: no
 /// allocation or copy on V8's side, and nothing for the garbage collector
-/// to copy. `secret` buffers (plaintext) are wiped when the string is
-/// collected.
+/// to copy. When the string is collected, the buffer goes back to the
+/// [`pool`], wiped first if `secret` (plaintext).
 unsafe fn external_latin1(env: RawEnv, bytes: Vec<u8>, secret: bool) -> Res<Value> {
     let boxed = Box::new(bytes);
     let (ptr_, len) = (boxed.as_ptr(), boxed.len());
@@ -370,10 +374,7 @@ unsafe fn external_latin1(env: RawEnv, bytes: Vec<u8>, secret: bool) -> Res<Valu
     };
     if status != OK || copied {
         // Not created, or V8 made its own copy: the buffer is still ours.
-        let bytes = *unsafe { Box::from_raw(hint) };
-        if secret {
-            drop(Secret(bytes));
-        }
+        pool::give_back(*unsafe { Box::from_raw(hint) }, secret);
     } else {
         unsafe { account_external(env, len as i64) };
     }
@@ -465,7 +466,7 @@ unsafe fn finish_seal(
         return Err(FieldCryptError::TooLarge.into());
     }
     if state.external_strings && len >= EXTERNAL_MIN {
-        let mut stored = Vec::with_capacity(len);
+        let mut stored = pool::take(len);
         seal(ring, version, plaintext, &mut stored)?;
         return unsafe { external_latin1(env, stored, false) };
     }
@@ -748,10 +749,75 @@ fn utf16_len(text: &[u8]) -> usize {
     text.iter().filter(|&&b| (b & 0xC0) != 0x80).count() + text.iter().filter(|&&b| b >= 0xF0).count()
 }
 
+/// Results are returned in segments of whole values, each at most this long
+/// (unless one value alone is longer): V8 allocates strings above 128 KiB as
+/// large objects, a fresh mapping of pages each, which measured as the
+/// largest cost of a batch.
+const SEGMENT_BYTES: usize = 96 * 1024;
+
+/// One segment of a batch's results: whole values back to back (in a
+/// pooled buffer, wiped when it holds plaintext), and where each ends, in
+/// UTF-16 units from the segment's start.
+struct Segment {
+    buf: pool::Buffer,
+    unit_ends: Vec<u32>,
+    ascii: bool,
+}
+
+/// A batch's results, in segments built where the crypto runs (on the
+/// thread pool for async batches), so that the JS thread only wraps them.
+#[derive(Default)]
+struct Results {
+    segments: Vec<Segment>,
+    /// Buffers taken in advance, on the JS thread (see [`Results::reserve`]).
+    spare: Vec<pool::Buffer>,
+}
+
+impl Results {
+    /// The segment the next result goes into: the last one, or a new one
+    /// when `len` more bytes would take the last past [`SEGMENT_BYTES`].
+    /// A new segment reserves `len` or, up to [`SEGMENT_BYTES`], what the
+    /// rest of the batch needs (`rest`), so it never grows.
+    fn segment_for(&mut self, len: usize, rest: usize, secret: bool) -> &mut Segment {
+        let full = match self.segments.last() {
+            Some(seg) => !seg.buf.bytes.is_empty() && seg.buf.bytes.len() + len > SEGMENT_BYTES,
+            None => true,
+        };
+        if full {
+            let cap = rest.min(SEGMENT_BYTES).max(len);
+            let buf = match self.spare.pop() {
+                Some(mut b) if b.bytes.capacity() >= cap => {
+                    b.secret = secret;
+                    b
+                }
+                _ => pool::Buffer::take(cap, secret),
+            };
+            self.segments.push(Segment {
+                buf,
+                unit_ends: Vec::with_capacity(cap / (format::stored_len(0) + 1) + 1),
+                ascii: true,
+            });
+        }
+        self.segments.last_mut().expect("a segment")
+    }
+}
+
+impl Results {
+    /// Takes the buffers for about `total` bytes of results now, on the JS
+    /// thread, for a batch that runs on the thread pool. Memory a pool
+    /// thread allocates lives in that thread's malloc arena, which hands
+    /// freed pages back to the system eagerly: the next batch then pays a
+    /// page fault per 4 KiB. Buffers from the JS thread are reused instead.
+    fn reserve(&mut self, total: usize) {
+        let cap = total.min(SEGMENT_BYTES);
+        let count = if total > SEGMENT_BYTES { total.div_ceil(SEGMENT_BYTES) + 1 } else { 1 };
+        self.spare = (0..count).map(|_| pool::Buffer::take(cap, false)).collect();
+    }
+}
+
 /// The crypto of a batch; runs on the JS thread or the thread pool.
 /// `version` is the write version to encrypt, `None` to decrypt. Values are
-/// `bytes` split at `ends`; results are appended to `out.bytes`, with their
-/// ends in bytes and in UTF-16 units.
+/// `bytes` split at `ends`; results are appended to `results`.
 fn process(
     ring: &Keyring,
     version: Option<Version>,
@@ -759,51 +825,39 @@ fn process(
     ends: &[usize],
     results: &mut Results,
 ) -> Result<(), (usize, FieldCryptError)> {
-    let Results { bytes: ref mut out, ref mut byte_ends, ref mut unit_ends } = *results;
-    unit_ends.reserve(ends.len());
-    byte_ends.reserve(ends.len());
-    if version.is_some() {
-        // Stored values have a known length: reserve once, no regrowth.
-        out.reserve(ends.len() * format::stored_len(0) + bytes.len() * 2);
-    }
     let mut scratch = Secret::default();
-    let mut units = 0usize;
     let mut start = 0usize;
     for (i, &end) in ends.iter().enumerate() {
         let value = &bytes[start..end];
+        // What the rest of the batch needs, stored values being 2x+69 bytes
+        // (exact) and plaintexts at most half their stored values.
+        let rest_in = bytes.len() - start;
         start = end;
         match version {
             Some(v) => {
+                let len = format::stored_len(value.len());
+                let rest = rest_in * 2 + (ends.len() - i) * format::stored_len(0);
+                let seg = results.segment_for(len, rest, false);
                 scratch.0.clear();
                 scratch.0.extend_from_slice(value);
-                seal(ring, &v, &mut scratch.0, out).map_err(|e| (i, e))?;
-                units += format::stored_len(value.len());
+                seal(ring, &v, &mut scratch.0, &mut seg.buf.bytes).map_err(|e| (i, e))?;
+                let units = seg.unit_ends.last().map_or(0, |&u| u as usize) + len;
+                seg.unit_ends.push(u32::try_from(units).map_err(|_| (i, FieldCryptError::TooLarge))?);
             }
             None => {
                 open_text(ring, value, true, &mut scratch.0).map_err(|e| (i, e))?;
-                out.extend_from_slice(&scratch.0);
-                units += utf16_len(&scratch.0);
+                let text = &scratch.0;
+                let seg = results.segment_for(text.len(), rest_in / 2, true);
+                let ascii = text.is_ascii();
+                seg.ascii &= ascii;
+                seg.buf.bytes.extend_from_slice(text);
+                let len = if ascii { text.len() } else { utf16_len(text) };
+                let units = seg.unit_ends.last().map_or(0, |&u| u as usize) + len;
+                seg.unit_ends.push(u32::try_from(units).map_err(|_| (i, FieldCryptError::TooLarge))?);
             }
         }
-        unit_ends.push(u32::try_from(units).map_err(|_| (i, FieldCryptError::TooLarge))?);
-        byte_ends.push(out.len());
     }
     Ok(())
-}
-
-/// A batch's results, back to back, and where each ends. The bytes may be
-/// plaintext: they are wiped on drop.
-#[derive(Default)]
-struct Results {
-    bytes: Vec<u8>,
-    byte_ends: Vec<usize>,
-    unit_ends: Vec<u32>,
-}
-
-impl Drop for Results {
-    fn drop(&mut self) {
-        drop(Secret(std::mem::take(&mut self.bytes)));
-    }
 }
 
 /// A Uint32Array argument.
@@ -834,64 +888,40 @@ unsafe fn read_joined(env: RawEnv, joined: Value, lens: Value, encrypt: bool, bu
     Ok(split_points(buf, unit_lens))
 }
 
-/// Results are returned in segments of whole values, each at most this long
-/// (unless one value alone is longer): V8 allocates strings above 128 KiB as
-/// large objects, a fresh mapping of pages each, which measured as the
-/// largest cost of a batch.
-const SEGMENT_BYTES: usize = 96 * 1024;
-
 /// The results as JS values: an array of segments `[joined, ends]`, `ends` a
 /// Uint32Array of each value's end within `joined`, in UTF-16 units.
 ///
-/// Where Node has external strings, ASCII segments are external: a batch's
-/// results all survive the young-generation collections that run while it
-/// is being turned into strings, and copying 96 KiB segments there measured
-/// at about half of a 100,000-value batch; external segments leave only
-/// their small headers to copy. `secret` (plaintext) segments are wiped when
-/// collected.
-unsafe fn write_results(
-    env: RawEnv,
-    external: bool,
-    secret: bool,
-    out: &[u8],
-    byte_ends: &[usize],
-    unit_ends: &[u32],
-) -> Res<Value> {
-    let segments = unsafe { new_array(env, 0)? };
-    let (mut first, mut byte_start, mut unit_start) = (0usize, 0usize, 0u32);
-    let mut count = 0u32;
-    while first < unit_ends.len() {
-        let mut last = first;
-        while last + 1 < unit_ends.len() && byte_ends[last + 1] - byte_start <= SEGMENT_BYTES {
-            last += 1;
-        }
-        let bytes = &out[byte_start..byte_ends[last]];
-        let joined = if !bytes.is_ascii() {
-            unsafe { utf8(env, bytes)? }
-        } else if external {
-            unsafe { external_latin1(env, bytes.to_vec(), secret)? }
+/// Where Node has external strings, large ASCII segments are external: V8
+/// reads the segment's buffer in place, with no copy on the JS thread, and
+/// a batch's results survive the young-generation collections that run
+/// while it is being turned into strings with only their small headers to
+/// copy (copying 96 KiB segments there measured at about half of a
+/// 100,000-value batch). Plaintext segments are wiped when collected.
+unsafe fn write_results(env: RawEnv, external: bool, results: &mut Results) -> Res<Value> {
+    let segments = unsafe { new_array(env, results.segments.len())? };
+    for (k, seg) in results.segments.iter_mut().enumerate() {
+        let buf = &mut seg.buf;
+        let joined = if !seg.ascii {
+            unsafe { utf8(env, &buf.bytes)? }
+        } else if external && buf.bytes.len() >= EXTERNAL_MIN {
+            unsafe { external_latin1(env, std::mem::take(&mut buf.bytes), buf.secret)? }
         } else {
-            unsafe { latin1(env, bytes)? }
+            unsafe { latin1(env, &buf.bytes)? }
         };
-        let n = last + 1 - first;
+        let n = seg.unit_ends.len();
         let mut data = ptr::null_mut();
         let mut buffer = ptr::null_mut();
         check(unsafe { sys::napi_create_arraybuffer(env, n * 4, &mut data, &mut buffer) })?;
-        // SAFETY: a fresh ArrayBuffer of n * 4 bytes, suitably aligned.
-        let dst = unsafe { std::slice::from_raw_parts_mut(data as *mut u32, n) };
-        for (d, &u) in dst.iter_mut().zip(&unit_ends[first..=last]) {
-            *d = u - unit_start;
+        if n > 0 {
+            // SAFETY: a fresh ArrayBuffer of n * 4 bytes, suitably aligned.
+            unsafe { std::slice::from_raw_parts_mut(data as *mut u32, n) }.copy_from_slice(&seg.unit_ends);
         }
         let mut ends = ptr::null_mut();
         check(unsafe { sys::napi_create_typedarray(env, sys::TypedarrayType::uint32_array, n, buffer, 0, &mut ends) })?;
         let pair = unsafe { new_array(env, 2)? };
         check(unsafe { sys::napi_set_element(env, pair, 0, joined) })?;
         check(unsafe { sys::napi_set_element(env, pair, 1, ends) })?;
-        check(unsafe { sys::napi_set_element(env, segments, count, pair) })?;
-        count += 1;
-        byte_start = byte_ends[last];
-        unit_start = unit_ends[last];
-        first = last + 1;
+        check(unsafe { sys::napi_set_element(env, segments, k as u32, pair) })?;
     }
     Ok(segments)
 }
@@ -909,14 +939,9 @@ unsafe fn sync_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool) 
             }
             let mut input = Scratch::take(&state.input);
             let Some(ends) = read_joined(env, joined, lens, encrypt, &mut input)? else { return undefined(env) };
-            let mut out = Scratch::take(&state.output);
             let mut results = Results::default();
-            results.bytes = std::mem::take(&mut *out);
-            let done = process(&ring, version, &input, &ends, &mut results);
-            // The scratch buffer goes back to the state (and is wiped on drop).
-            *out = std::mem::take(&mut results.bytes);
-            done.map_err(|(i, e)| Fail::At(i, e))?;
-            write_results(env, state.external_strings, !encrypt, &out, &results.byte_ends, &results.unit_ends)
+            process(&ring, version, &input, &ends, &mut results).map_err(|(i, e)| Fail::At(i, e))?;
+            write_results(env, state.external_strings, &mut results)
         })
     }
 }
@@ -932,12 +957,11 @@ unsafe extern "C" fn decrypt_joined(env: RawEnv, info: sys::napi_callback_info) 
 /// An async batch: input read on the JS thread, crypto on the libuv thread
 /// pool, results turned into strings back on the JS thread.
 struct AsyncBatch {
-    external_strings: bool,
     /// A snapshot of the keys (Arc clones): later keyring changes do not
     /// affect a batch already started.
     ring: Keyring,
     version: Option<Version>,
-    input: Secret,
+    input: pool::Buffer,
     ends: Vec<usize>,
     results: Results,
     result: Option<Result<(), (usize, FieldCryptError)>>,
@@ -950,19 +974,15 @@ unsafe extern "C" fn batch_execute(_env: RawEnv, data: *mut c_void) {
     // pool thread touches it until `batch_complete`.
     let batch = unsafe { &mut *(data as *mut AsyncBatch) };
     let b = &mut *batch;
-    b.result = Some(process(&b.ring, b.version, &b.input.0, &b.ends, &mut b.results));
+    b.result = Some(process(&b.ring, b.version, &b.input.bytes, &b.ends, &mut b.results));
 }
 
 unsafe extern "C" fn batch_complete(env: RawEnv, status: sys::napi_status, data: *mut c_void) {
     // SAFETY: reclaims the Box leaked in `async_batch`; the pool is done with it.
-    let batch = unsafe { Box::from_raw(data as *mut AsyncBatch) };
+    let mut batch = unsafe { Box::from_raw(data as *mut AsyncBatch) };
     unsafe { sys::napi_delete_async_work(env, batch.work) };
     let settled = match (status, &batch.result) {
-        (OK, Some(Ok(()))) => {
-            let r = &batch.results;
-            let secret = batch.version.is_none();
-            unsafe { write_results(env, batch.external_strings, secret, &r.bytes, &r.byte_ends, &r.unit_ends) }.map(|v| (true, v))
-        }
+        (OK, Some(Ok(()))) => unsafe { results_handle(env, std::mem::take(&mut batch.results)) }.map(|v| (true, v)),
         (OK, Some(Err((i, e)))) => unsafe { error_value(env, Fail::At(*i, e.clone())) }.map(|v| (false, v)),
         _ => Err(Fail::Napi),
     };
@@ -986,9 +1006,59 @@ unsafe extern "C" fn batch_complete(env: RawEnv, status: sys::napi_status, data:
     }
 }
 
+/// Tags the handles of [`results_handle`], so that [`take_results`] accepts
+/// no other external.
+const RESULTS_TAG: sys::napi_type_tag = sys::napi_type_tag { lower: 0x6669_656c_6463_7279, upper: 0x7074_2e72_6573_756c };
+
+unsafe extern "C" fn free_results(_env: RawEnv, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: the Box leaked in `results_handle`; V8 calls this once.
+    drop(unsafe { Box::from_raw(data as *mut Results) });
+}
+
+/// A finished async piece's results, still native: an opaque handle that
+/// JS turns into strings with `takeResults` once every piece is done.
+///
+/// Strings made as each piece finishes would live through the collections
+/// that run while the rest of the batch is in flight: V8 would copy and
+/// promote them, and only a full collection could free them (and give
+/// their buffers back to the pool). Made at the end, they are as young as
+/// a sync batch's. A handle that is never taken (a batch that failed) is
+/// freed, its plaintext wiped, when V8 collects it.
+unsafe fn results_handle(env: RawEnv, results: Results) -> Res<Value> {
+    let data = Box::into_raw(Box::new(results));
+    let mut out = ptr::null_mut();
+    if unsafe { sys::napi_create_external(env, data.cast(), Some(free_results), ptr::null_mut(), &mut out) } != OK {
+        drop(unsafe { Box::from_raw(data) });
+        return Err(Fail::Napi);
+    }
+    check(unsafe { sys::napi_type_tag_object(env, out, &RESULTS_TAG) })?;
+    Ok(out)
+}
+
+/// `takeResults(handle)`: the segments of a finished async piece (as
+/// [`write_results`]); a handle can be taken once.
+unsafe extern "C" fn take_results(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([handle], state) = args::<1>(env, info)?;
+            let mut tagged = false;
+            let status = sys::napi_check_object_type_tag(env, handle, &RESULTS_TAG, &mut tagged);
+            if status != OK || !tagged {
+                return Err(Fail::Arg("takeResults expects a batch results handle".into()));
+            }
+            let mut data = ptr::null_mut();
+            check(sys::napi_get_value_external(env, handle, &mut data))?;
+            // SAFETY: a tagged handle holds the Box<Results> of `results_handle`,
+            // alive while the handle is; only the JS thread touches it.
+            let mut results = std::mem::take(&mut *(data as *mut Results));
+            write_results(env, state.external_strings, &mut results)
+        })
+    }
+}
+
 /// `encryptJoinedAsync(joined, lens, version)` / `decryptJoinedAsync(joined, lens)`:
-/// a Promise of `[results, ends]`, or `undefined` (synchronously) when JS
-/// must go value by value.
+/// a Promise of a results handle (see [`results_handle`]), or `undefined`
+/// (synchronously) when JS must go value by value.
 unsafe fn async_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool) -> Value {
     unsafe {
         run(env, || {
@@ -998,18 +1068,21 @@ unsafe fn async_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool)
             if let Some(v) = version {
                 state.ring.borrow().get(&v)?;
             }
-            let mut input = Secret::default();
-            let Some(ends) = read_joined(env, joined, lens, encrypt, &mut input.0)? else { return undefined(env) };
+            let mut input = pool::Buffer::take(string_len(env, joined).unwrap_or(0) + 1, encrypt);
+            let Some(ends) = read_joined(env, joined, lens, encrypt, &mut input.bytes)? else { return undefined(env) };
+            let mut results = Results::default();
+            // Stored values are 2x+69 bytes; plaintexts at most half.
+            let n = ends.len();
+            results.reserve(if encrypt { input.bytes.len() * 2 + n * format::stored_len(0) } else { input.bytes.len() / 2 });
             let mut deferred = ptr::null_mut();
             let mut promise = ptr::null_mut();
             check(sys::napi_create_promise(env, &mut deferred, &mut promise))?;
             let batch = Box::into_raw(Box::new(AsyncBatch {
-                external_strings: state.external_strings,
                 ring: state.ring.borrow().clone(),
                 version,
                 input,
                 ends,
-                results: Results::default(),
+                results,
                 result: None,
                 deferred,
                 work: ptr::null_mut(),
@@ -1083,6 +1156,7 @@ const EXPORTS: &[(&str, Callback)] = &[
     ("decryptJoined", decrypt_joined),
     ("encryptJoinedAsync", encrypt_joined_async),
     ("decryptJoinedAsync", decrypt_joined_async),
+    ("takeResults", take_results),
     ("addKey", add_key),
     ("replaceKeys", replace_keys),
     ("hasKey", has_key),

@@ -4,6 +4,7 @@
 //! * [`format`]   – strict parsing and writing of `VV:IV:TAG:CT`
 //! * [`keyring`]  – key versions and zeroized key material
 //! * [`cipher`]   – AES-256-GCM with 16-byte IVs
+//! * [`pool`]     – reused buffers for batch results
 //! * `bindings`   – the N-API surface; the only module that knows napi
 //!
 //! Everything but `bindings` is plain Rust, covered by `cargo test`.
@@ -12,6 +13,7 @@ pub mod cipher;
 pub mod error;
 pub mod format;
 pub mod keyring;
+pub mod pool;
 
 mod bindings;
 
