@@ -129,6 +129,21 @@ test('async: keys changed while a batch runs: every value is whole under one key
   }
 });
 
+test('async: a batch long enough to be returned over several turns of the event loop', async () => {
+  const values = Array.from({ length: 50_000 }, (_, i) => `v${i}`);
+  let turns = 0;
+  const ticker = setInterval(() => turns++, 0);
+  try {
+    const stored = await encryptManyAsync(values);
+    assert.equal(stored.length, values.length);
+    assert.equal(nodeDecrypt(K1, stored[49_999]), 'v49999');
+    assert.deepEqual(await decryptManyAsync(stored), values);
+  } finally {
+    clearInterval(ticker);
+  }
+  assert.ok(turns > 0, 'timers ran while the batches were in flight');
+});
+
 test('async: the input array may change after the call', async () => {
   const values = sample(2000);
   const copy = [...values];

@@ -64,6 +64,11 @@ const MAX_STRING_LEN: usize = (1 << 29) - 24;
 /// copy is cheaper than the finalizer bookkeeping.
 const EXTERNAL_MIN: usize = 32 * 1024;
 
+/// The same for batch segments: a batch's results all live until the batch
+/// returns, so a young-generation collection meanwhile would copy every
+/// copied segment; an external segment's buffer comes from the pool.
+const SEGMENT_EXTERNAL_MIN: usize = 8 * 1024;
+
 /// Scratch buffers up to this capacity are kept for the next call; larger
 /// ones are freed. Keeping them matters for large values: a fresh multi-MiB
 /// buffer costs the kernel a page fault and a zeroed page per 4 KiB, which
@@ -903,7 +908,7 @@ unsafe fn write_results(env: RawEnv, external: bool, results: &mut Results) -> R
         let buf = &mut seg.buf;
         let joined = if !seg.ascii {
             unsafe { utf8(env, &buf.bytes)? }
-        } else if external && buf.bytes.len() >= EXTERNAL_MIN {
+        } else if external && buf.bytes.len() >= SEGMENT_EXTERNAL_MIN {
             unsafe { external_latin1(env, std::mem::take(&mut buf.bytes), buf.secret)? }
         } else {
             unsafe { latin1(env, &buf.bytes)? }
