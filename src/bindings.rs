@@ -278,9 +278,10 @@ unsafe fn read_utf8(env: RawEnv, v: Value, what: &str, buf: &mut Vec<u8>) -> Res
         return Err(Fail::Arg(format!("{what} must be a string")));
     };
     let mut cap = len * 3 + 1;
-    if len > 16 * 1024 {
-        // Large strings: ask for the exact UTF-8 length (a fast scan for
-        // one-byte strings) rather than reserve 3x and keep the excess.
+    if cap > KEEP_SCRATCH {
+        // Very large strings: ask for the exact UTF-8 length (a scan of the
+        // string) rather than reserve 3x. Below this, the reserved space is
+        // kept for the next call, and pages never written are never touched.
         let mut exact = 0;
         check(unsafe { sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut exact) })?;
         cap = exact + 1;
