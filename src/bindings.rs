@@ -269,19 +269,22 @@ unsafe fn read_ascii(env: RawEnv, v: Value, out: &mut Vec<u8>) -> Res<bool> {
 }
 
 /// Reads a JS string as UTF-8 (lone surrogates become U+FFFD, as with
-/// `Buffer.from(s, 'utf8')`) into `buf`, in one pass: `buf` is sized for
-/// the most UTF-8 the string can need, 3 bytes per UTF-16 unit (a surrogate
-/// pair, 2 units, is 4). Pages of that space that are never written are
-/// never touched.
-unsafe fn read_utf8(env: RawEnv, v: Value, what: &str, buf: &mut Vec<u8>) -> Res<()> {
+/// `Buffer.from(s, 'utf8')`), appending it to `buf`, in one pass: `buf` is
+/// sized for the most UTF-8 the string can need, 3 bytes per UTF-16 unit (a
+/// surrogate pair, 2 units, is 4). Pages of that space that are never
+/// written are never touched.
+///
+/// `scan_above`: for strings longer than this (in UTF-16 units), first ask
+/// V8 for the exact UTF-8 length (a scan of the string) and reserve only
+/// that. Calls that read into the kept scratch buffer scan only what would
+/// not be kept; async batch pieces, whose buffers go back to the pool (and
+/// would be reallocated to 3x), scan from 16K units.
+unsafe fn read_utf8(env: RawEnv, v: Value, what: &str, buf: &mut Vec<u8>, scan_above: usize) -> Res<()> {
     let Some(len) = (unsafe { string_len(env, v) }) else {
         return Err(Fail::Arg(format!("{what} must be a string")));
     };
     let mut cap = len * 3 + 1;
-    if cap > KEEP_SCRATCH {
-        // Very large strings: ask for the exact UTF-8 length (a scan of the
-        // string) rather than reserve 3x. Below this, the reserved space is
-        // kept for the next call, and pages never written are never touched.
+    if len > scan_above {
         let mut exact = 0;
         check(unsafe { sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut exact) })?;
         cap = exact + 1;
@@ -296,6 +299,11 @@ unsafe fn read_utf8(env: RawEnv, v: Value, what: &str, buf: &mut Vec<u8>) -> Res
     unsafe { buf.set_len(start + written) };
     Ok(())
 }
+
+/// [`read_utf8`]'s `scan_above` for calls that read into the kept scratch
+/// buffer (single values, sync batches) and for async batch pieces.
+const SCAN_ABOVE_SINGLE: usize = KEEP_SCRATCH / 3;
+const SCAN_ABOVE_BATCH: usize = 16 * 1024;
 
 /// The bytes of a Uint8Array (Buffers are Uint8Arrays).
 unsafe fn read_bytes<'a>(env: RawEnv, v: Value) -> Res<&'a [u8]> {
@@ -543,7 +551,7 @@ unsafe fn open_call(env: RawEnv, info: sys::napi_callback_info, finish: impl FnO
 
 /// `encrypt(plaintext: string, version: string): string`
 unsafe extern "C" fn encrypt(env: RawEnv, info: sys::napi_callback_info) -> Value {
-    unsafe { seal_call(env, info, |pt, buf| read_utf8(env, pt, "plaintext", buf)) }
+    unsafe { seal_call(env, info, |pt, buf| read_utf8(env, pt, "plaintext", buf, SCAN_ABOVE_SINGLE)) }
 }
 
 /// `encryptBytes(plaintext: Uint8Array, version: string): string`
@@ -897,10 +905,17 @@ unsafe fn read_u32s<'a>(env: RawEnv, v: Value) -> Res<&'a [u32]> {
 
 /// Reads a joined batch into `buf`; returns the values' byte ends, or
 /// `None` if it cannot be split back into its values.
-unsafe fn read_joined(env: RawEnv, joined: Value, lens: Value, encrypt: bool, buf: &mut Vec<u8>) -> Res<Option<Vec<usize>>> {
+unsafe fn read_joined(
+    env: RawEnv,
+    joined: Value,
+    lens: Value,
+    encrypt: bool,
+    scan_above: usize,
+    buf: &mut Vec<u8>,
+) -> Res<Option<Vec<usize>>> {
     let unit_lens = unsafe { read_u32s(env, lens)? };
     if encrypt {
-        unsafe { read_utf8(env, joined, "values", buf)? };
+        unsafe { read_utf8(env, joined, "values", buf, scan_above)? };
     } else if !unsafe { read_ascii(env, joined, buf)? } {
         return Ok(None);
     }
@@ -957,7 +972,9 @@ unsafe fn sync_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool) 
                 ring.get(&v)?;
             }
             let mut input = Scratch::take(&state.input);
-            let Some(ends) = read_joined(env, joined, lens, encrypt, &mut input)? else { return undefined(env) };
+            let Some(ends) = read_joined(env, joined, lens, encrypt, SCAN_ABOVE_SINGLE, &mut input)? else {
+                return undefined(env);
+            };
             let mut results = Results::default();
             process(&ring, version, &input, &ends, &mut results).map_err(|(i, e)| Fail::At(i, e))?;
             write_results(env, state.external_strings, &mut results)
@@ -1088,7 +1105,9 @@ unsafe fn async_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool)
                 state.ring.borrow().get(&v)?;
             }
             let mut input = pool::Buffer::take(string_len(env, joined).unwrap_or(0) + 1, encrypt);
-            let Some(ends) = read_joined(env, joined, lens, encrypt, &mut input.bytes)? else { return undefined(env) };
+            let Some(ends) = read_joined(env, joined, lens, encrypt, SCAN_ABOVE_BATCH, &mut input.bytes)? else {
+                return undefined(env);
+            };
             let mut results = Results::default();
             // Stored values are 2x+69 bytes; plaintexts at most half.
             let n = ends.len();
