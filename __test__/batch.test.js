@@ -62,6 +62,12 @@ for (const [name, enc, dec] of [
     const values = ['x\ud83d', '\udec2y', '\ud83d\udec2'];
     const stored = await enc(values);
     assert.deepEqual(await dec(stored), values.map((v) => decrypt(encrypt(v))));
+    // The same after long values, so that the split pair is in a later run
+    // of a piece made of several joined runs.
+    const long = Array.from({ length: 9 }, (_, i) => `${i}`.repeat(50_000));
+    const mixed = [...long, ...values, ...long];
+    const storedMixed = await enc(mixed);
+    assert.deepEqual(await dec(storedMixed), mixed.map((v) => decrypt(encrypt(v))));
   });
 
   test(`${name}: the first bad value fails the whole batch, with its index`, async () => {

@@ -114,13 +114,17 @@ function getKeyVersion(encryptedData) {
 const PIECE_UNITS = 60 * 1024;
 const PIECE_VALUES = 4096;
 /**
- * Async pieces are larger, so that the work each one hands to the thread
- * pool outweighs the hand-off (a promise, a queued work item and two thread
- * wake-ups; halving the piece size measured 1.5x slower). A piece of ASCII
- * values joins into a one-byte string below the large-object size.
+ * Async batches are read in runs of at most ASYNC_RUN_UNITS units (and
+ * ASYNC_RUN_VALUES values), each joined into a string below the
+ * large-object size when its values are ASCII, and a piece handed to the
+ * thread pool is ASYNC_RUNS runs: the work each piece hands over must
+ * outweigh the hand-off (a promise, a queued work item, two thread
+ * wake-ups). Halving the pieces measured 1.5x slower; four runs per piece
+ * instead of one made 100,000-value decrypts 10-15% faster.
  */
-const ASYNC_PIECE_UNITS = 120 * 1024;
-const ASYNC_PIECE_VALUES = 4096;
+const ASYNC_RUN_UNITS = 120 * 1024;
+const ASYNC_RUN_VALUES = 4096;
+const ASYNC_RUNS = 4;
 /** How many results an async batch turns into strings between turns of the event loop. */
 const FINISH_VALUES = 20_000;
 
@@ -237,20 +241,21 @@ const IN_FLIGHT = Math.max(2, Number(process.env.UV_THREADPOOL_SIZE) || 4);
 
 /**
  * One piece on the pool; loads missing keys and retries like withKeys.
+ * `runs` are consecutive runs of the piece's values, each joined on its own.
  * Resolves to the piece's results handle, or undefined once the piece has
  * gone value by value into `out`.
  */
-async function pieceAsync(native_, fallback, out, piece, lens, start, version) {
+async function pieceAsync(native_, fallback, out, runs, lens, start, version) {
   for (;;) {
     let pending;
     try {
-      // Joined here, not kept across the await: the addon copies it.
-      pending = native_(piece.join(''), lens, version);
+      // Joined here, not kept across the await: the addon copies them.
+      pending = native_(runs.length === 1 ? runs[0].join('') : runs.map((run) => run.join('')), lens, version);
     } catch (err) {
       if (!loadedMissingKey(err)) throw adopt(err);
       continue;
     }
-    if (pending === undefined) return oneByOne(out, start, fallback, piece, version);
+    if (pending === undefined) return oneByOne(out, start, fallback, runs.length === 1 ? runs[0] : [].concat(...runs), version);
     try {
       return await pending;
     } catch (err) {
@@ -261,28 +266,37 @@ async function pieceAsync(native_, fallback, out, piece, lens, start, version) {
 
 /**
  * Runs the pieces on the libuv thread pool, IN_FLIGHT at a time. Each piece
- * costs the JS thread a join (well under a millisecond), so the event loop
- * stays responsive. The results stay native until every piece is done and
- * then become strings in one pass (see takeResults in src/bindings.rs).
+ * costs the JS thread its joins (well under a millisecond), so the event
+ * loop stays responsive. The results stay native until every piece is done
+ * and then become strings (see takeResults in src/bindings.rs).
  */
 async function manyAsync(native_, fallback, values, version, fn, encrypting) {
   checkValues(values, fn);
-  const { lens, bounds } = pieces(values, fn, encrypting, ASYNC_PIECE_UNITS, ASYNC_PIECE_VALUES);
-  // The caller may change the array while pieces are pending: each piece
+  const { lens, bounds } = pieces(values, fn, encrypting, ASYNC_RUN_UNITS, ASYNC_RUN_VALUES);
+  const runs = bounds.length / 2;
+  const count = Math.ceil(runs / ASYNC_RUNS);
+  // The caller may change the array while pieces are pending: each run
   // takes its values now (small copies, where one copy of a long array
   // would be a large object, fresh pages each call).
-  const count = bounds.length / 2;
   const parts = new Array(count);
-  for (let k = 0; k < count; k++) parts[k] = values.slice(bounds[2 * k], bounds[2 * k + 1]);
+  const starts = new Array(count + 1);
+  for (let k = 0; k < count; k++) {
+    const first = k * ASYNC_RUNS;
+    const last = Math.min(first + ASYNC_RUNS, runs);
+    parts[k] = [];
+    for (let r = first; r < last; r++) parts[k].push(values.slice(bounds[2 * r], bounds[2 * r + 1]));
+    starts[k] = bounds[2 * first];
+  }
+  starts[count] = values.length;
   const out = new Array(values.length);
   const handles = new Array(count);
   let next = 0;
   async function worker() {
     while (next < count) {
       const k = next++;
-      const start = bounds[2 * k];
+      const start = starts[k];
       try {
-        handles[k] = await pieceAsync(native_, fallback, out, parts[k], lens.subarray(start, bounds[2 * k + 1]), start, version);
+        handles[k] = await pieceAsync(native_, fallback, out, parts[k], lens.subarray(start, starts[k + 1]), start, version);
       } catch (err) {
         next = count; // the other workers stop at their next piece
         throw rebase(err, start);
@@ -301,9 +315,9 @@ async function manyAsync(native_, fallback, values, version, fn, encrypting) {
       await new Promise(setImmediate);
       since = 0;
     }
-    if (handles[k] !== undefined) splitInto(out, bounds[2 * k], native.takeResults(handles[k]));
+    if (handles[k] !== undefined) splitInto(out, starts[k], native.takeResults(handles[k]));
     handles[k] = undefined;
-    since += bounds[2 * k + 1] - bounds[2 * k];
+    since += starts[k + 1] - starts[k];
   }
   return out;
 }

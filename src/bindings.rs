@@ -251,17 +251,19 @@ unsafe fn string_len(env: RawEnv, v: Value) -> Option<usize> {
     (status == OK).then_some(len)
 }
 
-/// Reads a string that must be ASCII (a stored value, a version) into
-/// `out`. Returns false if `v` is not a string or holds a non-ASCII
+/// Reads a string that must be ASCII (a stored value, a version), appending
+/// it to `out`. Returns false if `v` is not a string or holds a non-ASCII
 /// character: neither can be well-formed.
 unsafe fn read_ascii(env: RawEnv, v: Value, out: &mut Vec<u8>) -> Res<bool> {
     let Some(len) = (unsafe { string_len(env, v) }) else { return Ok(false) };
-    out.clear();
+    let start = out.len();
     out.reserve(len + 1);
     let mut written = 0;
-    check(unsafe { sys::napi_get_value_string_utf8(env, v, out.as_mut_ptr().cast::<c_char>(), len + 1, &mut written) })?;
-    // SAFETY: N-API wrote `written` bytes (<= len) into the reserved space.
-    unsafe { out.set_len(written) };
+    check(unsafe {
+        sys::napi_get_value_string_utf8(env, v, out.as_mut_ptr().add(start).cast::<c_char>(), len + 1, &mut written)
+    })?;
+    // SAFETY: N-API wrote `written` bytes (<= len) after `start`, in the reserved space.
+    unsafe { out.set_len(start + written) };
     // Every character is at least one UTF-8 byte, so a string with a
     // non-ASCII character either does not fit (written < len) or puts a byte
     // >= 0x80 in `out`, which no field of the format accepts.
@@ -903,8 +905,10 @@ unsafe fn read_u32s<'a>(env: RawEnv, v: Value) -> Res<&'a [u32]> {
     Ok(unsafe { std::slice::from_raw_parts(data as *const u32, len) })
 }
 
-/// Reads a joined batch into `buf`; returns the values' byte ends, or
-/// `None` if it cannot be split back into its values.
+/// Reads a joined batch into `buf`: `joined` is the values joined into one
+/// string, or an array of such strings (consecutive runs of the values,
+/// each below V8's large-object size). Returns the values' byte ends, or
+/// `None` if the batch cannot be split back into its values.
 unsafe fn read_joined(
     env: RawEnv,
     joined: Value,
@@ -914,10 +918,16 @@ unsafe fn read_joined(
     buf: &mut Vec<u8>,
 ) -> Res<Option<Vec<usize>>> {
     let unit_lens = unsafe { read_u32s(env, lens)? };
-    if encrypt {
-        unsafe { read_utf8(env, joined, "values", buf, scan_above)? };
-    } else if !unsafe { read_ascii(env, joined, buf)? } {
-        return Ok(None);
+    let mut is_array = false;
+    check(unsafe { sys::napi_is_array(env, joined, &mut is_array) })?;
+    let runs = if is_array { unsafe { array_len(env, joined)? } } else { 1 };
+    for i in 0..runs {
+        let run = if is_array { unsafe { element(env, joined, i)? } } else { joined };
+        if encrypt {
+            unsafe { read_utf8(env, run, "values", buf, scan_above)? };
+        } else if !unsafe { read_ascii(env, run, buf)? } {
+            return Ok(None);
+        }
     }
     Ok(split_points(buf, unit_lens))
 }
@@ -1104,7 +1114,8 @@ unsafe fn async_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool)
             if let Some(v) = version {
                 state.ring.borrow().get(&v)?;
             }
-            let mut input = pool::Buffer::take(string_len(env, joined).unwrap_or(0) + 1, encrypt);
+            let units: usize = read_u32s(env, lens)?.iter().map(|&u| u as usize).sum();
+            let mut input = pool::Buffer::take(units + 1, encrypt);
             let Some(ends) = read_joined(env, joined, lens, encrypt, SCAN_ABOVE_BATCH, &mut input.bytes)? else {
                 return undefined(env);
             };
