@@ -5,7 +5,11 @@
 //! 4 KiB (glibc hands large freed blocks back to the system, and per-thread
 //! arenas shrink), which measured at a quarter of an async batch's CPU time.
 //! Buffers come from here instead and go back when their JS string is
-//! collected, up to [`KEEP_BYTES`] in all.
+//! collected (result segments) or their piece is done (async inputs).
+//!
+//! Two classes, each with its own budget: result segments (up to 128 KiB)
+//! come back in bulk when V8 collects their strings and would otherwise
+//! crowd out the larger input buffers, which come back one piece at a time.
 //!
 //! Buffers given back are wiped first when they may hold plaintext, so a
 //! pooled buffer never holds any (see [`give_back`]).
@@ -13,8 +17,12 @@
 use std::ptr;
 use std::sync::Mutex;
 
-/// At most this many bytes of buffers are kept for reuse.
-pub const KEEP_BYTES: usize = 32 << 20;
+/// Buffers up to this capacity are in the small class, larger ones in the
+/// large class.
+pub const SMALL_MAX: usize = 128 << 10;
+
+/// At most this many bytes of buffers are kept for reuse, per class.
+pub const KEEP_BYTES: [usize; 2] = [32 << 20, 16 << 20];
 
 /// Buffers larger than this are never kept.
 pub const KEEP_MAX: usize = 1 << 20;
@@ -24,19 +32,26 @@ struct Pool {
     bytes: usize,
 }
 
-static POOL: Mutex<Pool> = Mutex::new(Pool { buffers: Vec::new(), bytes: 0 });
+static POOLS: [Mutex<Pool>; 2] = [
+    Mutex::new(Pool { buffers: Vec::new(), bytes: 0 }),
+    Mutex::new(Pool { buffers: Vec::new(), bytes: 0 }),
+];
 
-fn pool() -> std::sync::MutexGuard<'static, Pool> {
+fn class(cap: usize) -> usize {
+    usize::from(cap > SMALL_MAX)
+}
+
+fn pool(class: usize) -> std::sync::MutexGuard<'static, Pool> {
     // A panic while holding the lock leaves the pool consistent (only pushes
     // and pops happen under it), so a poisoned lock is still usable.
-    POOL.lock().unwrap_or_else(|e| e.into_inner())
+    POOLS[class].lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// An empty buffer with room for at least `cap` bytes: a pooled one when one
 /// is large enough, otherwise a new one.
 pub fn take(cap: usize) -> Vec<u8> {
     if cap <= KEEP_MAX {
-        let mut p = pool();
+        let mut p = pool(class(cap));
         // The most recently returned buffer first (its pages are likeliest
         // to be in cache); buffers are mostly of one size, so this rarely
         // looks past the last few.
@@ -66,8 +81,9 @@ pub fn give_back(mut buf: Vec<u8>, secret: bool) {
     if cap == 0 || cap > KEEP_MAX {
         return;
     }
-    let mut p = pool();
-    if p.bytes + cap <= KEEP_BYTES {
+    let class = class(cap);
+    let mut p = pool(class);
+    if p.bytes + cap <= KEEP_BYTES[class] {
         p.bytes += cap;
         p.buffers.push(buf);
     }
@@ -95,7 +111,7 @@ impl Drop for Buffer {
 
 #[cfg(test)]
 fn pooled_bytes() -> usize {
-    pool().bytes
+    pool(0).bytes + pool(1).bytes
 }
 
 #[cfg(test)]
@@ -123,12 +139,15 @@ mod tests {
         give_back(Vec::with_capacity(KEEP_MAX + 1), false);
         assert_eq!(pooled_bytes(), before);
 
-        // Never more than KEEP_BYTES in all.
-        let many: Vec<_> = (0..KEEP_BYTES / KEEP_MAX + 4).map(|_| Vec::<u8>::with_capacity(KEEP_MAX)).collect();
-        for buf in many {
-            give_back(buf, false);
+        // Never more than KEEP_BYTES per class.
+        for cap in [SMALL_MAX, KEEP_MAX] {
+            let many: Vec<_> = (0..KEEP_BYTES[class(cap)] / cap + 4).map(|_| Vec::<u8>::with_capacity(cap)).collect();
+            for buf in many {
+                give_back(buf, false);
+            }
+            assert!(pool(class(cap)).bytes <= KEEP_BYTES[class(cap)]);
         }
-        assert!(pooled_bytes() <= KEEP_BYTES);
+        assert!(pooled_bytes() <= KEEP_BYTES[0] + KEEP_BYTES[1]);
 
         // A Buffer goes back on drop.
         let buf = Buffer::take(100, true);
