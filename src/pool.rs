@@ -22,7 +22,7 @@ use std::sync::Mutex;
 pub const SMALL_MAX: usize = 128 << 10;
 
 /// At most this many bytes of buffers are kept for reuse, per class.
-pub const KEEP_BYTES: [usize; 2] = [32 << 20, 16 << 20];
+pub const KEEP_BYTES: [usize; 2] = [16 << 20, 8 << 20];
 
 /// Buffers larger than this are never kept.
 pub const KEEP_MAX: usize = 1 << 20;
