@@ -210,19 +210,17 @@ function manySync(native_, fallback, values, version, fn, encrypting) {
   checkValues(values, fn);
   const out = new Array(values.length);
   const { lens: allLens, bounds } = pieces(values, fn, encrypting);
-  const results = new Array(bounds.length / 2);
   for (let b = 0; b < bounds.length; b += 2) {
     const start = bounds[b];
     const [joined, lens, piece] = join(values, allLens, start, bounds[b + 1]);
     try {
       const result = withKeys(native_, joined, lens, version);
       if (result === undefined) oneByOne(out, start, fallback, piece, version);
-      else results[b / 2] = result;
+      else splitInto(out, start, result);
     } catch (err) {
       throw rebase(err, start);
     }
   }
-  for (let k = 0; k < results.length; k++) if (results[k] !== undefined) splitInto(out, bounds[2 * k], results[k]);
   return out;
 }
 
