@@ -793,6 +793,15 @@ struct Segment {
     ascii: bool,
 }
 
+impl Segment {
+    /// Records the end of a value of `units` UTF-16 units just appended.
+    fn end_value(&mut self, units: usize) -> Result<(), FieldCryptError> {
+        let end = self.unit_ends.last().map_or(0, |&u| u as usize) + units;
+        self.unit_ends.push(u32::try_from(end).map_err(|_| FieldCryptError::TooLarge)?);
+        Ok(())
+    }
+}
+
 /// A batch's results, in segments built where the crypto runs (on the
 /// thread pool for async batches), so that the JS thread only wraps them.
 #[derive(Default)]
@@ -878,8 +887,7 @@ fn process(
                 scratch.0.clear();
                 scratch.0.extend_from_slice(value);
                 seal(ring, &v, &mut scratch.0, &mut seg.buf.bytes).map_err(|e| (i, e))?;
-                let units = seg.unit_ends.last().map_or(0, |&u| u as usize) + len;
-                seg.unit_ends.push(u32::try_from(units).map_err(|_| (i, FieldCryptError::TooLarge))?);
+                seg.end_value(len).map_err(|e| (i, e))?;
             }
             None => {
                 open_text(ring, value, true, &mut scratch.0).map_err(|e| (i, e))?;
@@ -888,9 +896,7 @@ fn process(
                 let ascii = text.is_ascii();
                 seg.ascii &= ascii;
                 seg.buf.bytes.extend_from_slice(text);
-                let len = if ascii { text.len() } else { utf16_len(text) };
-                let units = seg.unit_ends.last().map_or(0, |&u| u as usize) + len;
-                seg.unit_ends.push(u32::try_from(units).map_err(|_| (i, FieldCryptError::TooLarge))?);
+                seg.end_value(if ascii { text.len() } else { utf16_len(text) }).map_err(|e| (i, e))?;
             }
         }
     }
