@@ -248,12 +248,12 @@ async function pieceAsync(native_, fallback, out, runs, lens, start, version) {
     let pending;
     try {
       // Joined here, not kept across the await: the addon copies them.
-      pending = native_(runs.length === 1 ? runs[0].join('') : runs.map((run) => run.join('')), lens, version);
+      pending = native_(runs.map((run) => run.join('')), lens, version);
     } catch (err) {
       if (!loadedMissingKey(err)) throw adopt(err);
       continue;
     }
-    if (pending === undefined) return oneByOne(out, start, fallback, runs.length === 1 ? runs[0] : [].concat(...runs), version);
+    if (pending === undefined) return oneByOne(out, start, fallback, runs.flat(), version);
     try {
       return await pending;
     } catch (err) {
