@@ -1,7 +1,8 @@
 'use strict';
 
 // Byte compatibility at every size the benchmarks use and around every size
-// where the addon changes strategy (src/bindings.rs): the exact-length read
+// where the addon changes strategy: the short AES-GCM path for values of up
+// to 256 bytes (src/cipher.rs), and in src/bindings.rs the exact-length read
 // above 16 Ki UTF-16 units, external strings for stored values of 32 KiB
 // and more, scratch buffers kept up to 8 MiB. Both directions against
 // node:crypto, ASCII and multi-byte, text and Buffer APIs.
@@ -17,7 +18,8 @@ test.after(() => reloadKeys());
 
 const HEADER = 69; // "01:" + 32 + ":" + 32 + ":"
 const sizes = [
-  0, 1, 10, 100, 1024,
+  0, 1, 10, 15, 16, 17, 100, 1024,
+  255, 256, 257, // short GCM path up to 256 bytes (multi-byte text crosses it at other lengths)
   16 * 1024 - 1, 16 * 1024, 16 * 1024 + 1, // read strategy switch (UTF-16 units)
   (32 * 1024 - HEADER) / 2 - 1, (32 * 1024 - HEADER) / 2 + 1, // stored value crosses 32 KiB
   64 * 1024, 1024 * 1024,

@@ -4,9 +4,27 @@
 //! block with GHASH (NIST SP 800-38D, IVs other than 96 bits); `AesGcm<Aes256,
 //! U16>` does the same, so values are byte-compatible both ways. There is no
 //! additional authenticated data, as in the original implementation.
+//!
+//! Values of up to [`SHORT_MAX`] bytes (ID numbers, SSNs, card numbers) take
+//! a short path built from the same primitives aes-gcm uses (the `aes` block
+//! cipher and the `ghash` universal hash), following SP 800-38D section 7:
+//!
+//! * `J0 = GHASH_H(IV || 0^64 || [128]_64)`
+//! * every counter block `J0, inc32(J0), inc32^2(J0), ...` is written first
+//!   and encrypted in one call, so the CPU pipelines the blocks. aes-gcm
+//!   0.11 makes each counter block from the previous one and encrypts
+//!   blocks one at a time below its backend's parallel width (64 blocks
+//!   with VAES-512), which made it ~1.7x slower on 100-byte values.
+//! * `C = P xor E(inc32^i(J0))`, tag `= E(J0) xor GHASH_H(C || 0^64 || [len(C)]_64)`
+//!
+//! The keystream, `J0` and the unmasked hash are wiped before returning. The
+//! tests check both paths against each other and against `node:crypto`.
 
 use aes_gcm::aead::AeadInOut;
+use aes_gcm::aes::cipher::{Array, BlockCipherEncrypt};
 use aes_gcm::{Nonce, Tag};
+use ctutils::CtEq;
+use ghash::universal_hash::UniversalHash;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
@@ -22,8 +40,100 @@ pub fn random_iv() -> [u8; IV_LEN] {
     iv
 }
 
+/// Values up to this many bytes take the short path (see the module docs).
+/// Above it aes-gcm's own parallel code is as fast or faster.
+pub const SHORT_MAX: usize = 256;
+const SHORT_BLOCKS: usize = SHORT_MAX / 16 + 1;
+
+type Block = Array<u8, aes_gcm::aead::consts::U16>;
+
+/// Overwrites `x` with zeros through a volatile write (one pass of wide
+/// stores; `zeroize` on byte arrays writes a byte at a time).
+fn wipe<T: Copy>(x: &mut T, zero: T) {
+    // SAFETY: `x` is a valid, aligned, exclusive reference.
+    unsafe { core::ptr::write_volatile(x, zero) };
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+}
+
+/// `[0]_64 || [bits]_64`: GHASH's length block with no associated data.
+fn length_block(bytes: usize) -> Block {
+    let mut b = Block::default();
+    b[8..].copy_from_slice(&((bytes as u64) * 8).to_be_bytes());
+    b
+}
+
+/// The short path's keystream: `E(J0)` in block 0, then one block per 16
+/// bytes of a `len`-byte value. Returns the number of blocks written.
+fn short_keystream(key: &Key, iv: &[u8; IV_LEN], len: usize, ks: &mut [Block; SHORT_BLOCKS]) -> usize {
+    debug_assert!(len <= SHORT_MAX);
+    let mut g = key.ghash.clone();
+    g.update(&[Block::from(*iv), length_block(IV_LEN)]);
+    let mut j0 = g.finalize();
+    let n = 1 + len.div_ceil(16);
+    counter_keystream(&key.aes, &j0, &mut ks[..n]);
+    wipe(&mut j0, Block::default());
+    n
+}
+
+/// `ks[i] = E(inc32^i(j0))`, all blocks encrypted in one call.
+fn counter_keystream(aes: &aes_gcm::aes::Aes256, j0: &Block, ks: &mut [Block]) {
+    let low = u32::from_be_bytes([j0[12], j0[13], j0[14], j0[15]]);
+    for (i, block) in ks.iter_mut().enumerate() {
+        *block = *j0;
+        // inc32: only the low 32 bits count, modulo 2^32
+        block[12..].copy_from_slice(&low.wrapping_add(i as u32).to_be_bytes());
+    }
+    aes.encrypt_blocks(ks);
+}
+
+/// `E(J0) xor GHASH_H(C || lengths)`: the tag of ciphertext `ct`.
+fn short_tag(key: &Key, ks0: &Block, ct: &[u8]) -> [u8; TAG_LEN] {
+    let mut g = key.ghash.clone();
+    g.update_padded(ct);
+    g.update(&[length_block(ct.len())]);
+    let mut s = g.finalize();
+    let mut tag = [0u8; TAG_LEN];
+    for ((t, a), b) in tag.iter_mut().zip(s.iter()).zip(ks0.iter()) {
+        *t = a ^ b;
+    }
+    wipe(&mut s, Block::default());
+    tag
+}
+
+fn xor_keystream(buf: &mut [u8], ks: &[Block]) {
+    for (chunk, k) in buf.chunks_mut(16).zip(ks) {
+        for (b, k) in chunk.iter_mut().zip(k.iter()) {
+            *b ^= k;
+        }
+    }
+}
+
+fn seal_short(key: &Key, iv: &[u8; IV_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
+    let mut ks = [Block::default(); SHORT_BLOCKS];
+    let n = short_keystream(key, iv, buf.len(), &mut ks);
+    xor_keystream(buf, &ks[1..n]);
+    let tag = short_tag(key, &ks[0], buf);
+    wipe(&mut ks, [Block::default(); SHORT_BLOCKS]);
+    tag
+}
+
+/// Checks the tag before decrypting; `buf` is unchanged when it fails.
+fn open_short(key: &Key, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], buf: &mut [u8]) -> bool {
+    let mut ks = [Block::default(); SHORT_BLOCKS];
+    let n = short_keystream(key, iv, buf.len(), &mut ks);
+    let ok: bool = short_tag(key, &ks[0], buf).ct_eq(tag).into();
+    if ok {
+        xor_keystream(buf, &ks[1..n]);
+    }
+    wipe(&mut ks, [Block::default(); SHORT_BLOCKS]);
+    ok
+}
+
 /// Encrypts `buf` in place under `iv`, returning the tag.
 pub fn seal_in_place(key: &Key, iv: &[u8; IV_LEN], buf: &mut [u8]) -> Result<[u8; TAG_LEN]> {
+    if buf.len() <= SHORT_MAX {
+        return Ok(seal_short(key, iv, buf));
+    }
     let tag = key
         .cipher
         .encrypt_inout_detached(&Nonce::from(*iv), b"", buf.into())
@@ -34,6 +144,9 @@ pub fn seal_in_place(key: &Key, iv: &[u8; IV_LEN], buf: &mut [u8]) -> Result<[u8
 /// Decrypts `buf` in place after checking `tag`. On failure `buf` is left
 /// as it was (aes-gcm checks the tag before decrypting).
 pub fn open_in_place(key: &Key, version: &Version, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], buf: &mut [u8]) -> Result<()> {
+    if buf.len() <= SHORT_MAX {
+        return if open_short(key, iv, tag, buf) { Ok(()) } else { Err(FieldCryptError::AuthenticationFailed(*version)) };
+    }
     key.cipher
         .decrypt_inout_detached(&Nonce::from(*iv), b"", buf.into(), &Tag::from(*tag))
         .map_err(|_| FieldCryptError::AuthenticationFailed(*version))
@@ -149,6 +262,64 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// aes-gcm's own code, for comparison with the short path.
+    fn aes_gcm_seal(key: &Key, iv: &[u8; IV_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
+        key.cipher.encrypt_inout_detached(&Nonce::from(*iv), b"", buf.into()).unwrap().into()
+    }
+
+    fn aes_gcm_open(key: &Key, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], buf: &mut [u8]) -> bool {
+        key.cipher.decrypt_inout_detached(&Nonce::from(*iv), b"", buf.into(), &Tag::from(*tag)).is_ok()
+    }
+
+    #[test]
+    fn short_path_matches_aes_gcm() {
+        let mut rng = rand::rng();
+        for round in 0..40 {
+            let mut kb = [0u8; 32];
+            rng.fill_bytes(&mut kb);
+            let key = Key::from_bytes(&kb);
+            for len in 0..=SHORT_MAX + 40 {
+                let iv = random_iv();
+                let mut plain = vec![0u8; len];
+                rng.fill_bytes(&mut plain);
+                let (mut a, mut b) = (plain.clone(), plain.clone());
+                let tag_a = aes_gcm_seal(&key, &iv, &mut a);
+                let tag_b = seal_in_place(&key, &iv, &mut b).unwrap();
+                assert_eq!((&a, tag_a), (&b, tag_b), "round {round}, {len} bytes");
+                // each side opens the other's output
+                let mut c = a.clone();
+                assert!(open_short_or_long(&key, &iv, &tag_a, &mut c) && c == plain);
+                assert!(aes_gcm_open(&key, &iv, &tag_b, &mut b) && b == plain);
+                // a wrong tag leaves the buffer as it was
+                let mut bad = tag_a;
+                bad[usize::from(round as u8) % TAG_LEN] ^= 0x80;
+                let mut d = a.clone();
+                assert!(!open_short_or_long(&key, &iv, &bad, &mut d));
+                assert_eq!(d, a);
+            }
+        }
+    }
+
+    fn open_short_or_long(key: &Key, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], buf: &mut [u8]) -> bool {
+        open_in_place(key, b"01", iv, tag, buf).is_ok()
+    }
+
+    #[test]
+    fn short_path_counter_wraps_like_ctr32be() {
+        use aes_gcm::aes::cipher::{KeyIvInit, StreamCipher};
+        let kb = [0x42u8; 32];
+        let key = Key::from_bytes(&kb);
+        for low in [0xffff_fff0u32, 0xffff_ffff, 0] {
+            let mut j0 = Block::from([0xa5u8; 16]);
+            j0[12..].copy_from_slice(&low.to_be_bytes());
+            let mut ks = [Block::default(); SHORT_BLOCKS];
+            counter_keystream(&key.aes, &j0, &mut ks);
+            let mut want = vec![0u8; SHORT_BLOCKS * 16];
+            ctr::Ctr32BE::<aes_gcm::aes::Aes256>::new((&kb).into(), &j0).apply_keystream(&mut want);
+            assert_eq!(ks.concat(), want, "low word {low:#x}");
         }
     }
 

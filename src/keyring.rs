@@ -3,14 +3,17 @@
 //! A [`Keyring`] maps two-digit versions (`01`..`99`) to AES-256 keys. Key
 //! bytes are decoded into zeroizing buffers, expanded into the cipher's key
 //! schedule and never handed back out: there is no accessor for them. The
-//! cipher state is zeroized when a key is dropped (aes-gcm's `zeroize`
-//! feature), which happens when a keyring is replaced or cleared.
+//! cipher state is zeroized when a key is dropped (the `zeroize` feature of
+//! aes-gcm, aes and ghash), which happens when a keyring is replaced or
+//! cleared.
 
 use std::sync::Arc;
 
 use aes_gcm::aead::consts::U16;
+use aes_gcm::aes::cipher::BlockCipherEncrypt;
 use aes_gcm::aes::Aes256;
 use aes_gcm::{AesGcm, KeyInit};
+use ghash::GHash;
 use zeroize::Zeroizing;
 
 use crate::error::{FieldCryptError, Result, Version};
@@ -22,8 +25,14 @@ pub const KEY_LEN: usize = 32;
 pub const KEY_HEX_LEN: usize = KEY_LEN * 2;
 
 /// One AES-256 key, ready to use.
+///
+/// It holds aes-gcm's cipher for long values and, for the short-value path
+/// in [`crate::cipher`], the same key's AES key schedule and GHASH key
+/// (`H = AES_K(0^128)`).
 pub struct Key {
     pub(crate) cipher: Aes256Gcm16,
+    pub(crate) aes: Aes256,
+    pub(crate) ghash: GHash,
 }
 
 impl Key {
@@ -43,7 +52,11 @@ impl Key {
     }
 
     pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
-        Key { cipher: Aes256Gcm16::new(bytes.into()) }
+        let aes = Aes256::new(bytes.into());
+        let mut h = Zeroizing::new([0u8; 16]);
+        aes.encrypt_block((&mut *h).into());
+        let ghash = GHash::new((&*h).into());
+        Key { cipher: Aes256Gcm16::new(bytes.into()), aes, ghash }
     }
 }
 

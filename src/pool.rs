@@ -153,6 +153,7 @@ mod tests {
         let buf = Buffer::take(100, true);
         let p = buf.bytes.as_ptr();
         drop(buf);
-        assert_eq!(take(100).as_ptr(), p);
+        let again = take(100);
+        assert_eq!(again.as_ptr(), p);
     }
 }
