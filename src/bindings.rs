@@ -378,6 +378,17 @@ unsafe extern "C" fn free_external_secret(env: sys::node_api_basic_env, _data: *
 /// to copy. When the string is collected, the buffer goes back to the
 /// [`pool`], wiped first if `secret` (plaintext).
 unsafe fn external_latin1(env: RawEnv, bytes: Vec<u8>, secret: bool) -> Res<Value> {
+    let mut held = 0;
+    let out = unsafe { external_latin1_unaccounted(env, bytes, secret, &mut held)? };
+    unsafe { account_external(env, held) };
+    Ok(out)
+}
+
+/// [`external_latin1`] without telling V8: adds the bytes V8 now holds to
+/// `held`, for the caller to report once. Above V8's external-memory limit
+/// every report runs a step of incremental marking on this thread, so a
+/// batch reports its segments together.
+unsafe fn external_latin1_unaccounted(env: RawEnv, bytes: Vec<u8>, secret: bool, held: &mut i64) -> Res<Value> {
     let boxed = Box::new(bytes);
     let (ptr_, len) = (boxed.as_ptr(), boxed.len());
     let hint = Box::into_raw(boxed);
@@ -398,7 +409,7 @@ unsafe fn external_latin1(env: RawEnv, bytes: Vec<u8>, secret: bool) -> Res<Valu
         // Not created, or V8 made its own copy: the buffer is still ours.
         pool::give_back(*unsafe { Box::from_raw(hint) }, secret);
     } else {
-        unsafe { account_external(env, len as i64) };
+        *held += len as i64;
     }
     check(status)?;
     Ok(out)
@@ -957,13 +968,20 @@ unsafe fn read_joined(
 /// old generation, so they are freed by full collections only; the buffer
 /// then goes back to the pool, wiped first if it held plaintext.
 unsafe fn write_results(env: RawEnv, external: bool, results: &mut Results) -> Res<Value> {
+    let mut held = 0;
+    let segments = unsafe { write_segments(env, external, results, &mut held) };
+    unsafe { account_external(env, held) };
+    segments
+}
+
+unsafe fn write_segments(env: RawEnv, external: bool, results: &mut Results, held: &mut i64) -> Res<Value> {
     let segments = unsafe { new_array(env, results.segments.len())? };
     for (k, seg) in results.segments.iter_mut().enumerate() {
         let buf = &mut seg.buf;
         let joined = if !seg.ascii {
             unsafe { utf8(env, &buf.bytes)? }
         } else if external && buf.bytes.len() >= SEGMENT_EXTERNAL_MIN {
-            unsafe { external_latin1(env, std::mem::take(&mut buf.bytes), buf.secret)? }
+            unsafe { external_latin1_unaccounted(env, std::mem::take(&mut buf.bytes), buf.secret, held)? }
         } else {
             unsafe { latin1(env, &buf.bytes)? }
         };
