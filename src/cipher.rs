@@ -14,7 +14,7 @@
 //!   and encrypted in one call, so the CPU pipelines the blocks. aes-gcm
 //!   0.11 makes each counter block from the previous one and encrypts
 //!   blocks one at a time below its backend's parallel width (64 blocks
-//!   with VAES-512), which made it ~1.7x slower on 100-byte values.
+//!   with VAES-512), which made it 1.4-1.7x slower on 100-byte values.
 //! * `C = P xor E(inc32^i(J0))`, tag `= E(J0) xor GHASH_H(C || 0^64 || [len(C)]_64)`
 //!
 //! The keystream, `J0` and the unmasked hash are wiped before returning. The
