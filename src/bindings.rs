@@ -97,14 +97,7 @@ impl<'a> Scratch<'a> {
 
 impl Drop for Scratch<'_> {
     fn drop(&mut self) {
-        // A plain memset (vectorised, unlike `zeroize`'s byte-wise volatile
-        // writes, which cost about a microsecond per 3 KiB) is enough here:
-        // the buffer stays alive in `State` and is read again by later
-        // calls, so the stores cannot be optimised away; the fence keeps
-        // them from being reordered past the reuse.
-        let len = self.0.len();
-        unsafe { ptr::write_bytes(self.0.as_mut_ptr(), 0, len) };
-        std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+        pool::wipe_bytes(&mut self.0);
         self.0.clear();
         if self.0.capacity() > KEEP_SCRATCH {
             *self.0 = Vec::new();
@@ -745,9 +738,7 @@ struct Secret(Vec<u8>);
 
 impl Drop for Secret {
     fn drop(&mut self) {
-        unsafe { ptr::write_bytes(self.0.as_mut_ptr(), 0, self.0.len()) };
-        // Keep the stores: the buffer is "read" here before it is freed.
-        std::hint::black_box(&self.0);
+        pool::wipe_bytes(&mut self.0);
     }
 }
 
