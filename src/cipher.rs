@@ -7,7 +7,8 @@
 //!
 //! Values of up to [`SHORT_MAX`] bytes (ID numbers, SSNs, card numbers) take
 //! a short path built from the same primitives aes-gcm uses (the `aes` block
-//! cipher and the `ghash` universal hash), following SP 800-38D section 7:
+//! cipher and GHASH: [`crate::clmul`] where the CPU has PCLMULQDQ, else the
+//! `ghash` crate), following SP 800-38D section 7:
 //!
 //! * `J0 = GHASH_H(IV || 0^64 || [128]_64)`
 //! * every counter block `J0, inc32(J0), inc32^2(J0), ...` is written first
@@ -68,9 +69,7 @@ fn length_block(bytes: usize) -> Block {
 /// bytes of a `len`-byte value. Returns the number of blocks written.
 fn short_keystream(key: &Key, iv: &[u8; IV_LEN], len: usize, ks: &mut [Block; SHORT_BLOCKS]) -> usize {
     debug_assert!(len <= SHORT_MAX);
-    let mut g = key.ghash.clone();
-    g.update(&[Block::from(*iv), length_block(IV_LEN)]);
-    let mut j0 = g.finalize();
+    let mut j0 = ghash(key, iv, &length_block(IV_LEN));
     let n = 1 + len.div_ceil(16);
     counter_keystream(&key.aes, &j0, &mut ks[..n]);
     wipe(&mut j0, Block::default());
@@ -88,12 +87,21 @@ fn counter_keystream(aes: &aes_gcm::aes::Aes256, j0: &Block, ks: &mut [Block]) {
     aes.encrypt_blocks(ks);
 }
 
+/// `GHASH_H(data zero-padded to whole blocks || last)`: CLMUL code where the
+/// CPU has it (see [`crate::clmul`]), else the `ghash` crate.
+fn ghash(key: &Key, data: &[u8], last: &Block) -> Block {
+    if let Some(clmul) = &key.clmul {
+        return Block::from(clmul.hash(data, &(*last).into()));
+    }
+    let mut g = key.ghash.clone();
+    g.update_padded(data);
+    g.update(core::slice::from_ref(last));
+    g.finalize()
+}
+
 /// `E(J0) xor GHASH_H(C || lengths)`: the tag of ciphertext `ct`.
 fn short_tag(key: &Key, ks0: &Block, ct: &[u8]) -> [u8; TAG_LEN] {
-    let mut g = key.ghash.clone();
-    g.update_padded(ct);
-    g.update(&[length_block(ct.len())]);
-    let mut s = g.finalize();
+    let mut s = ghash(key, ct, &length_block(ct.len()));
     let mut tag = [0u8; TAG_LEN];
     for ((t, a), b) in tag.iter_mut().zip(s.iter()).zip(ks0.iter()) {
         *t = a ^ b;

@@ -4,8 +4,8 @@
 //! bytes are decoded into zeroizing buffers, expanded into the cipher's key
 //! schedule and never handed back out: there is no accessor for them. The
 //! cipher state is zeroized when a key is dropped (the `zeroize` feature of
-//! aes-gcm, aes and ghash), which happens when a keyring is replaced or
-//! cleared.
+//! aes-gcm, aes and ghash, and [`crate::clmul::Ghash`]'s own drop), which
+//! happens when a keyring is replaced or cleared.
 
 use std::sync::Arc;
 
@@ -28,11 +28,13 @@ pub const KEY_HEX_LEN: usize = KEY_LEN * 2;
 ///
 /// It holds aes-gcm's cipher for long values and, for the short-value path
 /// in [`crate::cipher`], the same key's AES key schedule and GHASH key
-/// (`H = AES_K(0^128)`).
+/// (`H = AES_K(0^128)`): as powers of H for the CLMUL code in
+/// [`crate::clmul`] where the CPU has it, and for the `ghash` crate.
 pub struct Key {
     pub(crate) cipher: Aes256Gcm16,
     pub(crate) aes: Aes256,
     pub(crate) ghash: GHash,
+    pub(crate) clmul: Option<crate::clmul::Ghash>,
 }
 
 impl Key {
@@ -56,7 +58,8 @@ impl Key {
         let mut h = Zeroizing::new([0u8; 16]);
         aes.encrypt_block((&mut *h).into());
         let ghash = GHash::new((&*h).into());
-        Key { cipher: Aes256Gcm16::new(bytes.into()), aes, ghash }
+        let clmul = crate::clmul::Ghash::new(&h);
+        Key { cipher: Aes256Gcm16::new(bytes.into()), aes, ghash, clmul }
     }
 }
 

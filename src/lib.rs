@@ -4,12 +4,14 @@
 //! * [`format`]   – strict parsing and writing of `VV:IV:TAG:CT`
 //! * [`keyring`]  – key versions and zeroized key material
 //! * [`cipher`]   – AES-256-GCM with 16-byte IVs
+//! * [`clmul`]    – GHASH with carry-less multiplication, for short values
 //! * [`pool`]     – reused buffers for batch results
 //! * `bindings`   – the N-API surface; the only module that knows napi
 //!
 //! Everything but `bindings` is plain Rust, covered by `cargo test`.
 
 pub mod cipher;
+pub mod clmul;
 pub mod error;
 pub mod format;
 pub mod keyring;
