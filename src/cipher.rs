@@ -58,6 +58,13 @@ fn wipe<T: Copy>(x: &mut T, zero: T) {
     core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
 }
 
+/// [`wipe`]s each block: the used part of a keystream buffer.
+fn wipe_blocks(blocks: &mut [Block]) {
+    for b in blocks {
+        wipe(b, Block::default());
+    }
+}
+
 /// `[0]_64 || [bits]_64`: GHASH's length block with no associated data.
 fn length_block(bytes: usize) -> Block {
     let mut b = Block::default();
@@ -123,7 +130,7 @@ fn seal_short(key: &Key, iv: &[u8; IV_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
     let n = short_keystream(key, iv, buf.len(), &mut ks);
     xor_keystream(buf, &ks[1..n]);
     let tag = short_tag(key, &ks[0], buf);
-    wipe(&mut ks, [Block::default(); SHORT_BLOCKS]);
+    wipe_blocks(&mut ks[..n]);
     tag
 }
 
@@ -137,7 +144,7 @@ fn open_short(key: &Key, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], buf: &mut [u8])
     if ok {
         xor_keystream(buf, &ks[1..n]);
     }
-    wipe(&mut ks, [Block::default(); SHORT_BLOCKS]);
+    wipe_blocks(&mut ks[..n]);
     ok
 }
 
