@@ -285,7 +285,7 @@ unsafe fn read_utf8(env: RawEnv, v: Value, what: &str, buf: &mut Vec<u8>, scan_a
         cap = exact + 1;
     }
     let start = buf.len();
-    buf.reserve(cap);
+    pool::reserve_secret(buf, start + cap);
     let mut written = 0;
     check(unsafe {
         sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().add(start).cast::<c_char>(), cap, &mut written)
@@ -732,13 +732,15 @@ unsafe extern "C" fn clear_keys(env: RawEnv, info: sys::napi_callback_info) -> V
 // values) the call returns `undefined` and JS falls back to one call per
 // value, which reports the exact error.
 
-/// A buffer wiped with a memset when dropped (for plaintext).
+/// A buffer reused for value after value of a batch, wiped whole (its
+/// capacity: a short value leaves the end of an earlier, longer one there)
+/// with a memset when dropped. It grows with [`pool::reserve_secret`].
 #[derive(Default)]
 struct Secret(Vec<u8>);
 
 impl Drop for Secret {
     fn drop(&mut self) {
-        pool::wipe_bytes(&mut self.0);
+        pool::wipe_capacity(&mut self.0);
     }
 }
 
@@ -877,6 +879,8 @@ fn process(
             }
         }
         let value = &bytes[start..end];
+        // Room for the value (encrypting) or its ciphertext (decrypting).
+        pool::reserve_secret(&mut scratch.0, value.len());
         // What the rest of the batch needs, stored values being 2x+69 bytes
         // (exact) and plaintexts at most half their stored values.
         let rest_in = bytes.len() - start;

@@ -74,6 +74,27 @@ pub fn wipe_bytes(buf: &mut [u8]) {
     std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 
+/// Makes `buf` (which holds or held plaintext) able to hold `total` bytes.
+/// Growing a Vec reallocates, and realloc frees the old block with whatever
+/// it held, spare capacity included (a reused buffer keeps earlier, longer
+/// values past its length). Here the contents move to a new allocation and
+/// the old one is wiped whole before it is freed.
+pub fn reserve_secret(buf: &mut Vec<u8>, total: usize) {
+    if buf.capacity() >= total {
+        return;
+    }
+    let mut moved = Vec::with_capacity(total.max(buf.capacity() * 2));
+    moved.extend_from_slice(buf);
+    let mut old = std::mem::replace(buf, moved);
+    wipe_capacity(&mut old);
+}
+
+/// [`wipe_bytes`] over a buffer's whole capacity, not just its length.
+pub fn wipe_capacity(buf: &mut Vec<u8>) {
+    buf.resize(buf.capacity(), 0);
+    wipe_bytes(buf);
+}
+
 /// Returns a buffer for reuse (or frees it, when it is too large or the
 /// pool is full). `secret` buffers (which held plaintext) are wiped first,
 /// the bytes written only: a pooled buffer is all zeros up to the length any
@@ -161,5 +182,25 @@ mod tests {
         drop(buf);
         let again = take(100);
         assert_eq!(again.as_ptr(), p);
+    }
+
+    #[test]
+    fn reserve_secret_keeps_the_contents_and_only_grows() {
+        let mut buf = Vec::with_capacity(8);
+        buf.extend_from_slice(b"plain");
+        let p = buf.as_ptr();
+        reserve_secret(&mut buf, 8);
+        assert_eq!(buf.as_ptr(), p, "room enough: not moved");
+        reserve_secret(&mut buf, 100);
+        assert!(buf.capacity() >= 100);
+        assert_eq!(buf, b"plain");
+
+        // A cleared buffer keeps earlier bytes past its length; wipe_capacity
+        // zeroes all of them.
+        buf.extend_from_slice(b" text");
+        buf.truncate(2);
+        wipe_capacity(&mut buf);
+        assert_eq!(buf.len(), buf.capacity());
+        assert!(buf.iter().all(|&b| b == 0));
     }
 }
