@@ -70,6 +70,18 @@ for (const [name, enc, dec] of [
     assert.deepEqual(await dec(storedMixed), mixed.map((v) => decrypt(encrypt(v))));
   });
 
+  test(`${name}: long values that are ASCII but for one character at either end`, async () => {
+    // Long runs are read as ASCII first and again as UTF-8 when they are not
+    // (src/bindings.rs read_utf8): the first read can fill the buffer exactly
+    // (é first) or stop one character short (é last).
+    const values = ['é' + 'a'.repeat(19_999), 'b'.repeat(20_000) + 'é', '😀' + 'c'.repeat(30_000), 'd'.repeat(40_000)];
+    for (const batch of [...values.map((v) => [v]), values]) {
+      const stored = await enc(batch);
+      batch.forEach((v, i) => assert.equal(nodeDecrypt(K1, stored[i]), v, `value ${i}`));
+      assert.deepEqual(await dec(stored), batch);
+    }
+  });
+
   test(`${name}: the first bad value fails the whole batch, with its index`, async () => {
     const good = await enc(sample(2500));
     const tampered = good[2100].slice(0, -2) + (good[2100].endsWith('00') ? '11' : '00');

@@ -269,17 +269,36 @@ unsafe fn read_ascii(env: RawEnv, v: Value, out: &mut Vec<u8>) -> Res<bool> {
 /// surrogate pair, 2 units, is 4). Pages of that space that are never
 /// written are never touched.
 ///
-/// `scan_above`: for strings longer than this (in UTF-16 units), first ask
-/// V8 for the exact UTF-8 length (a scan of the string) and reserve only
-/// that. Calls that read into the kept scratch buffer scan only what would
-/// not be kept; async batch pieces, whose buffers go back to the pool (and
-/// would be reallocated to 3x), scan from 16K units.
+/// `scan_above`: for strings longer than this (in UTF-16 units), reserve
+/// only one byte per unit and read the string as if it were ASCII; when it
+/// is not, ask V8 for the exact UTF-8 length (a scan of the string) and read
+/// it again into that. Calls that read into the kept scratch buffer do this
+/// only for what would not be kept; async batch pieces, whose buffers go
+/// back to the pool (and would be reallocated to 3x), from 16K units.
 unsafe fn read_utf8(env: RawEnv, v: Value, what: &str, buf: &mut Vec<u8>, scan_above: usize) -> Res<()> {
     let Some(len) = (unsafe { string_len(env, v) }) else {
         return Err(Fail::Arg(format!("{what} must be a string")));
     };
     let mut cap = len * 3 + 1;
     if len > scan_above {
+        // Most text is ASCII, whose UTF-8 is one byte per unit: try that
+        // first. N-API writes whole characters only, so `len` bytes all
+        // below 0x80 mean the whole string was ASCII. Otherwise measure the
+        // string (a pass over it) and read it again.
+        let start = buf.len();
+        pool::reserve_secret(buf, start + len + 1);
+        let mut written = 0;
+        check(unsafe {
+            sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().add(start).cast::<c_char>(), len + 1, &mut written)
+        })?;
+        // SAFETY: N-API wrote `written` bytes after `start`, in the reserved space.
+        let head = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().add(start), written) };
+        if written == len && head.is_ascii() {
+            unsafe { buf.set_len(start + written) };
+            return Ok(());
+        }
+        // Past the buffer's length: wiped here, as the caller's wipe stops there.
+        pool::wipe_bytes(head);
         let mut exact = 0;
         check(unsafe { sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut exact) })?;
         cap = exact + 1;
