@@ -1078,6 +1078,9 @@ unsafe extern "C" fn batch_execute(_env: RawEnv, data: *mut c_void) {
     let batch = unsafe { &mut *(data as *mut AsyncBatch) };
     let b = &mut *batch;
     b.result = Some(process(&b.ring, b.version, &b.input.bytes, &b.ends, &mut b.results, Some(POOL_YIELD_EVERY)));
+    // The input goes back to the pool here, not on the JS thread: encrypting,
+    // it is plaintext, wiped with a memset first.
+    drop(std::mem::take(&mut b.input));
 }
 
 unsafe extern "C" fn batch_complete(env: RawEnv, status: sys::napi_status, data: *mut c_void) {
