@@ -6,11 +6,14 @@
  * encryption costs a Mongoose app end to end, on a real MongoDB-compatible
  * server.
  *
- * Two models with the same schema (a learner record, see docData, with
+ * Three models with the same schema (a learner record, see docData, with
  * three String fields ssn, email, address); on one of them the three fields are encrypted with
  * `encryptFieldIfModified` pre-save hooks and read back with
- * `createDecryptMethod` methods. In interleaved rounds (order alternating)
- * each model
+ * `createDecryptMethod` methods; on another ("same size") they are stored in
+ * clear but padded to the length their stored values would have (2n + 69
+ * characters), a control that separates what the longer values cost from
+ * what the encryption costs. In interleaved rounds (order rotating) each
+ * model
  *
  *   save: saves N new documents one by one with doc.save(), into an emptied
  *         collection;
@@ -22,7 +25,8 @@
  * find's overhead is what the larger stored values cost (hex ciphertext is
  * over twice as long as the text); read minus find is the decryption.
  *
- * Overhead = encrypted time / plain time - 1, from the medians (and per round).
+ * Overhead = encrypted (or same size) time / plain time - 1, from the medians
+ * (and per round).
  *
  * Server: MONGODB_URI when set; else the test harness's FerretDB
  * (test/harness.js startServer(), which builds it on first use).
@@ -111,6 +115,9 @@ async function connectServer() {
   return { uri: server.uri, what: 'FerretDB from test/harness.js (SQLite backend)', stop: server.stop, bin: harness.FERRETDB_BIN };
 }
 
+/** The stored length of an ASCII value of `n` characters: `VV:` + 32 + `:` + 32 + `:` + 2n. */
+const storedLength = (n) => 2 * n + 69;
+
 function models(mongoose, connection, fc) {
   const { Schema } = mongoose;
   const shape = { name: String, ssn: String, email: String, address: String };
@@ -124,6 +131,7 @@ function models(mongoose, connection, fc) {
   }
 
   const PlainSchema = new Schema(shape);
+  const PaddedSchema = new Schema(shape);
   const EncSchema = new Schema(shape);
   for (const f of FIELDS) {
     EncSchema.pre('save', fc.encryptFieldIfModified(f));
@@ -134,6 +142,16 @@ function models(mongoose, connection, fc) {
       id: 'plain',
       model: connection.model('BenchPlain', PlainSchema),
       read: (doc) => [doc.ssn, doc.email, doc.address],
+    },
+    padded: {
+      id: 'padded',
+      model: connection.model('BenchPadded', PaddedSchema),
+      // docData's fields are ASCII, so the original length follows from the padded one.
+      prepare: (data) => {
+        for (const f of FIELDS) data[f] = data[f].padEnd(storedLength(data[f].length), '~');
+        return data;
+      },
+      read: (doc) => [doc.ssn, doc.email, doc.address].map((v) => v.slice(0, (v.length - 69) / 2)),
     },
     encrypted: {
       id: 'encrypted',
@@ -149,7 +167,7 @@ const seconds = (start) => Number(process.hrtime.bigint() - start) / 1e9;
 async function round(m, n, fc) {
   await m.model.deleteMany({});
   let t = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) await new m.model(docData(i)).save();
+  for (let i = 0; i < n; i++) await new m.model(m.prepare ? m.prepare(docData(i)) : docData(i)).save();
   const save = seconds(t);
 
   // Finds are much quicker than the saves: repeat them to time something measurable.
@@ -176,6 +194,7 @@ async function round(m, n, fc) {
   const raw = await m.model.collection.findOne({ name: docData(0).name });
   for (const f of FIELDS) {
     if (fc.isEncrypted(raw[f]) !== (m.id === 'encrypted')) throw new Error(`${m.id}: ${f} stored ${m.id === 'encrypted' ? 'in clear' : 'encrypted'}`);
+    if (m.id !== 'plain' && raw[f].length !== storedLength(docData(0)[f].length)) throw new Error(`${m.id}: ${f} is not of the stored length`);
   }
   return { save, find, read, chars };
 }
@@ -209,14 +228,14 @@ async function main() {
   }
 
   const ms = models(mongoose, connection, fc);
-  const order = [ms.plain, ms.encrypted];
+  const order = [ms.plain, ms.padded, ms.encrypted];
   const PHASES = ['save', 'find', 'read'];
-  const times = { plain: {}, encrypted: {} };
+  const times = { plain: {}, padded: {}, encrypted: {} };
   for (const id of Object.keys(times)) for (const phase of PHASES) times[id][phase] = [];
   try {
     await connection.dropDatabase();
     for (let r = 0; r <= opts.rounds; r++) {
-      for (const m of r % 2 ? [...order].reverse() : order) {
+      for (const m of [...order.slice(r % 3), ...order.slice(0, r % 3)]) {
         const res = await round(m, opts.n, fc);
         if (r === 0) continue; // warm-up
         for (const phase of PHASES) times[m.id][phase].push(res[phase]);
@@ -225,8 +244,8 @@ async function main() {
         const last = (id, phase) => times[id][phase][r - 1];
         process.stderr.write(
           `  round ${r}: ` +
-            PHASES.map((ph) => `${ph} ${(last('plain', ph) * 1000).toFixed(0)} / ${(last('encrypted', ph) * 1000).toFixed(0)} ms`).join(', ') +
-            ' (plain / encrypted)\n',
+            PHASES.map((ph) => `${ph} ${order.map((m) => (last(m.id, ph) * 1000).toFixed(0)).join(' / ')} ms`).join(', ') +
+            ' (plain / same size / encrypted)\n',
         );
       }
     }
@@ -237,23 +256,29 @@ async function main() {
   }
 
   // Rates, so that "higher is better" like everywhere else; overhead from times.
+  const overhead = (a, b) => {
+    const r = ratio(a, b);
+    return { value: r.value - 1, min: r.min - 1, max: r.max - 1 };
+  };
   const rows = PHASES.map((phase) => {
     const plain = summarize(times.plain[phase]);
+    const padded = summarize(times.padded[phase]);
     const enc = summarize(times.encrypted[phase]);
-    const r = ratio(enc, plain);
-    return { phase, plain, enc, overhead: { value: r.value - 1, min: r.min - 1, max: r.max - 1 } };
+    return { phase, plain, padded, enc, overhead: overhead(enc, plain), sizeOverhead: overhead(padded, plain) };
   });
 
   const descr = {
     save: `save ${opts.n} documents one by one (doc.save(), 3 fields encrypted by pre-save hooks)`,
     find: `\`find({})\` all ${opts.n} documents (hydrated), reading no field; done ${FIND_REPEATS} times per round, the mean is the round's time`,
-    read: `the same find, then read the 3 fields of every document (decrypted by the createDecryptMethod methods; plain reads on the plain model); also ${FIND_REPEATS} times`,
+    read: `the same find, then read the 3 fields of every document (decrypted by the createDecryptMethod methods; plain reads on the plain model, the padding cut off on the same-size one); also ${FIND_REPEATS} times`,
   };
   let text = `\nMongoose ${mongoose.version} on ${serverVersion}, N=${opts.n}, median of ${opts.rounds} rounds (min–max), ms\n`;
-  text += `${'phase'.padEnd(8)}${'plain'.padEnd(22)}${'encrypted'.padEnd(22)}overhead (per-round range)\n`;
+  text += `${'phase'.padEnd(8)}${'plain'.padEnd(22)}${'same size'.padEnd(22)}${'encrypted'.padEnd(22)}${'same size ÷ plain'.padEnd(20)}encrypted ÷ plain (per-round range)\n`;
   for (const row of rows) {
     const cell = (s) => `${(s.median * 1000).toFixed(1)} (${(s.min * 1000).toFixed(0)}–${(s.max * 1000).toFixed(0)})`;
-    text += `${row.phase.padEnd(8)}${cell(row.plain).padEnd(22)}${cell(row.enc).padEnd(22)}${pct(row.overhead.value)} (${pct(row.overhead.min)} to ${pct(row.overhead.max)})\n`;
+    text +=
+      `${row.phase.padEnd(8)}${cell(row.plain).padEnd(22)}${cell(row.padded).padEnd(22)}${cell(row.enc).padEnd(22)}` +
+      `${pct(row.sizeOverhead.value).padEnd(20)}${pct(row.overhead.value)} (${pct(row.overhead.min)} to ${pct(row.overhead.max)})\n`;
   }
   process.stdout.write(text);
 
@@ -268,32 +293,35 @@ async function main() {
     `Server: ${serverVersion}, ${server.what === 'MONGODB_URI' ? 'at MONGODB_URI' : 'started by test/harness.js on the same machine (SQLite backend, data in a temp dir)'}.`,
     '',
     MINIMAL
-      ? 'Method: two models with the same minimal schema `{ name, ssn, email, address }` (all String). On one, `ssn`, `email` and'
-      : 'Method: two models with the same learner schema (name; profile: names, date of birth, phone, language; enrollment:' +
+      ? 'Method: three models with the same minimal schema `{ name, ssn, email, address }` (all String). On one, `ssn`, `email` and'
+      : 'Method: three models with the same learner schema (name; profile: names, date of birth, phone, language; enrollment:' +
         ' program, cohort, start date, status, advisor, credits; three flags; notes; and three String fields ssn, email,' +
         ' address; about 600 bytes of BSON in clear). On one, `ssn`, `email` and',
-    '`address` have `encryptFieldIfModified` pre-save hooks and `createDecryptMethod` methods. One warm-up round, then',
-    `${opts.rounds} rounds alternating which model goes first. Per round and model, into an emptied collection:`,
+    '`address` have `encryptFieldIfModified` pre-save hooks and `createDecryptMethod` methods. On another, **same size**, they',
+    'are stored in clear but padded to the length of their stored values (2n + 69 characters): a control for what the',
+    'longer values alone cost. One warm-up round, then',
+    `${opts.rounds} rounds rotating which model goes first. Per round and model, into an emptied collection:`,
     '',
     `- **save**: ${descr.save};`,
     `- **find**: ${descr.find};`,
     `- **read**: ${descr.read}.`,
     '',
-    'The find overhead is the cost of the larger stored values (hex ciphertext is over twice the length of the text);',
-    'read minus find is the cost of decrypting.',
+    'The find overhead is the cost of the larger stored values (hex ciphertext is over twice the length of the text),',
+    'which the same-size model pays too; read minus find is the cost of decrypting.',
     '',
-    'Overhead = encrypted time ÷ plain time − 1 (medians; in brackets, the range of the same ratio per round). Each round',
-    'also checks that the encrypted model stored ciphertext and reads back the original values, and the plain one did not.',
+    'Overhead = time ÷ plain time − 1 (medians; in brackets, the range of the same ratio per round). Each round',
+    'also checks that the encrypted model stored ciphertext and reads back the original values, and the other two did not.',
     'A single-process database on a shared machine is noisy: read the overhead, not the milliseconds.',
     '',
-    '| phase | plain, ms (min–max) | encrypted, ms (min–max) | overhead (per-round range) |',
-    '| :-- | --: | --: | --: |',
-    ...rows.map(
-      (row) =>
-        `| ${row.phase} | **${(row.plain.median * 1000).toFixed(1)}** (${(row.plain.min * 1000).toFixed(0)}–${(row.plain.max * 1000).toFixed(0)}) | ` +
-        `**${(row.enc.median * 1000).toFixed(1)}** (${(row.enc.min * 1000).toFixed(0)}–${(row.enc.max * 1000).toFixed(0)}) | ` +
-        `**${pct(row.overhead.value)}** (${pct(row.overhead.min)} to ${pct(row.overhead.max)}) |`,
-    ),
+    '| phase | plain, ms (min–max) | same size, ms (min–max) | encrypted, ms (min–max) | same size ÷ plain | encrypted ÷ plain (per-round range) |',
+    '| :-- | --: | --: | --: | --: | --: |',
+    ...rows.map((row) => {
+      const cell = (s) => `**${(s.median * 1000).toFixed(1)}** (${(s.min * 1000).toFixed(0)}–${(s.max * 1000).toFixed(0)})`;
+      return (
+        `| ${row.phase} | ${cell(row.plain)} | ${cell(row.padded)} | ${cell(row.enc)} | ${pct(row.sizeOverhead.value)} ` +
+        `(${pct(row.sizeOverhead.min)} to ${pct(row.sizeOverhead.max)}) | **${pct(row.overhead.value)}** (${pct(row.overhead.min)} to ${pct(row.overhead.max)}) |`
+      );
+    }),
     '',
   ].join('\n');
   fs.mkdirSync(opts.outDir, { recursive: true });
