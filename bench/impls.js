@@ -35,7 +35,7 @@ function fieldcrypt() {
     label: 'fieldcrypt',
     pkg: 'fieldcrypt',
     version: require('../package.json').version,
-    note: 'Rust addon (RustCrypto aes, ghash, aes-gcm), public encrypt()/decrypt()',
+    note: 'Rust addon (RustCrypto aes-gcm; values up to 256 B: RustCrypto aes and CLMUL GHASH), public encrypt()/decrypt()',
     encrypt: (text) => fc.encrypt(text),
     decrypt: (stored) => fc.decrypt(stored),
   };
