@@ -33,6 +33,7 @@ const SAMPLES = [
   ['ASCII with punctuation', 'Passport No. X-123/456 (exp. 2031-01-01); "quoted" \\ back'],
   ['card number', '4111111111111111'],
   ['multi-byte unicode', 'Ünïcödé 日本語 ✓'],
+  ['Latin-1 only (a one-byte string in V8)', 'José García, Zürich ÿ\u00a0\u0080'],
   ['emoji incl. ZWJ sequences', '🛂🪪👩🏽‍💻 👨‍👩‍👧‍👦 🏳️‍🌈'],
   ['embedded NUL', 'a\0b'],
   ['only NULs', '\0\0\0'],

@@ -69,7 +69,12 @@ pub fn take(cap: usize) -> Vec<u8> {
 /// zeros are read, so the stores are kept even when the buffer is freed
 /// next, and the fence keeps them from moving past a later reuse.
 pub fn wipe_bytes(buf: &mut [u8]) {
-    buf.fill(0);
+    wipe(buf);
+}
+
+/// [`wipe_bytes`] for a slice of any plain type (UTF-16 text, say).
+pub fn wipe<T: Copy + Default>(buf: &mut [T]) {
+    buf.fill(T::default());
     std::hint::black_box(&*buf);
     std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
