@@ -99,7 +99,7 @@ impl<'a, T: Copy + Default> Scratch<'a, T> {
 
 impl<T: Copy + Default> Drop for Scratch<'_, T> {
     fn drop(&mut self) {
-        pool::wipe(&mut self.0);
+        pool::wipe_slice(&mut self.0);
         self.0.clear();
         if self.0.capacity() * std::mem::size_of::<T>() > KEEP_SCRATCH {
             *self.0 = Vec::new();
@@ -300,7 +300,7 @@ unsafe fn read_utf8(env: RawEnv, v: Value, what: &str, buf: &mut Vec<u8>, scan_a
             return Ok(());
         }
         // Past the buffer's length: wiped here, as the caller's wipe stops there.
-        pool::wipe_bytes(head);
+        pool::wipe_slice(head);
         let mut exact = 0;
         check(unsafe { sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut exact) })?;
         cap = exact + 1;

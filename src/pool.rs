@@ -68,12 +68,7 @@ pub fn take(cap: usize) -> Vec<u8> {
 /// about a microsecond per 3 KiB). `black_box` makes the compiler assume the
 /// zeros are read, so the stores are kept even when the buffer is freed
 /// next, and the fence keeps them from moving past a later reuse.
-pub fn wipe_bytes(buf: &mut [u8]) {
-    wipe(buf);
-}
-
-/// [`wipe_bytes`] for a slice of any plain type (UTF-16 text, say).
-pub fn wipe<T: Copy + Default>(buf: &mut [T]) {
+pub fn wipe_slice<T: Copy + Default>(buf: &mut [T]) {
     buf.fill(T::default());
     std::hint::black_box(&*buf);
     std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
@@ -94,10 +89,10 @@ pub fn reserve_secret(buf: &mut Vec<u8>, total: usize) {
     wipe_capacity(&mut old);
 }
 
-/// [`wipe_bytes`] over a buffer's whole capacity, not just its length.
+/// [`wipe_slice`] over a buffer's whole capacity, not just its length.
 pub fn wipe_capacity(buf: &mut Vec<u8>) {
     buf.resize(buf.capacity(), 0);
-    wipe_bytes(buf);
+    wipe_slice(buf);
 }
 
 /// Returns a buffer for reuse (or frees it, when it is too large or the
@@ -106,7 +101,7 @@ pub fn wipe_capacity(buf: &mut Vec<u8>) {
 /// earlier user wrote.
 pub fn give_back(mut buf: Vec<u8>, secret: bool) {
     if secret {
-        wipe_bytes(&mut buf);
+        wipe_slice(&mut buf);
     }
     buf.clear();
     let cap = buf.capacity();
