@@ -27,7 +27,6 @@ use aes_gcm::aead::AeadInOut;
 use aes_gcm::aes::cipher::{Array, BlockCipherEncrypt};
 use aes_gcm::{Nonce, Tag};
 use ctutils::CtEq;
-use ghash::universal_hash::UniversalHash;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
@@ -94,16 +93,9 @@ fn counter_keystream(aes: &aes_gcm::aes::Aes256, j0: &Block, ks: &mut [Block]) {
     aes.encrypt_blocks(ks);
 }
 
-/// `GHASH_H(data zero-padded to whole blocks || last)`: CLMUL code where the
-/// CPU has it (see [`crate::clmul`]), else the `ghash` crate.
+/// `GHASH_H(data zero-padded to whole blocks || last)` (see [`crate::clmul`]).
 fn ghash(key: &Key, data: &[u8], last: &Block) -> Block {
-    if let Some(clmul) = &key.clmul {
-        return Block::from(clmul.hash(data, &(*last).into()));
-    }
-    let mut g = key.ghash.clone();
-    g.update_padded(data);
-    g.update(core::slice::from_ref(last));
-    g.finalize()
+    Block::from(key.ghash.hash(data, &(*last).into()))
 }
 
 /// `E(J0) xor GHASH_H(C || lengths)`: the tag of ciphertext `ct`.

@@ -19,51 +19,63 @@
 //!
 //! Without PCLMULQDQ and SSSE3 (checked at run time), on other architectures,
 //! and under `--cfg polyval_backend="soft"` (the second run of `npm run
-//! test:rust`), [`Ghash::new`] returns `None` and the short path uses the
-//! `ghash` crate.
+//! test:rust`), [`Ghash`] holds the `ghash` crate's state instead and copies
+//! it per hash, as before.
 //!
 //! [`Key`]: crate::keyring::Key
 
 use zeroize::Zeroize;
 
+/// GHASH under one key `H`, for the short path.
+pub enum Ghash {
+    /// The CLMUL code's key: see [`Powers`].
+    #[cfg(all(target_arch = "x86_64", not(polyval_backend = "soft")))]
+    Clmul(Powers),
+    /// The `ghash` crate's state (zeroized on drop by its `zeroize` feature).
+    Crate(ghash::GHash),
+}
+
 /// The powers `H^1..H^4` of a POLYVAL key and their R/F companions `D^i`,
 /// as `[h1, d1, h2, d2, h3, d3, h4, d4]`. Wiped on drop.
-pub struct Ghash {
-    hd: [[u8; 16]; 8],
+#[cfg(all(target_arch = "x86_64", not(polyval_backend = "soft")))]
+pub struct Powers([[u8; 16]; 8]);
+
+#[cfg(all(target_arch = "x86_64", not(polyval_backend = "soft")))]
+impl Drop for Powers {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
 }
 
 impl Ghash {
-    /// The GHASH key `h` (`AES_K(0^128)`), or `None` where CLMUL is not
-    /// available (see the module docs).
-    pub fn new(h: &[u8; 16]) -> Option<Self> {
+    /// GHASH under key `h` (`AES_K(0^128)`): the CLMUL code where the CPU
+    /// has it (see the module docs), else the `ghash` crate.
+    pub fn new(h: &[u8; 16]) -> Self {
         #[cfg(all(target_arch = "x86_64", not(polyval_backend = "soft")))]
         if x86::available() {
             let mut key = polyval_key(h);
             // SAFETY: `available` checked the CPU features `expand` needs.
-            let hd = unsafe { x86::expand(&key) };
+            let powers = Powers(unsafe { x86::expand(&key) });
             key.zeroize();
-            return Some(Ghash { hd });
+            return Ghash::Clmul(powers);
         }
-        let _ = h;
-        None
+        Ghash::Crate(ghash::GHash::new(h.into()))
     }
 
     /// `GHASH_H(data zero-padded to whole blocks || last)`.
     pub fn hash(&self, data: &[u8], last: &[u8; 16]) -> [u8; 16] {
-        #[cfg(all(target_arch = "x86_64", not(polyval_backend = "soft")))]
-        // SAFETY: a `Ghash` exists only where `new` found the CPU features.
-        return unsafe { x86::hash(&self.hd, data, last) };
-        #[cfg(not(all(target_arch = "x86_64", not(polyval_backend = "soft"))))]
-        {
-            let _ = (data, last);
-            unreachable!("Ghash::new returns None on this target")
+        match self {
+            // SAFETY: `Clmul` is made only where `new` found the CPU features.
+            #[cfg(all(target_arch = "x86_64", not(polyval_backend = "soft")))]
+            Ghash::Clmul(powers) => unsafe { x86::hash(&powers.0, data, last) },
+            Ghash::Crate(state) => {
+                use ghash::universal_hash::UniversalHash;
+                let mut g = state.clone();
+                g.update_padded(data);
+                g.update(&[(*last).into()]);
+                g.finalize().into()
+            }
         }
-    }
-}
-
-impl Drop for Ghash {
-    fn drop(&mut self) {
-        self.hd.zeroize();
     }
 }
 
@@ -206,22 +218,18 @@ mod tests {
         g.finalize().into()
     }
 
-    /// The available path against the `ghash` crate, at every length that
-    /// makes a different grouping of blocks (up to 21 blocks).
+    /// The path this build takes against the `ghash` crate, at every length
+    /// that makes a different grouping of blocks (up to 21 blocks).
     #[test]
     fn matches_the_ghash_crate() {
         let mut rng = rand::rng();
-        let Some(_) = Ghash::new(&[1; 16]) else {
-            eprintln!("no CLMUL on this CPU or build: the short path uses the ghash crate");
-            return;
-        };
         for round in 0..50 {
             let mut h = [0u8; 16];
             rng.fill_bytes(&mut h);
             if round == 0 {
                 h = [0xff; 16]; // the top bit set: mulX's reduction
             }
-            let g = Ghash::new(&h).unwrap();
+            let g = Ghash::new(&h);
             for len in 0..=330 {
                 let mut data = vec![0u8; len];
                 rng.fill_bytes(&mut data);
@@ -247,12 +255,12 @@ mod tests {
     #[test]
     fn clmul_is_used_where_the_cpu_has_it() {
         let has = std::arch::is_x86_feature_detected!("pclmulqdq") && std::arch::is_x86_feature_detected!("ssse3");
-        assert_eq!(Ghash::new(&[7; 16]).is_some(), has);
+        assert_eq!(matches!(Ghash::new(&[7; 16]), Ghash::Clmul(_)), has);
     }
 
     #[cfg(polyval_backend = "soft")]
     #[test]
     fn soft_backend_run_uses_the_ghash_crate() {
-        assert!(Ghash::new(&[7; 16]).is_none());
+        assert!(matches!(Ghash::new(&[7; 16]), Ghash::Crate(_)));
     }
 }

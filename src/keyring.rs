@@ -4,8 +4,8 @@
 //! bytes are decoded into zeroizing buffers, expanded into the cipher's key
 //! schedule and never handed back out: there is no accessor for them. The
 //! cipher state is zeroized when a key is dropped (the `zeroize` feature of
-//! aes-gcm, aes and ghash, and [`crate::clmul::Ghash`]'s own drop), which
-//! happens when a keyring is replaced or cleared.
+//! aes-gcm, aes and ghash, and the CLMUL code's own drop), which happens
+//! when a keyring is replaced or cleared.
 
 use std::sync::Arc;
 
@@ -13,9 +13,9 @@ use aes_gcm::aead::consts::U16;
 use aes_gcm::aes::cipher::BlockCipherEncrypt;
 use aes_gcm::aes::Aes256;
 use aes_gcm::{AesGcm, KeyInit};
-use ghash::GHash;
 use zeroize::Zeroizing;
 
+use crate::clmul::Ghash;
 use crate::error::{FieldCryptError, Result, Version};
 
 /// AES-256-GCM with the 16-byte IV the stored format uses.
@@ -28,13 +28,11 @@ pub const KEY_HEX_LEN: usize = KEY_LEN * 2;
 ///
 /// It holds aes-gcm's cipher for long values and, for the short-value path
 /// in [`crate::cipher`], the same key's AES key schedule and GHASH key
-/// (`H = AES_K(0^128)`): as powers of H for the CLMUL code in
-/// [`crate::clmul`] where the CPU has it, and for the `ghash` crate.
+/// (`H = AES_K(0^128)`), ready for [`crate::clmul::Ghash`].
 pub struct Key {
     pub(crate) cipher: Aes256Gcm16,
     pub(crate) aes: Aes256,
-    pub(crate) ghash: GHash,
-    pub(crate) clmul: Option<crate::clmul::Ghash>,
+    pub(crate) ghash: Ghash,
 }
 
 impl Key {
@@ -57,9 +55,8 @@ impl Key {
         let aes = Aes256::new(bytes.into());
         let mut h = Zeroizing::new([0u8; 16]);
         aes.encrypt_block((&mut *h).into());
-        let ghash = GHash::new((&*h).into());
-        let clmul = crate::clmul::Ghash::new(&h);
-        Key { cipher: Aes256Gcm16::new(bytes.into()), aes, ghash, clmul }
+        let ghash = Ghash::new(&h);
+        Key { cipher: Aes256Gcm16::new(bytes.into()), aes, ghash }
     }
 }
 
