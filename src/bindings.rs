@@ -246,13 +246,14 @@ unsafe fn string_len(env: RawEnv, v: Value) -> Option<usize> {
     (status == OK).then_some(len)
 }
 
-/// Reads a string that must be ASCII (a stored value, a version), appending
-/// it to `out`. Returns false if `v` is not a string or holds a non-ASCII
-/// character: neither can be well-formed.
+/// Reads a string that must be ASCII (a stored value, a version, or text
+/// read as ASCII first by [`read_utf8`]), appending it to `out`. Returns
+/// false if `v` is not a string or holds a non-ASCII character: neither can
+/// be well-formed.
 unsafe fn read_ascii(env: RawEnv, v: Value, out: &mut Vec<u8>) -> Res<bool> {
     let Some(len) = (unsafe { string_len(env, v) }) else { return Ok(false) };
     let start = out.len();
-    out.reserve(len + 1);
+    pool::reserve_secret(out, start + len + 1);
     let mut written = 0;
     check(unsafe {
         sys::napi_get_value_string_utf8(env, v, out.as_mut_ptr().add(start).cast::<c_char>(), len + 1, &mut written)
@@ -288,19 +289,12 @@ unsafe fn read_utf8(env: RawEnv, v: Value, what: &str, buf: &mut Vec<u8>, scan_a
         // below 0x80 mean the whole string was ASCII. Otherwise measure the
         // string (a pass over it) and read it again.
         let start = buf.len();
-        pool::reserve_secret(buf, start + len + 1);
-        let mut written = 0;
-        check(unsafe {
-            sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().add(start).cast::<c_char>(), len + 1, &mut written)
-        })?;
-        // SAFETY: N-API wrote `written` bytes after `start`, in the reserved space.
-        let head = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().add(start), written) };
-        if written == len && head.is_ascii() {
-            unsafe { buf.set_len(start + written) };
+        if unsafe { read_ascii(env, v, buf)? } && buf[start..].is_ascii() {
             return Ok(());
         }
-        // Past the buffer's length: wiped here, as the caller's wipe stops there.
-        pool::wipe_slice(head);
+        // Not ASCII: the partial read is wiped and dropped, and read again.
+        pool::wipe_slice(&mut buf[start..]);
+        buf.truncate(start);
         let mut exact = 0;
         check(unsafe { sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut exact) })?;
         cap = exact + 1;
