@@ -115,8 +115,11 @@ async function connectServer() {
   return { uri: server.uri, what: 'FerretDB from test/harness.js (SQLite backend)', stop: server.stop, bin: harness.FERRETDB_BIN };
 }
 
-/** The stored length of an ASCII value of `n` characters: `VV:` + 32 + `:` + 32 + `:` + 2n. */
-const storedLength = (n) => 2 * n + 69;
+/** What the stored format adds to a value's hex: `VV:` + 32 + `:` + 32 + `:`. */
+const HEADER = 69;
+/** The stored length of an ASCII value of `n` characters, and back. */
+const storedLength = (n) => 2 * n + HEADER;
+const textLength = (stored) => (stored - HEADER) / 2;
 
 function models(mongoose, connection, fc) {
   const { Schema } = mongoose;
@@ -151,7 +154,7 @@ function models(mongoose, connection, fc) {
         for (const f of FIELDS) data[f] = data[f].padEnd(storedLength(data[f].length), '~');
         return data;
       },
-      read: (doc) => [doc.ssn, doc.email, doc.address].map((v) => v.slice(0, (v.length - 69) / 2)),
+      read: (doc) => [doc.ssn, doc.email, doc.address].map((v) => v.slice(0, textLength(v.length))),
     },
     encrypted: {
       id: 'encrypted',
