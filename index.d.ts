@@ -38,10 +38,10 @@ export function reEncrypt(encryptedData: EncryptedString, newKeyVersion: KeyVers
 /** The key version a stored value was written with, e.g. `"01"`. */
 export function getKeyVersion(encryptedData: EncryptedString): KeyVersion;
 
-/** Encrypts every string in one native call (faster than a loop for many values). All or nothing. */
+/** Encrypts every string: short values in a few native calls (faster than a loop), long ones a call each. All or nothing; errors carry `index`. */
 export function encryptMany(values: readonly string[], options?: EncryptOptions): EncryptedString[];
 
-/** Decrypts every stored value in one native call. All or nothing; errors carry `index`. */
+/** Decrypts every stored value, as `encryptMany`. All or nothing; errors carry `index`. */
 export function decryptMany(values: readonly EncryptedString[]): string[];
 
 /** `encryptMany` on the libuv thread pool, in chunks, keeping the event loop responsive. */

@@ -129,6 +129,46 @@ for (const [name, enc, dec] of [
   });
 }
 
+test('sync: pieces of short, long and very long values (joined, value by value, joined again) agree with node:crypto', () => {
+  // Sync batches join pieces of short values and go value by value through
+  // longer ones (lib/api.js ONE_BY_ONE_FROM); decrypting, pieces of very long
+  // stored values are joined again (JOINED_AGAIN_FROM).
+  const text = (bytes, i) => `${i}:${'é'.repeat(i % 3)}`.padEnd(bytes, 'abcdefghij');
+  for (const bytes of [10, 150, 250, 1000, 5000, 40_000]) {
+    const values = Array.from({ length: 40 }, (_, i) => text(bytes, i));
+    const stored = encryptMany(values);
+    values.forEach((v, i) => assert.equal(nodeDecrypt(K1, stored[i]), v, `${bytes} B, value ${i}`));
+    assert.deepEqual(decryptMany(stored), values, `${bytes} B`);
+    assert.deepEqual(decryptMany(values.map((v) => nodeEncrypt(K1, v))), values, `${bytes} B from node:crypto`);
+  }
+  // One batch through all three, in order.
+  const mixed = [10, 5000, 150, 40_000, 1000, 10].flatMap((bytes) => Array.from({ length: 9 }, (_, i) => text(bytes, i)));
+  assert.deepEqual(decryptMany(encryptMany(mixed)), mixed);
+});
+
+test('sync: errors and keys loaded from process.env in a piece that goes value by value', () => {
+  const values = Array.from({ length: 30 }, (_, i) => `${i}`.repeat(2000));
+  const stored = encryptMany(values);
+  const bad = [...stored];
+  bad[17] = bad[17].slice(0, -2) + (bad[17].endsWith('00') ? '11' : '00');
+  assert.throws(
+    () => decryptMany(bad),
+    (err) => err instanceof FieldCryptError && err.code === errorCodes.AUTH_FAILED && err.index === 17 && /\(at index 17\)$/.test(err.message),
+  );
+  reloadKeys();
+  const k4 = randomKeyHex();
+  process.env.ENCRYPTION_KEY_V04 = k4;
+  try {
+    const fromEnv = values.map((v) => nodeEncrypt(k4, v, { version: '04' }));
+    assert.deepEqual(decryptMany(fromEnv), values);
+    const written = encryptMany(values, { keyVersion: '04' });
+    assert.equal(nodeDecrypt(k4, written[29]), values[29]);
+  } finally {
+    delete process.env.ENCRYPTION_KEY_V04;
+  }
+  assert.throws(() => encryptMany(values, { keyVersion: '09' }), (err) => err.code === errorCodes.KEY_NOT_FOUND && err.keyVersion === '09');
+});
+
 test('async: keys changed while a batch runs: every value is whole under one key or the other', async () => {
   const values = sample(4000);
   const pending = encryptManyAsync(values);

@@ -5,9 +5,10 @@
  * `typeof fc.x === 'function'` and probed before use; absent or differently
  * shaped ones are skipped with a note):
  *
- *  - sync batches: encryptMany(values) / decryptMany(values) on batches of
- *    `batchSize` 100-byte values, against a JS loop over encrypt()/decrypt()
- *    and a node:crypto loop, in interleaved rounds (values/s);
+ *  - sync batches: encryptMany(values) / decryptMany(values) against a JS
+ *    loop over encrypt()/decrypt() and a node:crypto loop, in interleaved
+ *    rounds (values/s), on batches of `batchSize` values of 100 B and 1 KiB
+ *    and of SYNC_LONG_VALUES values of 64 KiB;
  *  - async batches: encryptManyAsync / decryptManyAsync on `asyncValues`
  *    values, against the sync batch of the same values, alternating which
  *    goes first: throughput (values/s) and event-loop responsiveness, the
@@ -22,16 +23,25 @@ const { runCase, ratio, summarize } = require('./runner');
 
 const BATCH_APIS = ['encryptMany', 'decryptMany', 'encryptManyAsync', 'decryptManyAsync', 'encryptBuffer', 'decryptBuffer'];
 const VALUE_BYTES = 100;
+/** Value sizes of the sync comparison (the async one uses VALUE_BYTES). */
+const SYNC_SIZES = [100, 1024, 64 * 1024];
+/** Values per sync batch of the largest size (6.5 MB of text), instead of `batchSize`. */
+const SYNC_LONG_VALUES = 100;
 
-/** `n` distinct printable 100-byte values. */
-function values(n) {
+/** `n` distinct printable values of `bytes` bytes (100 by default). */
+function values(n, bytes = VALUE_BYTES) {
   const out = new Array(n);
-  const pad = 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(3);
+  const pad = 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(Math.ceil(bytes / 36) + 1);
   for (let i = 0; i < n; i++) {
     const id = `value #${i} `;
-    out[i] = id + pad.slice(0, VALUE_BYTES - id.length);
+    out[i] = id + pad.slice(0, bytes - id.length);
   }
   return out;
+}
+
+/** "100 B", "1 KiB", "64 KiB". */
+function sizeLabel(bytes) {
+  return bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} B`;
 }
 
 /** Checks that a batch call returned the right values; returns a problem or null. */
@@ -119,28 +129,31 @@ async function run(fc, impls, opts, log) {
   for (const n of result.notes) log(`batch: ${n}`);
 
   const node = impls.find((i) => i.id === 'node');
-  log(`batch: sync batches of ${opts.batchSize} x ${VALUE_BYTES} B`);
-  const plain = values(opts.batchSize);
-  const stored = plain.map((v) => fc.encrypt(v));
-  for (const op of ['encrypt', 'decrypt']) {
-    const name = `${op}Many`;
-    if (!usable.has(name)) continue;
-    const input = op === 'encrypt' ? plain : stored;
-    const nodeInput = op === 'encrypt' ? plain : plain.map((v) => node.encrypt(v));
-    const entrants = [
-      { id: name, fn: () => fc[name](input) },
-      { id: `${op} loop`, fn: () => input.map((v) => fc[op](v)) },
-    ];
-    if (node) entrants.push({ id: `node:crypto ${op} loop`, fn: () => nodeInput.map((v) => node[op](v)) });
-    const results = runCase(entrants, { rounds: opts.rounds, sliceMs: opts.sliceMs * 2, warmupMs: opts.warmupMs });
-    const many = results.get(name);
-    const ratios = {};
-    for (const e of entrants.slice(1)) ratios[e.id] = ratio(many, results.get(e.id));
-    result.sync.push({ op, name, batchSize: opts.batchSize, results, ratios });
-    log(
-      `  ${name}: ` +
-        entrants.map((e) => `${e.id} ${Math.round(results.get(e.id).median * opts.batchSize)} values/s`).join(', '),
-    );
+  for (const bytes of SYNC_SIZES) {
+    const batchSize = bytes > 4096 ? SYNC_LONG_VALUES : opts.batchSize;
+    const size = sizeLabel(bytes);
+    log(`batch: sync batches of ${batchSize} x ${size}`);
+    const plain = values(batchSize, bytes);
+    const stored = plain.map((v) => fc.encrypt(v));
+    for (const op of ['encrypt', 'decrypt']) {
+      const name = `${op}Many`;
+      if (!usable.has(name)) continue;
+      const input = op === 'encrypt' ? plain : stored;
+      const nodeInput = op === 'encrypt' ? plain : plain.map((v) => node.encrypt(v));
+      const entrants = [
+        { id: name, fn: () => fc[name](input) },
+        { id: `${op} loop`, fn: () => input.map((v) => fc[op](v)) },
+      ];
+      if (node) entrants.push({ id: `node:crypto ${op} loop`, fn: () => nodeInput.map((v) => node[op](v)) });
+      const results = runCase(entrants, { rounds: opts.rounds, sliceMs: opts.sliceMs * 2, warmupMs: opts.warmupMs });
+      const many = results.get(name);
+      const ratios = {};
+      for (const e of entrants.slice(1)) ratios[e.id] = ratio(many, results.get(e.id));
+      result.sync.push({ op, name, batchSize, valueBytes: bytes, size, results, ratios });
+      log(
+        `  ${name}: ` + entrants.map((e) => `${e.id} ${Math.round(results.get(e.id).median * batchSize)} values/s`).join(', '),
+      );
+    }
   }
 
   const big = values(opts.asyncValues);
@@ -156,4 +169,4 @@ async function run(fc, impls, opts, log) {
   return result;
 }
 
-module.exports = { run, values, BATCH_APIS };
+module.exports = { run, values, BATCH_APIS, SYNC_SIZES };

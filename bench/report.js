@@ -103,7 +103,7 @@ function textBatch(b) {
   let out = '\nbatch APIs\n';
   for (const n of b.notes) out += `  ${n}\n`;
   for (const s of b.sync) {
-    out += `  ${s.name}, batches of ${s.batchSize}: `;
+    out += `  ${s.name}, batches of ${s.batchSize} x ${s.size || '100 B'}: `;
     out += [...s.results].map(([id, r]) => `${id} ${fmtRate(r.median * s.batchSize)} values/s`).join(', ');
     out += `; ${s.name} ÷ ${Object.entries(s.ratios).map(([id, r]) => `${id} ${fmtRatio(r)}`).join(', ')}\n`;
   }
@@ -293,7 +293,7 @@ function markdownBatch(b) {
   for (const n of b.notes) out.push(`- ${n}`);
   if (b.notes.length) out.push('');
   for (const s of b.sync) {
-    out.push(`### ${s.name}, batches of ${s.batchSize} values of 100 B`, '');
+    out.push(`### ${s.name}, batches of ${s.batchSize} values of ${s.size || '100 B'}`, '');
     out.push(
       mdTable(
         ['', 'values/s (median, min–max)', `${s.name} ÷ this`],
