@@ -26,9 +26,9 @@ pub const KEY_HEX_LEN: usize = KEY_LEN * 2;
 
 /// One AES-256 key, ready to use.
 ///
-/// It holds aes-gcm's cipher for long values and, for the short-value path
-/// in [`crate::cipher`], the same key's AES key schedule and GHASH key
-/// (`H = AES_K(0^128)`), ready for [`crate::clmul::Ghash`].
+/// It holds the key's AES key schedule and GHASH key (`H = AES_K(0^128)`,
+/// ready for [`crate::clmul::Ghash`]) for [`crate::cipher`]'s own paths, and
+/// aes-gcm's cipher for long values where the CPU lacks CLMUL.
 pub struct Key {
     pub(crate) cipher: Aes256Gcm16,
     pub(crate) aes: Aes256,

@@ -4,7 +4,7 @@
 //! * [`format`]   – strict parsing and writing of `VV:IV:TAG:CT`
 //! * [`keyring`]  – key versions and zeroized key material
 //! * [`cipher`]   – AES-256-GCM with 16-byte IVs
-//! * [`clmul`]    – GHASH with carry-less multiplication, for short values
+//! * [`clmul`]    – GHASH with carry-less multiplication (PCLMULQDQ, VPCLMULQDQ)
 //! * [`pool`]     – reused buffers for batch results
 //! * `bindings`   – the N-API surface; the only module that knows napi
 //!
