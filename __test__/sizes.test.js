@@ -2,9 +2,11 @@
 
 // Byte compatibility at every size the benchmarks use and around every size
 // where the addon changes strategy: the short AES-GCM path for values of up
-// to 256 bytes (src/cipher.rs), and in src/bindings.rs the exact-length read
-// above 16 Ki UTF-16 units, external strings for stored values of 32 KiB
-// and more, scratch buffers kept up to 8 MiB. Both directions against
+// to 256 bytes and the long one above (src/cipher.rs; its GHASH works in
+// groups of 256 bytes), and in src/bindings.rs the exact-length read above
+// 16 Ki UTF-16 units, external strings for stored values of 32 KiB and more,
+// text of 128 KiB and more decrypted straight into an external string's
+// buffer, scratch buffers kept up to 8 MiB. Both directions against
 // node:crypto, ASCII and multi-byte, text and Buffer APIs.
 
 const test = require('node:test');
@@ -22,7 +24,8 @@ const sizes = [
   255, 256, 257, // short GCM path up to 256 bytes (multi-byte text crosses it at other lengths)
   16 * 1024 - 1, 16 * 1024, 16 * 1024 + 1, // read strategy switch (UTF-16 units)
   (32 * 1024 - HEADER) / 2 - 1, (32 * 1024 - HEADER) / 2 + 1, // stored value crosses 32 KiB
-  64 * 1024, 1024 * 1024,
+  511, 512, 513, 4096 + 17, // whole and partial 256-byte GHASH groups
+  64 * 1024, 128 * 1024 - 1, 128 * 1024, 1024 * 1024, // decrypted text crosses 128 KiB
   5 * 1024 * 1024, // above the 1 MiB of earlier scratch limits, below 8 MiB
 ].map(Math.floor);
 
@@ -70,4 +73,17 @@ test('a value whose stored form would exceed the longest JS string fails with TO
   );
   // and the next call works as usual
   assert.equal(decrypt(encrypt('still fine')), 'still fine');
+});
+
+test('long values: a tampered one fails with AUTH_FAILED, binary data read as text with NOT_UTF8, and the next call works', () => {
+  const { errorCodes } = require('..');
+  for (const n of [300, 64 * 1024, 200 * 1024]) {
+    const stored = encrypt(ascii(n));
+    const i = 69 + n; // a ciphertext digit in the middle
+    const tampered = stored.slice(0, i) + (stored[i] === '0' ? '1' : '0') + stored.slice(i + 1);
+    assert.throws(() => decrypt(tampered), (err) => err.code === errorCodes.AUTH_FAILED, `${n} bytes`);
+    const binary = encryptBuffer(Buffer.alloc(n, 0xff));
+    assert.throws(() => decrypt(binary), (err) => err.code === errorCodes.NOT_UTF8, `${n} bytes`);
+    assert.equal(decrypt(stored), ascii(n));
+  }
 });
