@@ -152,9 +152,17 @@ fn masked_tag(key: &Key, ks0: &Block, ct: &[u8]) -> [u8; TAG_LEN] {
     tag
 }
 
+/// `buf xor ks`, 16 bytes at a time (one block per word, so the compiler
+/// can use wide registers: a loop over `chunks_mut(16)` and bytes ran at
+/// about 25 instructions per block and was 15% of a 1 MiB encrypt).
 fn xor_keystream(buf: &mut [u8], ks: &[Block]) {
-    for (chunk, k) in buf.chunks_mut(16).zip(ks) {
-        for (b, k) in chunk.iter_mut().zip(k.iter()) {
+    let (blocks, tail) = buf.as_chunks_mut::<16>();
+    for (b, k) in blocks.iter_mut().zip(ks) {
+        let k: [u8; 16] = (*k).into();
+        *b = (u128::from_ne_bytes(*b) ^ u128::from_ne_bytes(k)).to_ne_bytes();
+    }
+    if let Some(k) = ks.get(blocks.len()) {
+        for (b, k) in tail.iter_mut().zip(k.iter()) {
             *b ^= k;
         }
     }
