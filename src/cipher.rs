@@ -370,31 +370,44 @@ mod tests {
         key.cipher.decrypt_inout_detached(&Nonce::from(*iv), b"", buf.into(), &Tag::from(*tag)).is_ok()
     }
 
+    /// `seal_in_place`/`open_in_place` against aes-gcm on `len` random bytes:
+    /// the same output, each opens the other's, and a flipped tag or
+    /// ciphertext bit (chosen by `salt`) is rejected, the buffer left as it was.
+    fn check_against_aes_gcm(key: &Key, len: usize, salt: usize) {
+        let mut rng = rand::rng();
+        let iv = random_iv();
+        let mut plain = vec![0u8; len];
+        rng.fill_bytes(&mut plain);
+        let (mut a, mut b) = (plain.clone(), plain.clone());
+        let tag_a = aes_gcm_seal(key, &iv, &mut a);
+        let tag_b = seal_in_place(key, &iv, &mut b).unwrap();
+        assert!(a == b && tag_a == tag_b, "{len} bytes");
+        let mut c = a.clone();
+        assert!(open_short_or_long(key, &iv, &tag_a, &mut c) && c == plain, "{len} bytes");
+        assert!(aes_gcm_open(key, &iv, &tag_b, &mut b) && b == plain, "{len} bytes");
+        let mut bad = tag_a;
+        bad[salt % TAG_LEN] ^= 0x80;
+        let mut d = a.clone();
+        assert!(!open_short_or_long(key, &iv, &bad, &mut d) && d == a, "{len} bytes, tag");
+        if len > 0 {
+            d[salt * 7919 % len] ^= 1;
+            let before = d.clone();
+            assert!(!open_short_or_long(key, &iv, &tag_a, &mut d) && d == before, "{len} bytes, ciphertext");
+        }
+    }
+
+    fn random_key() -> Key {
+        let mut kb = [0u8; 32];
+        rand::rng().fill_bytes(&mut kb);
+        Key::from_bytes(&kb)
+    }
+
     #[test]
     fn short_path_matches_aes_gcm() {
-        let mut rng = rand::rng();
         for round in 0..40 {
-            let mut kb = [0u8; 32];
-            rng.fill_bytes(&mut kb);
-            let key = Key::from_bytes(&kb);
+            let key = random_key();
             for len in 0..=SHORT_MAX + 40 {
-                let iv = random_iv();
-                let mut plain = vec![0u8; len];
-                rng.fill_bytes(&mut plain);
-                let (mut a, mut b) = (plain.clone(), plain.clone());
-                let tag_a = aes_gcm_seal(&key, &iv, &mut a);
-                let tag_b = seal_in_place(&key, &iv, &mut b).unwrap();
-                assert_eq!((&a, tag_a), (&b, tag_b), "round {round}, {len} bytes");
-                // each side opens the other's output
-                let mut c = a.clone();
-                assert!(open_short_or_long(&key, &iv, &tag_a, &mut c) && c == plain);
-                assert!(aes_gcm_open(&key, &iv, &tag_b, &mut b) && b == plain);
-                // a wrong tag leaves the buffer as it was
-                let mut bad = tag_a;
-                bad[usize::from(round as u8) % TAG_LEN] ^= 0x80;
-                let mut d = a.clone();
-                assert!(!open_short_or_long(&key, &iv, &bad, &mut d));
-                assert_eq!(d, a);
+                check_against_aes_gcm(&key, len, round);
             }
         }
     }
@@ -403,56 +416,16 @@ mod tests {
     /// across chunk boundaries and the wide GHASH's 256-byte groups.
     #[test]
     fn long_path_matches_aes_gcm() {
-        let mut rng = rand::rng();
         let lengths: Vec<usize> = (SHORT_MAX + 1..=1300)
             .step_by(7)
             .chain([1024, 1025, 4095, 4096, 16 * 1024 + 3, 65536, 65536 + 17, (1 << 20) + 5])
             .collect();
         for round in 0..6 {
-            let mut kb = [0u8; 32];
-            rng.fill_bytes(&mut kb);
-            let key = Key::from_bytes(&kb);
-            if round == 0 {
-                assert_eq!(long_path(&key, 4096), key.ghash.is_clmul());
-            }
+            let key = random_key();
+            assert_eq!(long_path(&key, 4096), key.ghash.is_clmul());
             for &len in &lengths {
-                let iv = random_iv();
-                let mut plain = vec![0u8; len];
-                rng.fill_bytes(&mut plain);
-                let (mut a, mut b) = (plain.clone(), plain.clone());
-                let tag_a = aes_gcm_seal(&key, &iv, &mut a);
-                let tag_b = seal_in_place(&key, &iv, &mut b).unwrap();
-                assert!(a == b && tag_a == tag_b, "round {round}, {len} bytes");
-                let mut c = a.clone();
-                assert!(open_short_or_long(&key, &iv, &tag_a, &mut c) && c == plain);
-                assert!(aes_gcm_open(&key, &iv, &tag_b, &mut b) && b == plain);
-                // a flipped ciphertext bit or a wrong tag: rejected, buffer as it was
-                let mut d = a.clone();
-                d[len * round / 6] ^= 1;
-                let before = d.clone();
-                assert!(!open_short_or_long(&key, &iv, &tag_a, &mut d));
-                assert_eq!(d, before);
-                let mut bad = tag_a;
-                bad[round] ^= 0x40;
-                assert!(!open_short_or_long(&key, &iv, &bad, &mut c.clone()));
+                check_against_aes_gcm(&key, len, round);
             }
-        }
-    }
-
-    #[test]
-    fn long_path_counter_wraps_like_ctr32be() {
-        use aes_gcm::aes::cipher::{KeyIvInit, StreamCipher};
-        let kb = [0x24u8; 32];
-        let key = Key::from_bytes(&kb);
-        for low in [0xffff_ffc0u32, 0xffff_fffe, 0xffff_ffff] {
-            let mut j0 = Block::from([0x5au8; 16]);
-            j0[12..].copy_from_slice(&low.to_be_bytes());
-            // more than one chunk, and a partial last block
-            let mut got = vec![0u8; CHUNK_BLOCKS * 16 * 2 + 40];
-            ctr_xor(&key.aes, &j0, &mut got);
-            let mut want = vec![0u8; 16 + got.len()];
-            ctr::Ctr32BE::<aes_gcm::aes::Aes256>::new((&kb).into(), &j0).apply_keystream(&mut want);
-            assert_eq!(got, want[16..], "low word {low:#x}");
         }
     }
 
@@ -460,19 +433,30 @@ mod tests {
         open_in_place(key, b"01", iv, tag, buf).is_ok()
     }
 
-    #[test]
-    fn short_path_counter_wraps_like_ctr32be() {
+    /// `len` bytes of `ctr`'s Ctr32BE keystream from counter block `j0` on.
+    fn ctr32be_keystream(kb: &[u8; 32], j0: &Block, len: usize) -> Vec<u8> {
         use aes_gcm::aes::cipher::{KeyIvInit, StreamCipher};
+        let mut ks = vec![0u8; len];
+        ctr::Ctr32BE::<aes_gcm::aes::Aes256>::new(kb.into(), j0).apply_keystream(&mut ks);
+        ks
+    }
+
+    /// Both paths' counters against `ctr`'s, across the 32-bit wrap-around.
+    #[test]
+    fn counters_wrap_like_ctr32be() {
         let kb = [0x42u8; 32];
         let key = Key::from_bytes(&kb);
-        for low in [0xffff_fff0u32, 0xffff_ffff, 0] {
+        for low in [0xffff_ffc0u32, 0xffff_fff0, 0xffff_fffe, 0xffff_ffff, 0] {
             let mut j0 = Block::from([0xa5u8; 16]);
             j0[12..].copy_from_slice(&low.to_be_bytes());
+            // the short path: E(J0), E(inc32(J0)), .. in one call
             let mut ks = [Block::default(); SHORT_BLOCKS];
             counter_keystream(&key.aes, &j0, 0, &mut ks);
-            let mut want = vec![0u8; SHORT_BLOCKS * 16];
-            ctr::Ctr32BE::<aes_gcm::aes::Aes256>::new((&kb).into(), &j0).apply_keystream(&mut want);
-            assert_eq!(ks.concat(), want, "low word {low:#x}");
+            assert_eq!(ks.concat(), ctr32be_keystream(&kb, &j0, SHORT_BLOCKS * 16), "short, low word {low:#x}");
+            // the long path: from inc32(J0), over two chunks and a partial block
+            let mut got = vec![0u8; CHUNK_BLOCKS * 16 * 2 + 40];
+            ctr_xor(&key.aes, &j0, &mut got);
+            assert_eq!(got, ctr32be_keystream(&kb, &j0, 16 + got.len())[16..], "long, low word {low:#x}");
         }
     }
 
