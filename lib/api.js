@@ -235,12 +235,13 @@ function rebase(err, start) {
  * with the values' length. Interleaved in one process, 1,000-value batches
  * against a loop of single calls (joined ÷ loop time, two runs): decrypting,
  * 1.00-1.04 at 100 B, 0.86-1.00 at 256 B, 0.83 at 512 B, 0.74-0.77 at 1-2
- * KiB, 0.78 at 16 KiB, but 1.7x faster at 64 KiB, where its results are
- * external strings and a loop's are copied by every young-generation
- * collection while the batch holds them; encrypting, 1.03-1.22 up to 300 B,
- * 0.87-0.97 from 512 B to 2 KiB, 1.08 at 4 KiB, 0.78 at 16 KiB. Value by
- * value, a batch does what the loop does: 0.99-1.03x of it at 512 B and 1
- * KiB after this change.
+ * KiB, 0.78 at 16 KiB; encrypting, 1.03-1.22 up to 300 B, 0.87-0.97 from
+ * 512 B to 2 KiB, 1.08 at 4 KiB, 0.78 at 16 KiB. Value by value, a batch
+ * does what the loop does (0.99-1.03x of it at 512 B and 1 KiB). Decrypting
+ * 64 KiB values, the joined form measured 1.7x the loop on batches of 200
+ * (its results are external strings; a loop's are copied by the young-
+ * generation collections while the batch holds them) and 0.92-0.95x on
+ * batches of 100 (`npm run bench`), where they still fit that generation.
  */
 const ONE_BY_ONE_FROM = 400;
 const JOINED_AGAIN_FROM = 64 * 1024;

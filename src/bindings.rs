@@ -568,8 +568,9 @@ unsafe fn seal_call(
     }
 }
 
-/// The body of `decrypt` and `decryptBytes`: `(stored)`, the plaintext
-/// (in the output scratch buffer) turned into a JS value by `finish`.
+/// The body of `decryptBytes`: `(stored)`, the plaintext (in the output
+/// scratch buffer) turned into a JS value by `finish`. (`decrypt` has its own,
+/// for large text.)
 unsafe fn open_call(env: RawEnv, info: sys::napi_callback_info, finish: impl FnOnce(&State, &[u8]) -> Res<Value>) -> Value {
     unsafe {
         run(env, || {

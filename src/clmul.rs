@@ -227,6 +227,8 @@ mod x86 {
             let mut done = 0;
             if p.wide && full >= 16 {
                 done = full / 16 * 16;
+                // SAFETY: `wide` is set only where `wide_available` found the
+                // features `wide` is compiled for (see `Ghash::new`).
                 acc = wide(p, &data[..done * 16], acc);
             }
             let (h4, d4) = pow(4);
