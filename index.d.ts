@@ -38,7 +38,7 @@ export function reEncrypt(encryptedData: EncryptedString, newKeyVersion: KeyVers
 /** The key version a stored value was written with, e.g. `"01"`. */
 export function getKeyVersion(encryptedData: EncryptedString): KeyVersion;
 
-/** Encrypts every string: short values in a few native calls (faster than a loop), long ones a call each. All or nothing; errors carry `index`. */
+/** Encrypts every string: short values, and all values of batches with 8 MiB of results or more, in a few native calls (faster than a loop); other long ones a call each. All or nothing; errors carry `index`. */
 export function encryptMany(values: readonly string[], options?: EncryptOptions): EncryptedString[];
 
 /** Decrypts every stored value, as `encryptMany`. All or nothing; errors carry `index`. */

@@ -129,21 +129,24 @@ for (const [name, enc, dec] of [
   });
 }
 
-test('sync: pieces of short, long and very long values (joined, value by value, joined again) agree with node:crypto', () => {
+test('sync: pieces joined and value by value, in small and large batches, agree with node:crypto', () => {
   // Sync batches join pieces of short values and go value by value through
-  // longer ones (lib/api.js ONE_BY_ONE_FROM); decrypting, pieces of very long
-  // stored values are joined again (JOINED_AGAIN_FROM).
+  // longer ones, unless the batch's results come to 8 MiB and more (lib/api.js
+  // oneByOnePiece); text of 40,000 bytes stores as external strings either way.
   const text = (bytes, i) => `${i}:${'é'.repeat(i % 3)}`.padEnd(bytes, 'abcdefghij');
-  for (const bytes of [10, 150, 250, 1000, 5000, 40_000]) {
-    const values = Array.from({ length: 40 }, (_, i) => text(bytes, i));
+  const check = (values, what) => {
     const stored = encryptMany(values);
-    values.forEach((v, i) => assert.equal(nodeDecrypt(K1, stored[i]), v, `${bytes} B, value ${i}`));
-    assert.deepEqual(decryptMany(stored), values, `${bytes} B`);
-    assert.deepEqual(decryptMany(values.map((v) => nodeEncrypt(K1, v))), values, `${bytes} B from node:crypto`);
+    values.forEach((v, i) => assert.equal(nodeDecrypt(K1, stored[i]), v, `${what}, value ${i}`));
+    assert.deepEqual(decryptMany(stored), values, what);
+    assert.deepEqual(decryptMany(values.map((v) => nodeEncrypt(K1, v))), values, `${what} from node:crypto`);
+  };
+  for (const bytes of [10, 150, 250, 1000, 5000, 40_000]) {
+    check(Array.from({ length: 40 }, (_, i) => text(bytes, i)), `40 x ${bytes} B`);
   }
-  // One batch through all three, in order.
-  const mixed = [10, 5000, 150, 40_000, 1000, 10].flatMap((bytes) => Array.from({ length: 9 }, (_, i) => text(bytes, i)));
-  assert.deepEqual(decryptMany(encryptMany(mixed)), mixed);
+  // One batch through short and long pieces, in order.
+  check([10, 5000, 150, 40_000, 1000, 10].flatMap((bytes) => Array.from({ length: 9 }, (_, i) => text(bytes, i))), 'mixed');
+  // 9 MB of text, 18 MB stored: long values joined.
+  check(Array.from({ length: 600 }, (_, i) => text(15_000, i)), '600 x 15,000 B');
 });
 
 test('sync: errors and keys loaded from process.env in a piece that goes value by value', () => {

@@ -235,41 +235,55 @@ function rebase(err, start) {
 }
 
 /**
- * Sync batch pieces whose values average ONE_BY_ONE_FROM UTF-16 units or
- * more go value by value through the single-value calls; decrypted pieces
- * go back to the joined form from JOINED_AGAIN_FROM units (stored values of
- * about 32 KiB of text and up).
+ * Which form a sync batch's pieces take. A batch saves a JS-to-native call
+ * per value (tens of nanoseconds) and pays for a join and for copies into and
+ * out of its segments, which grow with the values' length; but its results
+ * are external strings, while a loop's are copies on V8's heap (below
+ * EXTERNAL_MIN / TEXT_EXTERNAL_MIN, see src/bindings.rs), which the young-
+ * generation collections copy again while the batch holds them all.
  *
- * A batch saves a JS-to-native call per value (tens of nanoseconds) and
- * pays for a join and for copies into and out of its segments, which grow
- * with the values' length. Interleaved in one process, 1,000-value batches
- * against a loop of single calls (joined ÷ loop time, two runs): decrypting,
- * 1.00-1.04 at 100 B, 0.86-1.00 at 256 B, 0.83 at 512 B, 0.74-0.77 at 1-2
- * KiB, 0.78 at 16 KiB; encrypting, 1.03-1.22 up to 300 B, 0.87-0.97 from
- * 512 B to 2 KiB, 1.08 at 4 KiB, 0.78 at 16 KiB. Value by value, a batch
- * does what the loop does (0.99-1.03x of it at 512 B and 1 KiB). Decrypting
- * 64 KiB values, the joined form measured 1.7x the loop on batches of 200
- * (its results are external strings; a loop's are copied by the young-
- * generation collections while the batch holds them) and 0.92-0.95x on
- * batches of 100 (`npm run bench`), where they still fit that generation.
+ * So a piece whose values average ONE_BY_ONE_FROM UTF-16 units or more goes
+ * value by value through the single-value calls, unless the whole batch's
+ * results come to JOINED_RESULTS_FROM bytes or more and single calls would
+ * return them on the heap. Measured in one process, alternating (joined ÷
+ * value-by-value speed): 1.02-1.13 encrypting up to 512 B; from there to
+ * 8 MiB of results 0.56-0.90 decrypting and 0.79-1.17 encrypting (1,000
+ * values of 1-8 KiB, 100-500 of 16-64 KiB); from 8 MiB of results 1.25-1.88
+ * decrypting and 1.17-3.24 encrypting (1-64 KiB, up to 16,000 values);
+ * encrypting 16-64 KiB values, whose single-call results are external too,
+ * 0.62-0.85 at any count.
  */
 const ONE_BY_ONE_FROM = 400;
-const JOINED_AGAIN_FROM = 64 * 1024;
+/** About half of V8's default young generation (a 16 MiB semi-space on 64-bit). */
+const JOINED_RESULTS_FROM = 8 * 1024 * 1024;
+/** src/bindings.rs EXTERNAL_MIN and TEXT_EXTERNAL_MIN: single-call results this long are external strings. */
+const SINGLE_EXTERNAL_STORED = 32 * 1024;
+const SINGLE_EXTERNAL_TEXT = 128 * 1024;
 
-function oneByOnePiece(encrypting, units, count) {
-  const average = units / count;
-  return average >= ONE_BY_ONE_FROM && (encrypting || average < JOINED_AGAIN_FROM);
+/** Result bytes for `units` UTF-16 units of input in `count` values (ASCII: units = bytes). */
+function resultBytes(encrypting, units, count) {
+  return encrypting ? 2 * units + STORED_HEADER * count : (units - STORED_HEADER * count) / 2;
+}
+
+function oneByOnePiece(encrypting, units, count, batchResults) {
+  if (units < ONE_BY_ONE_FROM * count) return false;
+  const each = resultBytes(encrypting, units, count) / count;
+  const singleExternal = each >= (encrypting ? SINGLE_EXTERNAL_STORED : SINGLE_EXTERNAL_TEXT);
+  return singleExternal || batchResults < JOINED_RESULTS_FROM;
 }
 
 function manySync(native_, values, version, fn, encrypting) {
   checkValues(values, fn);
   const out = new Array(values.length);
   const { lens: allLens, bounds, totals } = pieces(values, fn, encrypting);
+  let units = 0;
+  for (const t of totals) units += t;
+  const batchResults = resultBytes(encrypting, units, values.length);
   for (let b = 0; b < bounds.length; b += 2) {
     const start = bounds[b];
     const end = bounds[b + 1];
     try {
-      if (oneByOnePiece(encrypting, totals[b >> 1], end - start)) {
+      if (oneByOnePiece(encrypting, totals[b >> 1], end - start, batchResults)) {
         oneByOne(out, start, encrypting, values.slice(start, end), version);
         continue;
       }
@@ -286,7 +300,8 @@ function manySync(native_, values, version, fn, encrypting) {
 
 /**
  * Encrypts every string of `values`: short values in a few native calls, long
- * ones a call each (see ONE_BY_ONE_FROM). All or nothing; errors carry `index`.
+ * ones a call each unless the batch is large (see oneByOnePiece). All or
+ * nothing; errors carry `index`.
  */
 function encryptMany(values, options) {
   return manySync(native.encryptJoined, values, versionOption(options, 'encryptMany'), 'encryptMany', true);
