@@ -79,7 +79,7 @@ function decryptBuffer(encryptedData) {
   // decrypts into a Buffer made here: small ones come out of Node's pool,
   // much cheaper than one made in the addon (see decrypt_bytes in
   // src/bindings.rs). A string of any other shape fails in the addon.
-  const bytes = Math.max(0, Math.floor((encryptedData.length - STORED_HEADER) / 2));
+  const bytes = Math.max(0, Math.floor(resultBytes(false, encryptedData.length, 1)));
   const out = Buffer.allocUnsafe(bytes);
   withKeys(native.decryptBytes, encryptedData, out);
   return out;

@@ -177,13 +177,20 @@ fn seal_short(key: &Key, iv: &[u8; IV_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
     tag
 }
 
+/// Whether `tag` is ciphertext `ct`'s tag under `mask` (`E(J0)`), compared
+/// in constant time; the expected tag is wiped.
+fn tag_matches(key: &Key, mask: &Block, ct: &[u8], tag: &[u8; TAG_LEN]) -> bool {
+    let mut expected = masked_tag(key, mask, ct);
+    let ok: bool = expected.ct_eq(tag).into();
+    wipe(&mut expected, [0u8; TAG_LEN]);
+    ok
+}
+
 /// Checks the tag before decrypting; `buf` is unchanged when it fails.
 fn open_short(key: &Key, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], buf: &mut [u8]) -> bool {
     let mut ks = [Block::default(); SHORT_BLOCKS];
     let n = short_keystream(key, iv, buf.len(), &mut ks);
-    let mut expected = masked_tag(key, &ks[0], buf);
-    let ok: bool = expected.ct_eq(tag).into();
-    wipe(&mut expected, [0u8; TAG_LEN]);
+    let ok = tag_matches(key, &ks[0], buf, tag);
     if ok {
         xor_keystream(buf, &ks[1..n]);
     }
@@ -205,9 +212,7 @@ fn seal_long(key: &Key, iv: &[u8; IV_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
 fn open_long(key: &Key, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], buf: &mut [u8]) -> bool {
     let mut jm = [Block::default(); 2];
     j0_and_mask(key, iv, &mut jm);
-    let mut expected = masked_tag(key, &jm[1], buf);
-    let ok: bool = expected.ct_eq(tag).into();
-    wipe(&mut expected, [0u8; TAG_LEN]);
+    let ok = tag_matches(key, &jm[1], buf, tag);
     if ok {
         ctr_xor(&key.aes, &jm[0], buf);
     }
@@ -239,13 +244,14 @@ pub fn seal_in_place(key: &Key, iv: &[u8; IV_LEN], buf: &mut [u8]) -> Result<[u8
 /// Decrypts `buf` in place after checking `tag`. On failure `buf` is left
 /// as it was (every path checks the tag before decrypting).
 pub fn open_in_place(key: &Key, version: &Version, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], buf: &mut [u8]) -> Result<()> {
-    if buf.len() <= SHORT_MAX || long_path(key, buf.len()) {
-        let ok = if buf.len() <= SHORT_MAX { open_short(key, iv, tag, buf) } else { open_long(key, iv, tag, buf) };
-        return if ok { Ok(()) } else { Err(FieldCryptError::AuthenticationFailed(*version)) };
-    }
-    key.cipher
-        .decrypt_inout_detached(&Nonce::from(*iv), b"", buf.into(), &Tag::from(*tag))
-        .map_err(|_| FieldCryptError::AuthenticationFailed(*version))
+    let ok = if buf.len() <= SHORT_MAX {
+        open_short(key, iv, tag, buf)
+    } else if long_path(key, buf.len()) {
+        open_long(key, iv, tag, buf)
+    } else {
+        key.cipher.decrypt_inout_detached(&Nonce::from(*iv), b"", buf.into(), &Tag::from(*tag)).is_ok()
+    };
+    if ok { Ok(()) } else { Err(FieldCryptError::AuthenticationFailed(*version)) }
 }
 
 /// Encrypts bytes into a stored value under a fresh random IV.
