@@ -82,11 +82,18 @@ fn length_block(bytes: usize) -> Block {
     b
 }
 
+/// The pre-counter block for a 16-byte IV (SP 800-38D 7.1 step 2, an IV
+/// that is not 96 bits long): `J0 = GHASH_H(IV || 0^64 || [128]_64)`.
+/// The caller wipes it.
+fn pre_counter_block(key: &Key, iv: &[u8; IV_LEN]) -> Block {
+    ghash(key, iv, &length_block(IV_LEN))
+}
+
 /// The short path's keystream: `E(J0)` in block 0, then one block per 16
 /// bytes of a `len`-byte value. Returns the number of blocks written.
 fn short_keystream(key: &Key, iv: &[u8; IV_LEN], len: usize, ks: &mut [Block; SHORT_BLOCKS]) -> usize {
     debug_assert!(len <= SHORT_MAX);
-    let mut j0 = ghash(key, iv, &length_block(IV_LEN));
+    let mut j0 = pre_counter_block(key, iv);
     let n = 1 + len.div_ceil(16);
     counter_keystream(&key.aes, &j0, 0, &mut ks[..n]);
     wipe(&mut j0, Block::default());
@@ -115,7 +122,7 @@ const GCM_MAX: u64 = (1 << 36) - 32;
 /// `[J0, E(J0)]` for `iv` (`E(J0)` masks the tag), written into `out`,
 /// which the caller wipes.
 fn j0_and_mask(key: &Key, iv: &[u8; IV_LEN], out: &mut [Block; 2]) {
-    out[0] = ghash(key, iv, &length_block(IV_LEN));
+    out[0] = pre_counter_block(key, iv);
     out[1] = out[0];
     key.aes.encrypt_blocks(&mut out[1..]);
 }
