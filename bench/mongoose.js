@@ -238,6 +238,16 @@ function pct(x) {
   return `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
 }
 
+/** An overhead's 95% interval, "low to high". */
+function span(o) {
+  return `${pct(o.low)} to ${pct(o.high)}`;
+}
+
+/** An overhead's 95% interval and per-round range, "low to high; min to max". */
+function spans(o) {
+  return `${span(o)}; ${pct(o.min)} to ${pct(o.max)}`;
+}
+
 async function main() {
   const opts = options();
   const fc = require('..');
@@ -320,8 +330,7 @@ async function main() {
     const cell = (s) => `${(s.median * 1000).toFixed(1)} (${(s.min * 1000).toFixed(0)}–${(s.max * 1000).toFixed(0)})`;
     text +=
       `${row.phase.padEnd(8)}${cell(row.plain).padEnd(22)}${cell(row.padded).padEnd(22)}${cell(row.enc).padEnd(22)}` +
-      `${`${pct(row.sizeOverhead.value)} (${pct(row.sizeOverhead.low)} to ${pct(row.sizeOverhead.high)})`.padEnd(34)}` +
-      `${pct(row.overhead.value)} (${pct(row.overhead.low)} to ${pct(row.overhead.high)}; ${pct(row.overhead.min)} to ${pct(row.overhead.max)})\n`;
+      `${`${pct(row.sizeOverhead.value)} (${span(row.sizeOverhead)})`.padEnd(34)}${pct(row.overhead.value)} (${spans(row.overhead)})\n`;
   }
   process.stdout.write(text);
 
@@ -362,9 +371,8 @@ async function main() {
     ...rows.map((row) => {
       const cell = (s) => `**${(s.median * 1000).toFixed(1)}** (${(s.min * 1000).toFixed(0)}–${(s.max * 1000).toFixed(0)})`;
       return (
-        `| ${row.phase} | ${cell(row.plain)} | ${cell(row.padded)} | ${cell(row.enc)} | ${pct(row.sizeOverhead.value)} ` +
-        `(${pct(row.sizeOverhead.low)} to ${pct(row.sizeOverhead.high)}; ${pct(row.sizeOverhead.min)} to ${pct(row.sizeOverhead.max)}) | ` +
-        `**${pct(row.overhead.value)}** (${pct(row.overhead.low)} to ${pct(row.overhead.high)}; ${pct(row.overhead.min)} to ${pct(row.overhead.max)}) |`
+        `| ${row.phase} | ${cell(row.plain)} | ${cell(row.padded)} | ${cell(row.enc)} | ` +
+        `${pct(row.sizeOverhead.value)} (${spans(row.sizeOverhead)}) | **${pct(row.overhead.value)}** (${spans(row.overhead)}) |`
       );
     }),
     '',
