@@ -12,15 +12,15 @@
  * `createDecryptMethod` methods; on another ("same size") they are stored in
  * clear but padded to the length their stored values would have (2n + 69
  * characters), a control that separates what the longer values cost from
- * what the encryption costs. In interleaved rounds (order rotating) each
- * model
+ * what the encryption costs. In each round each model
  *
  *   save: saves N new documents one by one with doc.save(), into an emptied
- *         collection;
- *   find: finds all N (hydrated documents) without reading the fields;
- *   read: finds all N and reads the three fields: decrypted through the
- *         methods, or plainly.
- *   (find and read are repeated 5 times each; the mean is the round's time.)
+ *         collection, SAVE_CHUNK at a time, the models taking turns;
+ *   find: finds all N (hydrated documents);
+ *   read: the same find, plus reading the three fields of the documents it
+ *         found: decrypted through the methods, or plainly.
+ *   (The find is repeated 10 times, the models taking turns; the mean is
+ *   the round's time.)
  *
  * find's overhead is what the larger stored values cost (hex ciphertext is
  * over twice as long as the text); read minus find is the decryption.
@@ -46,7 +46,7 @@ const { machineInfo } = require('./report');
 
 const FIELDS = ['ssn', 'email', 'address'];
 const MINIMAL = process.argv.includes('--minimal');
-const FIND_REPEATS = 5;
+const FIND_REPEATS = 10;
 
 function options(argv = process.argv.slice(2), env = process.env) {
   const flags = {};
@@ -166,40 +166,66 @@ function models(mongoose, connection, fc) {
 
 const seconds = (start) => Number(process.hrtime.bigint() - start) / 1e9;
 
-/** One round for one model: empty the collection, time N saves, the finds, the finds + reads. */
-async function round(m, n, fc) {
-  await m.model.deleteMany({});
-  let t = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) await new m.model(m.prepare ? m.prepare(docData(i)) : docData(i)).save();
-  const save = seconds(t);
+/** Documents each model saves before the next model's turn (see round). */
+const SAVE_CHUNK = 25;
 
-  // Finds are much quicker than the saves: repeat them to time something measurable.
-  let docs;
-  t = process.hrtime.bigint();
-  for (let k = 0; k < FIND_REPEATS; k++) docs = await m.model.find({});
-  const find = seconds(t) / FIND_REPEATS;
+/** `list` rotated left by `k`. */
+const rotate = (list, k) => [...list.slice(k % list.length), ...list.slice(0, k % list.length)];
 
-  let chars = 0;
-  t = process.hrtime.bigint();
-  for (let k = 0; k < FIND_REPEATS; k++) {
-    docs = await m.model.find({});
-    for (const doc of docs) for (const v of m.read(doc)) chars += v.length;
+/**
+ * One round for all the models, interleaved finely: each model saves
+ * SAVE_CHUNK documents in turn (the order rotating every chunk) until each
+ * has saved N, then each runs one find (and reads the fields of what it
+ * found) in turn, FIND_REPEATS times. On a shared host the speed drifts over seconds; a
+ * round that gave each model a block of its own (a second of saves, then
+ * its finds) measured per-round ratios between the models from -30% to
+ * +60%. Turns of 25-200 ms put every model through the same drift.
+ */
+async function round(order, n, fc) {
+  const res = {};
+  for (const m of order) {
+    await m.model.deleteMany({});
+    res[m.id] = { save: 0, find: 0, read: 0, chars: 0 };
   }
-  const read = seconds(t) / FIND_REPEATS;
+  for (let from = 0, c = 0; from < n; from += SAVE_CHUNK, c++) {
+    const to = Math.min(from + SAVE_CHUNK, n);
+    for (const m of rotate(order, c)) {
+      const t = process.hrtime.bigint();
+      for (let i = from; i < to; i++) await new m.model(m.prepare ? m.prepare(docData(i)) : docData(i)).save();
+      res[m.id].save += seconds(t);
+    }
+  }
+
+  // Finds are much quicker than the saves: repeat them to time something
+  // measurable. Each find's documents are then read, timed on their own:
+  // `read` is the find plus the reading.
+  const docs = {};
+  for (let k = 0; k < FIND_REPEATS; k++) {
+    for (const m of rotate(order, k)) {
+      const t = process.hrtime.bigint();
+      docs[m.id] = await m.model.find({});
+      const found = seconds(t);
+      for (const doc of docs[m.id]) for (const v of m.read(doc)) res[m.id].chars += v.length;
+      res[m.id].find += found / FIND_REPEATS;
+      res[m.id].read += seconds(t) / FIND_REPEATS;
+    }
+  }
 
   // Check (untimed) that the run did what it claims.
-  if (docs.length !== n) throw new Error(`${m.id}: found ${docs.length} documents, saved ${n}`);
-  const byName = new Map(docs.map((d) => [d.name, m.read(d)]));
-  for (const i of [0, n - 1]) {
-    const want = docData(i);
-    if (String(byName.get(want.name)) !== String(FIELDS.map((f) => want[f]))) throw new Error(`${m.id}: document ${i} reads back wrong`);
+  for (const m of order) {
+    if (docs[m.id].length !== n) throw new Error(`${m.id}: found ${docs[m.id].length} documents, saved ${n}`);
+    const byName = new Map(docs[m.id].map((d) => [d.name, m.read(d)]));
+    for (const i of [0, n - 1]) {
+      const want = docData(i);
+      if (String(byName.get(want.name)) !== String(FIELDS.map((f) => want[f]))) throw new Error(`${m.id}: document ${i} reads back wrong`);
+    }
+    const raw = await m.model.collection.findOne({ name: docData(0).name });
+    for (const f of FIELDS) {
+      if (fc.isEncrypted(raw[f]) !== (m.id === 'encrypted')) throw new Error(`${m.id}: ${f} stored ${m.id === 'encrypted' ? 'in clear' : 'encrypted'}`);
+      if (m.id !== 'plain' && raw[f].length !== storedLength(docData(0)[f].length)) throw new Error(`${m.id}: ${f} is not of the stored length`);
+    }
   }
-  const raw = await m.model.collection.findOne({ name: docData(0).name });
-  for (const f of FIELDS) {
-    if (fc.isEncrypted(raw[f]) !== (m.id === 'encrypted')) throw new Error(`${m.id}: ${f} stored ${m.id === 'encrypted' ? 'in clear' : 'encrypted'}`);
-    if (m.id !== 'plain' && raw[f].length !== storedLength(docData(0)[f].length)) throw new Error(`${m.id}: ${f} is not of the stored length`);
-  }
-  return { save, find, read, chars };
+  return res;
 }
 
 /**
@@ -280,12 +306,10 @@ async function main() {
   try {
     await connection.dropDatabase();
     for (let r = 0; r <= opts.rounds; r++) {
-      for (const m of [...order.slice(r % 3), ...order.slice(0, r % 3)]) {
-        const res = await round(m, opts.n, fc);
-        if (r === 0) continue; // warm-up
-        for (const phase of PHASES) times[m.id][phase].push(res[phase]);
-      }
+      const res = await round(rotate(order, r), opts.n, fc);
       if (r > 0) {
+        // Round 0 is the warm-up.
+        for (const m of order) for (const phase of PHASES) times[m.id][phase].push(res[m.id][phase]);
         const last = (id, phase) => times[id][phase][r - 1];
         process.stderr.write(
           `  round ${r}: ` +
@@ -321,8 +345,8 @@ async function main() {
 
   const descr = {
     save: `save ${opts.n} documents one by one (doc.save(), 3 fields encrypted by pre-save hooks)`,
-    find: `\`find({})\` all ${opts.n} documents (hydrated), reading no field; done ${FIND_REPEATS} times per round, the mean is the round's time`,
-    read: `the same find, then read the 3 fields of every document (decrypted by the createDecryptMethod methods; plain reads on the plain model, the padding cut off on the same-size one); also ${FIND_REPEATS} times`,
+    find: `\`find({})\` all ${opts.n} documents (hydrated); done ${FIND_REPEATS} times per round, the mean is the round's time`,
+    read: `each of those finds plus reading the 3 fields of every document it found (decrypted by the createDecryptMethod methods; plain reads on the plain model, the padding cut off on the same-size one)`,
   };
   let text = `\nMongoose ${mongoose.version} on ${serverVersion}, N=${opts.n}, median of ${opts.rounds} rounds (min–max), ms\n`;
   text += `${'phase'.padEnd(8)}${'plain'.padEnd(22)}${'same size'.padEnd(22)}${'encrypted'.padEnd(22)}${'same size ÷ plain (95%)'.padEnd(34)}encrypted ÷ plain (95%; per-round range)\n`;
@@ -352,11 +376,14 @@ async function main() {
     '`address` have `encryptFieldIfModified` pre-save hooks and `createDecryptMethod` methods. On another, **same size**, they',
     'are stored in clear but padded to the length of their stored values (2n + 69 characters): a control for what the',
     'longer values alone cost. One warm-up round, then',
-    `${opts.rounds} rounds rotating which model goes first. Per round and model, into an emptied collection:`,
+    `${opts.rounds} rounds. Per round and model, into an emptied collection:`,
     '',
     `- **save**: ${descr.save};`,
     `- **find**: ${descr.find};`,
     `- **read**: ${descr.read}.`,
+    '',
+    `The models take turns: ${SAVE_CHUNK} saves each, then one find (and read) each, the order rotating every`,
+    'turn, so that the drift of a shared machine over seconds falls on all three alike.',
     '',
     'The find overhead is the cost of the larger stored values (hex ciphertext is over twice the length of the text),',
     'which the same-size model pays too; read minus find is the cost of decrypting.',
