@@ -176,10 +176,11 @@ const rotate = (list, k) => [...list.slice(k % list.length), ...list.slice(0, k 
  * One round for all the models, interleaved finely: each model saves
  * SAVE_CHUNK documents in turn (the order rotating every chunk) until each
  * has saved N, then each runs one find (and reads the fields of what it
- * found) in turn, FIND_REPEATS times. On a shared host the speed drifts over seconds; a
- * round that gave each model a block of its own (a second of saves, then
- * its finds) measured per-round ratios between the models from -30% to
- * +60%. Turns of 25-200 ms put every model through the same drift.
+ * found) in turn, FIND_REPEATS times. On a shared host the speed drifts
+ * over seconds; a round that gave each model a block of its own (a second
+ * of saves, then its finds) measured per-round ratios between the models
+ * from -30% to +60%. Turns of 25-200 ms put every model through the same
+ * drift.
  */
 async function round(order, n, fc) {
   const res = {};
