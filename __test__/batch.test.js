@@ -213,3 +213,19 @@ test('async: the input array may change after the call', async () => {
   const stored = await pending;
   assert.deepEqual(decryptMany(stored), copy);
 });
+
+test('async: more pieces than the pool is given at once; a bad value in a late piece fails the batch with its index', async () => {
+  // Stored, about 6,000 of these make a piece (4 runs of 120 KiB), and at
+  // most 16 pieces are on the pool (lib/api.js IN_FLIGHT): decrypting
+  // 200,000 of them, 34 pieces, the later ones wait for places.
+  const values = Array.from({ length: 200_000 }, (_, i) => `v${i}`);
+  const stored = await encryptManyAsync(values);
+  for (const i of [0, 99_999, 199_999]) assert.equal(nodeDecrypt(K1, stored[i]), values[i], `value ${i}`);
+  assert.deepEqual(await decryptManyAsync(stored), values);
+  const bad = [...stored];
+  bad[190_000] = bad[190_000].slice(0, -2) + (bad[190_000].endsWith('00') ? '11' : '00');
+  await assert.rejects(
+    async () => decryptManyAsync(bad),
+    (err) => err.code === errorCodes.AUTH_FAILED && err.index === 190_000 && /\(at index 190000\)$/.test(err.message),
+  );
+});

@@ -1113,6 +1113,9 @@ const POOL_YIELD_EVERY: usize = 128;
 /// An async batch: input read on the JS thread, crypto on the libuv thread
 /// pool, results turned into strings back on the JS thread.
 struct AsyncBatch {
+    /// The addon's state, for turning the results into strings. It lives
+    /// until the environment's cleanup hooks run, after the last completion.
+    state: *const State,
     /// A snapshot of the keys (Arc clones): later keyring changes do not
     /// affect a batch already started.
     ring: Keyring,
@@ -1141,7 +1144,8 @@ unsafe extern "C" fn batch_complete(env: RawEnv, status: sys::napi_status, data:
     let mut batch = unsafe { Box::from_raw(data as *mut AsyncBatch) };
     unsafe { sys::napi_delete_async_work(env, batch.work) };
     let settled = match (status, &batch.result) {
-        (OK, Some(Ok(()))) => unsafe { results_handle(env, std::mem::take(&mut batch.results)) }.map(|v| (true, v)),
+        // SAFETY: see `AsyncBatch::state`; the JS thread is the only one touching it.
+        (OK, Some(Ok(()))) => unsafe { write_results(env, &*batch.state, &mut batch.results) }.map(|v| (true, v)),
         (OK, Some(Err((i, e)))) => unsafe { error_value(env, Fail::At(*i, e.clone())) }.map(|v| (false, v)),
         _ => Err(Fail::Napi),
     };
@@ -1165,59 +1169,8 @@ unsafe extern "C" fn batch_complete(env: RawEnv, status: sys::napi_status, data:
     }
 }
 
-/// Tags the handles of [`results_handle`], so that [`take_results`] accepts
-/// no other external.
-const RESULTS_TAG: sys::napi_type_tag = sys::napi_type_tag { lower: 0x6669_656c_6463_7279, upper: 0x7074_2e72_6573_756c };
-
-unsafe extern "C" fn free_results(_env: RawEnv, data: *mut c_void, _hint: *mut c_void) {
-    // SAFETY: the Box leaked in `results_handle`; V8 calls this once.
-    drop(unsafe { Box::from_raw(data as *mut Results) });
-}
-
-/// A finished async piece's results, still native: an opaque handle that
-/// JS turns into strings with `takeResults` once every piece is done.
-///
-/// The values JS slices out of a piece's segments (one small string object
-/// each, 100,000 for a 100,000-value batch) would otherwise live through the
-/// young-generation collections that run while the rest of the batch is in
-/// flight, and be copied and promoted by them: made at the end, they are as
-/// young as a sync batch's. Measured: 1.1-1.3x the sync batch before, 1.5x
-/// and more after. A handle that is never taken (a batch that failed) is
-/// freed, its plaintext wiped, when V8 collects it.
-unsafe fn results_handle(env: RawEnv, results: Results) -> Res<Value> {
-    let data = Box::into_raw(Box::new(results));
-    let mut out = ptr::null_mut();
-    if unsafe { sys::napi_create_external(env, data.cast(), Some(free_results), ptr::null_mut(), &mut out) } != OK {
-        drop(unsafe { Box::from_raw(data) });
-        return Err(Fail::Napi);
-    }
-    check(unsafe { sys::napi_type_tag_object(env, out, &RESULTS_TAG) })?;
-    Ok(out)
-}
-
-/// `takeResults(handle)`: the segments of a finished async piece (as
-/// [`write_results`]); a handle can be taken once.
-unsafe extern "C" fn take_results(env: RawEnv, info: sys::napi_callback_info) -> Value {
-    unsafe {
-        run(env, || {
-            let ([handle], state) = args::<1>(env, info)?;
-            let mut tagged = false;
-            let status = sys::napi_check_object_type_tag(env, handle, &RESULTS_TAG, &mut tagged);
-            if status != OK || !tagged {
-                return Err(Fail::Arg("takeResults expects a batch results handle".into()));
-            }
-            let mut data = ptr::null_mut();
-            check(sys::napi_get_value_external(env, handle, &mut data))?;
-            // SAFETY: a tagged handle holds the Box<Results> of `results_handle`,
-            // alive while the handle is; only the JS thread touches it.
-            let mut results = std::mem::take(&mut *(data as *mut Results));
-            write_results(env, state, &mut results)
-        })
-    }
-}
-
 /// `encryptJoinedAsync(joined, lens, version)` / `decryptJoinedAsync(joined, lens)`:
-/// a Promise of a results handle (see [`results_handle`]), or `undefined`
+/// a Promise of the results' segments (as [`write_results`]), or `undefined`
 /// (synchronously) when JS must go value by value.
 unsafe fn async_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool) -> Value {
     unsafe {
@@ -1241,6 +1194,7 @@ unsafe fn async_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool)
             let mut promise = ptr::null_mut();
             check(sys::napi_create_promise(env, &mut deferred, &mut promise))?;
             let batch = Box::into_raw(Box::new(AsyncBatch {
+                state: state as *const State,
                 ring: state.ring.borrow().clone(),
                 version,
                 input,
@@ -1319,7 +1273,6 @@ const EXPORTS: &[(&str, Callback)] = &[
     ("decryptJoined", decrypt_joined),
     ("encryptJoinedAsync", encrypt_joined_async),
     ("decryptJoinedAsync", decrypt_joined_async),
-    ("takeResults", take_results),
     ("addKey", add_key),
     ("replaceKeys", replace_keys),
     ("hasKey", has_key),
