@@ -20,11 +20,12 @@
 
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { runCase, ratio, summarize } = require('./runner');
+const { SIZES } = require('./config');
 
 const BATCH_APIS = ['encryptMany', 'decryptMany', 'encryptManyAsync', 'decryptManyAsync', 'encryptBuffer', 'decryptBuffer'];
 const VALUE_BYTES = 100;
 /** Value sizes of the sync comparison (the async one uses VALUE_BYTES). */
-const SYNC_SIZES = [100, 1024, 64 * 1024];
+const SYNC_SIZES = [SIZES[100], SIZES['1k'], SIZES['64k']];
 /** Values per sync batch of the largest size (6.5 MB of text), instead of `batchSize`. */
 const SYNC_LONG_VALUES = 100;
 
@@ -37,11 +38,6 @@ function values(n, bytes = VALUE_BYTES) {
     out[i] = id + pad.slice(0, bytes - id.length);
   }
   return out;
-}
-
-/** "100 B", "1 KiB", "64 KiB". */
-function sizeLabel(bytes) {
-  return bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} B`;
 }
 
 /** Checks that a batch call returned the right values; returns a problem or null. */
@@ -129,9 +125,8 @@ async function run(fc, impls, opts, log) {
   for (const n of result.notes) log(`batch: ${n}`);
 
   const node = impls.find((i) => i.id === 'node');
-  for (const bytes of SYNC_SIZES) {
+  for (const { bytes, label: size } of SYNC_SIZES) {
     const batchSize = bytes > 4096 ? SYNC_LONG_VALUES : opts.batchSize;
-    const size = sizeLabel(bytes);
     log(`batch: sync batches of ${batchSize} x ${size}`);
     const plain = values(batchSize, bytes);
     const stored = plain.map((v) => fc.encrypt(v));
