@@ -134,12 +134,14 @@ async function run(fc, impls, opts, log) {
       const name = `${op}Many`;
       if (!usable.has(name)) continue;
       const input = op === 'encrypt' ? plain : stored;
-      const nodeInput = op === 'encrypt' ? plain : plain.map((v) => node.encrypt(v));
       const entrants = [
         { id: name, fn: () => fc[name](input) },
         { id: `${op} loop`, fn: () => input.map((v) => fc[op](v)) },
       ];
-      if (node) entrants.push({ id: `node:crypto ${op} loop`, fn: () => nodeInput.map((v) => node[op](v)) });
+      if (node) {
+        const nodeInput = op === 'encrypt' ? plain : plain.map((v) => node.encrypt(v));
+        entrants.push({ id: `node:crypto ${op} loop`, fn: () => nodeInput.map((v) => node[op](v)) });
+      }
       const results = runCase(entrants, { rounds: opts.rounds, sliceMs: opts.sliceMs * 2, warmupMs: opts.warmupMs });
       const many = results.get(name);
       const ratios = {};
