@@ -12,7 +12,7 @@ const assert = require('node:assert/strict');
 for (const name of Object.keys(process.env)) if (name.startsWith('ENCRYPTION_KEY')) delete process.env[name];
 process.env.ENCRYPTION_KEY = '8c6f2a1e0d9b4c7a5e3f1b2d4a6c8e0f1a3b5c7d9e0f2a4b6c8d0e1f3a5b7c9d';
 
-const { decrypt, isEncrypted, reloadKeys, encryptFieldIfModified } = require('..');
+const { decrypt, isEncrypted, reloadKeys, encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('..');
 const {
   startServer,
   mongooseVersions,
@@ -215,6 +215,34 @@ describe('Mongoose integration', () => {
         assert.equal(raw.personExtended.identifications[1].issuingAuthority, 'DVLA');
         assert.equal(raw.personExtended.identifications[0].idType, 'passportCard');
         assert.deepEqual(encryptedPathsOf(raw), before);
+      });
+
+      it('decrypt helpers read the stored value past schema getters, at top-level and dotted paths', async () => {
+        // Top-level paths are read with Document#get's noDottedPath option,
+        // dotted ones without it (lib/mongoose.js rawOptions): both must see
+        // the stored ciphertext, not what a getter makes of it.
+        const masked = (v) => (typeof v === 'string' ? `masked:${v.length}` : v);
+        const schema = new mongoose.Schema({
+          ssn: { type: String, get: masked },
+          profile: { passport: { type: String, get: masked }, note: String },
+        });
+        for (const path of ['ssn', 'profile.passport']) schema.pre('save', encryptFieldIfModified(path));
+        schema.methods.plainSsn = createDecryptMethod('ssn');
+        schema.methods.plainPassport = createDecryptMethod('profile.passport');
+        schema.virtual('ssnPlain').get(createDecryptedGetter('ssn'));
+        schema.virtual('passportPlain').get(createDecryptedGetter('profile.passport'));
+        const Getters = connection.model('GetterPaths', schema);
+        const created = await Getters.create({ ssn: SSN, profile: { passport: PASSPORT, note: 'n' } });
+        const raw = await connection.db.collection('getterpaths').findOne({ _id: created._id });
+        assert.match(raw.ssn, STORED_VALUE);
+        assert.match(raw.profile.passport, STORED_VALUE);
+        for (const doc of [created, await Getters.findById(created._id)]) {
+          assert.equal(doc.ssn, `masked:${raw.ssn.length}`, 'the getter runs on plain reads');
+          assert.equal(doc.plainSsn(), SSN);
+          assert.equal(doc.ssnPlain, SSN);
+          assert.equal(doc.plainPassport(), PASSPORT);
+          assert.equal(doc.passportPlain, PASSPORT);
+        }
       });
 
       it('leaves empty string, null and undefined paths alone; decrypt helpers return them as-is', async () => {
