@@ -423,6 +423,12 @@ unsafe fn external_latin1(env: RawEnv, bytes: Vec<u8>, secret: bool) -> Res<Valu
 /// every report runs a step of incremental marking on this thread, so a
 /// batch reports its segments together.
 unsafe fn external_latin1_unaccounted(env: RawEnv, bytes: Vec<u8>, secret: bool, held: &mut i64) -> Res<Value> {
+    if secret {
+        // The thread that wipes such buffers once V8 collects them, started
+        // here rather than by the first finalizer, inside a collection (and
+        // only in processes that decrypt into external strings).
+        pool::start_recycler();
+    }
     let boxed = Box::new(bytes);
     let (ptr_, len) = (boxed.as_ptr(), boxed.len());
     let hint = Box::into_raw(boxed);
@@ -1308,8 +1314,6 @@ fn has_external_strings(env: RawEnv) -> bool {
 #[napi(module_exports)]
 pub fn init(exports: Object, env: Env) -> napi::Result<()> {
     let raw_env = env.raw();
-    // Started here rather than by the first finalizer, inside a collection.
-    pool::start_recycler();
     let state = Box::into_raw(Box::new(State {
         ring: RefCell::new(Keyring::new()),
         input: RefCell::new(Vec::new()),

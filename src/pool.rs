@@ -133,7 +133,8 @@ const RECYCLE_AFTER: std::time::Duration = std::time::Duration::from_millis(10);
 /// Plaintext buffers waiting for the recycling thread (see [`give_back_later`]).
 static LATER: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 static LATER_READY: Condvar = Condvar::new();
-/// Whether the recycling thread runs (it is started once, on first use).
+/// Whether the recycling thread runs (started once, when the addon first
+/// hands plaintext to V8 as an external string).
 static RECYCLER: OnceLock<bool> = OnceLock::new();
 
 fn later() -> std::sync::MutexGuard<'static, Vec<Vec<u8>>> {
@@ -142,8 +143,9 @@ fn later() -> std::sync::MutexGuard<'static, Vec<Vec<u8>>> {
 
 /// Starts the thread that wipes and pools what [`give_back_later`] queues;
 /// false when no thread could be started (buffers are then wiped in place).
-/// Call it where starting a thread is cheap to wait for (at module load):
-/// [`give_back_later`] starts it too, inside a collection's pause otherwise.
+/// Call it where starting a thread is cheap to wait for (before handing V8
+/// a plaintext buffer): [`give_back_later`] starts it too, inside a
+/// collection's pause otherwise.
 pub fn start_recycler() -> bool {
     *RECYCLER.get_or_init(|| {
         std::thread::Builder::new()
