@@ -64,7 +64,9 @@ export function loadedKeyVersions(): KeyVersion[];
 
 /**
  * A `pre('save')` hook encrypting `path` when it is modified, non-empty and not
- * already encrypted. Works on Mongoose 9 (no `next`) and Mongoose 8 (`next`).
+ * already encrypted. `path` may be dotted, or an alias (Mongoose's `alias`
+ * option) of the path it stands for. Works on Mongoose 9 (no `next`) and
+ * Mongoose 8 (`next`).
  */
 export function encryptFieldIfModified(path: string): (this: any, nextOrOptions?: unknown) => void;
 

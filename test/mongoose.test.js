@@ -245,6 +245,48 @@ describe('Mongoose integration', () => {
         }
       });
 
+      it('helpers given an alias (Mongoose `alias` option) encrypt and decrypt the path it names', async () => {
+        // Under its own name an alias is never "modified" and reads through
+        // the real path's getters: the hook used to store such a value in clear.
+        const masked = (v) => (typeof v === 'string' ? `masked:${v.length}` : v);
+        const IdSchema = new mongoose.Schema({ n: { type: String, alias: 'number' } });
+        IdSchema.pre('save', encryptFieldIfModified('number'));
+        IdSchema.methods.plainNumber = createDecryptMethod('number');
+        const schema = new mongoose.Schema({
+          ssn: { type: String, alias: 'socialSecurity', get: masked },
+          ids: [IdSchema],
+        });
+        schema.pre('save', encryptFieldIfModified('socialSecurity'));
+        schema.methods.plainSsn = createDecryptMethod('socialSecurity');
+        schema.virtual('ssnPlain').get(createDecryptedGetter('socialSecurity'));
+        const Aliased = connection.model('AliasedPaths', schema);
+        const rawOf = (id) => connection.db.collection('aliasedpaths').findOne({ _id: id });
+
+        const created = await Aliased.create({ socialSecurity: SSN, ids: [{ number: PASSPORT }] });
+        let raw = await rawOf(created._id);
+        assert.match(raw.ssn, STORED_VALUE);
+        assert.equal(decrypt(raw.ssn), SSN);
+        assert.match(raw.ids[0].n, STORED_VALUE);
+        assert.equal(decrypt(raw.ids[0].n), PASSPORT);
+        assert.ok(!JSON.stringify(raw).includes(SSN) && !JSON.stringify(raw).includes(PASSPORT));
+
+        const found = await Aliased.findById(created._id);
+        for (const doc of [created, found]) {
+          assert.equal(doc.plainSsn(), SSN);
+          assert.equal(doc.ssnPlain, SSN);
+          assert.equal(doc.ids[0].plainNumber(), PASSPORT);
+        }
+
+        // A change made through the alias is encrypted too.
+        found.socialSecurity = '987-65-4321';
+        found.ids[0].number = LICENSE;
+        await found.save();
+        raw = await rawOf(created._id);
+        assert.equal(decrypt(raw.ssn), '987-65-4321');
+        assert.equal(decrypt(raw.ids[0].n), LICENSE);
+        assert.equal((await Aliased.findById(created._id)).plainSsn(), '987-65-4321');
+      });
+
       it('leaves empty string, null and undefined paths alone; decrypt helpers return them as-is', async () => {
         const created = await Learner.create({
           person: { firstName: 'Empty' },
