@@ -18,7 +18,7 @@
  * implementation in the main table (impls.js, "fieldcrypt (Buffer)").
  */
 
-const { monitorEventLoopDelay } = require('node:perf_hooks');
+const { monitorEventLoopDelay, PerformanceObserver, performance, constants } = require('node:perf_hooks');
 const { runCase, ratio, summarize } = require('./runner');
 const { SIZES } = require('./config');
 
@@ -67,43 +67,94 @@ async function probe(fc, name) {
   }
 }
 
-/** Runs `call` once; returns its wall time and the max event-loop delay meanwhile. */
+/**
+ * Runs `call` once; returns its wall time, the max event-loop delay
+ * meanwhile, the CPU time the whole process used meanwhile (every thread:
+ * JS, libuv pool, V8's collector threads) and when it ran, in
+ * performance.now() milliseconds (to match it with V8's full collections).
+ */
 async function timeWithLoopDelay(call) {
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
   await new Promise((resolve) => setTimeout(resolve, 5));
+  const cpu0 = process.cpuUsage();
+  const from = performance.now();
   const start = process.hrtime.bigint();
   const out = await call();
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  const to = performance.now();
+  const cpu = process.cpuUsage(cpu0);
   // A blocked loop is recorded when the monitor's timer finally runs.
   await new Promise((resolve) => setTimeout(resolve, 5));
   h.disable();
-  return { secs, maxDelayMs: h.max / 1e6, out };
+  return { secs, maxDelayMs: h.max / 1e6, cpuMs: (cpu.user + cpu.system) / 1000, from, to, out };
+}
+
+/**
+ * Records V8's full (mark-compact) collections, as perf_hooks reports them,
+ * for `majorsIn` to count those that overlap a call.
+ */
+function watchMajorGcs() {
+  const seen = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (e.detail && e.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) seen.push([e.startTime, e.startTime + e.duration]);
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  return {
+    majorsIn: (from, to) => seen.filter(([s, e]) => e >= from && s <= to).length,
+    stop: () => obs.disconnect(),
+  };
 }
 
 async function asyncVsSync(fc, op, opts, input, log) {
   const syncName = `${op}Many`;
   const asyncName = `${op}ManyAsync`;
-  const rows = { [syncName]: { rate: [], delay: [] }, [asyncName]: { rate: [], delay: [] } };
+  const rows = {};
+  for (const name of [syncName, asyncName]) rows[name] = { rate: [], delay: [], ms: [], cpuMs: [], spans: [] };
   const order = [syncName, asyncName];
+  const gcs = watchMajorGcs();
   for (let r = 0; r < opts.asyncRounds + 1; r++) {
     // Round 0 is the warm-up and is not recorded.
     for (const name of r % 2 ? [...order].reverse() : order) {
-      const { secs, maxDelayMs, out } = await timeWithLoopDelay(() => fc[name](input));
+      const { secs, maxDelayMs, cpuMs, from, to, out } = await timeWithLoopDelay(() => fc[name](input));
       const problem = checkBatch(name, input, out, fc);
       if (problem) throw new Error(problem);
       if (r > 0) {
-        rows[name].rate.push(input.length / secs);
-        rows[name].delay.push(maxDelayMs);
+        const row = rows[name];
+        row.rate.push(input.length / secs);
+        row.delay.push(maxDelayMs);
+        row.ms.push(secs * 1000);
+        row.cpuMs.push(cpuMs);
+        row.spans.push([from, to]);
       }
     }
   }
-  const sync = { rate: summarize(rows[syncName].rate), delay: summarize(rows[syncName].delay) };
-  const async_ = { rate: summarize(rows[asyncName].rate), delay: summarize(rows[asyncName].delay) };
-  const res = { op, n: input.length, syncName, asyncName, sync, async: async_, ratio: ratio(async_.rate, sync.rate) };
+  // perf_hooks delivers GC entries after the fact.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  gcs.stop();
+  const summary = (row) => ({
+    rate: summarize(row.rate),
+    delay: summarize(row.delay),
+    ms: summarize(row.ms),
+    cpuMs: summarize(row.cpuMs),
+    // Rounds during which V8 ran at least one full collection.
+    withMajorGc: row.spans.filter(([from, to]) => gcs.majorsIn(from, to) > 0).length,
+  });
+  const sync = summary(rows[syncName]);
+  const async_ = summary(rows[asyncName]);
+  // On `cores` cores a call takes at least its CPU time / cores: the async
+  // batch can be at most this many times faster than the sync batch, round
+  // by round, even with every core busy with it throughout.
+  const cores = require('node:os').availableParallelism();
+  const perRound = summarize(rows[syncName].ms.map((ms, r) => (ms * cores) / rows[asyncName].cpuMs[r]));
+  const bound = { value: perRound.median, min: perRound.min, max: perRound.max, samples: perRound.samples };
+  const res = { op, n: input.length, syncName, asyncName, sync, async: async_, ratio: ratio(async_.rate, sync.rate), cores, bound };
   log(
     `  ${asyncName} x${input.length}: ${Math.round(async_.rate.median)} values/s (sync ${Math.round(sync.rate.median)}), ` +
-      `max loop delay ${async_.delay.max.toFixed(1)} ms (sync ${sync.delay.median.toFixed(0)} ms)`,
+      `max loop delay ${async_.delay.max.toFixed(1)} ms (sync ${sync.delay.median.toFixed(0)} ms), ` +
+      `CPU ${async_.cpuMs.median.toFixed(1)} ms (sync ${sync.cpuMs.median.toFixed(1)} ms), bound ${bound.value.toFixed(2)}x`,
   );
   return res;
 }

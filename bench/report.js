@@ -111,7 +111,9 @@ function textBatch(b) {
     out +=
       `  ${a.asyncName} x${a.n}: ${fmtRate(a.async.rate.median)} values/s = ${fmtRatio(a.ratio)} of ${a.syncName}; ` +
       `max event-loop delay ${a.async.delay.max.toFixed(1)} ms (median ${a.async.delay.median.toFixed(1)}) ` +
-      `vs ${a.sync.delay.median.toFixed(0)} ms for ${a.syncName}\n`;
+      `vs ${a.sync.delay.median.toFixed(0)} ms for ${a.syncName}` +
+      (a.bound ? `; ${a.cores}-core bound ${fmtRatioRange(a.bound)}` : '') +
+      '\n';
   }
   return out;
 }
@@ -311,30 +313,32 @@ function markdownBatch(b) {
     out.push(
       'One call on all the values; the sync and async calls alternate which goes first, after one unrecorded warm-up',
       'round. Max event-loop delay: `perf_hooks.monitorEventLoopDelay({ resolution: 1 })` over the call. A sync',
-      'call blocks the loop for its whole duration, so its delay is its run time.',
+      'call blocks the loop for its whole duration, so its delay is its run time. CPU: `process.cpuUsage()` over the',
+      'call, all threads of the process (JS, libuv pool, V8\'s collector threads). Full collections: rounds in which',
+      'perf_hooks saw V8 run a mark-compact collection during the call.',
       '',
     );
-    out.push(
-      mdTable(
-        ['call', 'values', 'values/s (median, min–max)', 'max event-loop delay, ms (median of rounds; worst)', 'throughput ÷ sync'],
-        b.async.flatMap((a) => [
-          [
-            `\`${a.syncName}\``,
-            a.n,
-            `**${fmtRate(a.sync.rate.median)}** (${fmtRate(a.sync.rate.min)}–${fmtRate(a.sync.rate.max)})`,
-            `${a.sync.delay.median.toFixed(1)}; ${a.sync.delay.max.toFixed(1)}`,
-            '1× (baseline)',
-          ],
-          [
-            `\`${a.asyncName}\``,
-            a.n,
-            `**${fmtRate(a.async.rate.median)}** (${fmtRate(a.async.rate.min)}–${fmtRate(a.async.rate.max)})`,
-            `${a.async.delay.median.toFixed(1)}; ${a.async.delay.max.toFixed(1)}`,
-            fmtRatioRange(a.ratio),
-          ],
-        ]),
-      ),
-    );
+    const hasCpu = b.async.every((a) => a.bound);
+    const header = ['call', 'values', 'values/s (median, min–max)', 'max event-loop delay, ms (median of rounds; worst)'];
+    if (hasCpu) header.push('wall ms (median)', 'CPU ms (median)', 'rounds with a full collection');
+    header.push('throughput ÷ sync');
+    const row = (a, name, r, last) => {
+      const cells = [`\`${name}\``, a.n, `**${fmtRate(r.rate.median)}** (${fmtRate(r.rate.min)}–${fmtRate(r.rate.max)})`];
+      cells.push(`${r.delay.median.toFixed(1)}; ${r.delay.max.toFixed(1)}`);
+      if (hasCpu) cells.push(r.ms.median.toFixed(1), r.cpuMs.median.toFixed(1), `${r.withMajorGc} of ${r.ms.samples.length}`);
+      cells.push(last);
+      return cells;
+    };
+    out.push(mdTable(header, b.async.flatMap((a) => [row(a, a.syncName, a.sync, '1× (baseline)'), row(a, a.asyncName, a.async, fmtRatioRange(a.ratio))])));
+    if (hasCpu) {
+      out.push(
+        '',
+        `Bound: with ${b.async[0].cores} cores, an async call takes at least its CPU time ÷ ${b.async[0].cores}, so it can be at most`,
+        '(sync wall time × cores ÷ async CPU time) times faster than the sync call. Median of that per round (min–max):',
+        '',
+        ...b.async.map((a) => `- \`${a.asyncName}\`: at most ${fmtRatioRange(a.bound)} the sync batch; measured ${fmtRatioRange(a.ratio)}.`),
+      );
+    }
   }
   return out;
 }
