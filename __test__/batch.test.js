@@ -205,6 +205,33 @@ test('async: a batch long enough to be returned over several turns of the event 
   assert.ok(turns > 0, 'timers ran while the batches were in flight');
 });
 
+test('async: values are checked piece by piece; one that is not a string, late in the batch, fails it with its index', async () => {
+  // Each piece's values are checked in the turn that starts it (lib/api.js
+  // nextPiece), so the first pieces are on the pool before this one is read.
+  const values = Array.from({ length: 60_000 }, (_, i) => `v${i}`);
+  for (const [bad, code, fn] of [
+    [null, errorCodes.INVALID_ARGUMENT, encryptManyAsync],
+    [42, errorCodes.INVALID_FORMAT, decryptManyAsync],
+  ]) {
+    const input = fn === encryptManyAsync ? [...values] : await encryptManyAsync(values);
+    input[55_555] = bad;
+    await assert.rejects(
+      async () => fn(input),
+      (err) => {
+        assert.ok(err instanceof FieldCryptError, err.stack);
+        assert.equal(err.code, code);
+        assert.equal(err.index, 55_555);
+        assert.match(err.message, /\(at index 55555\)$/);
+        return true;
+      },
+    );
+  }
+  // A hole reads as undefined, as in the sync batches.
+  const holey = new Array(3);
+  holey[0] = 'a';
+  await assert.rejects(async () => encryptManyAsync(holey), (err) => err.code === errorCodes.INVALID_ARGUMENT && err.index === 1);
+});
+
 test('async: the input array may change after the call', async () => {
   const values = sample(2000);
   const copy = [...values];
