@@ -202,19 +202,20 @@ function splitInto(out, start, segments) {
 }
 
 /**
- * One native single-value call per value (the values are already checked to
- * be strings), for pieces of long values and the rare piece the joined form
- * cannot carry.
+ * The results of one native single-value call per value of `piece` (its
+ * values are already checked to be strings), for pieces of long values and
+ * the rare piece the joined form cannot carry.
  */
-function oneByOne(out, start, encrypting, piece, version) {
+function oneByOne(encrypting, piece, version) {
+  const out = new Array(piece.length);
   let i = 0;
   for (;;) {
     try {
       // A call site per function: one that sees both stays polymorphic and
       // calls through V8's generic API-call path, measured 3-8% slower.
-      if (encrypting) for (; i < piece.length; i++) out[start + i] = native.encrypt(piece[i], version);
-      else for (; i < piece.length; i++) out[start + i] = native.decrypt(piece[i]);
-      return;
+      if (encrypting) for (; i < piece.length; i++) out[i] = native.encrypt(piece[i], version);
+      else for (; i < piece.length; i++) out[i] = native.decrypt(piece[i]);
+      return out;
     } catch (err) {
       // As withKeys: value i again once its missing key is loaded.
       if (loadedMissingKey(err)) continue;
@@ -224,6 +225,29 @@ function oneByOne(out, start, encrypting, piece, version) {
       throw adopted;
     }
   }
+}
+
+/**
+ * The array a batch returns, made once every piece is done from `done`:
+ * for each piece, its first index, then its results as segments (see
+ * splitInto) or as strings, the other null.
+ *
+ * Made at the start, the array lived through the young-generation
+ * collections that the batch's own allocations set off, was promoted to the
+ * old generation by them, and from then on every string stored in it was
+ * kept by the next young collection (V8 treats old-to-young references as
+ * live there), copied and promoted in turn even when the caller had already
+ * dropped the results. Made last, it and its strings are young together.
+ */
+function assemble(n, done) {
+  const out = new Array(n);
+  for (let d = 0; d < done.length; d += 3) {
+    const start = done[d];
+    const strings = done[d + 2];
+    if (strings === null) splitInto(out, start, done[d + 1]);
+    else for (let i = 0; i < strings.length; i++) out[start + i] = strings[i];
+  }
+  return out;
 }
 
 /** Rebases a piece's error index onto the whole batch. */
@@ -275,28 +299,28 @@ function oneByOnePiece(encrypting, units, count, batchResults) {
 
 function manySync(native_, values, version, fn, encrypting) {
   checkValues(values, fn);
-  const out = new Array(values.length);
   const { lens: allLens, bounds, totals } = pieces(values, fn, encrypting);
   let units = 0;
   for (const t of totals) units += t;
   const batchResults = resultBytes(encrypting, units, values.length);
+  const done = []; // see assemble
   for (let b = 0; b < bounds.length; b += 2) {
     const start = bounds[b];
     const end = bounds[b + 1];
     try {
       if (oneByOnePiece(encrypting, totals[b >> 1], end - start, batchResults)) {
-        oneByOne(out, start, encrypting, values.slice(start, end), version);
+        done.push(start, null, oneByOne(encrypting, values.slice(start, end), version));
         continue;
       }
       const [joined, lens, piece] = join(values, allLens, start, end);
       const result = withKeys(native_, joined, lens, version);
-      if (result === undefined) oneByOne(out, start, encrypting, piece, version);
-      else splitInto(out, start, result);
+      if (result === undefined) done.push(start, null, oneByOne(encrypting, piece, version));
+      else done.push(start, result, null);
     } catch (err) {
       throw rebase(err, start);
     }
   }
-  return out;
+  return assemble(values.length, done);
 }
 
 /**
@@ -326,10 +350,10 @@ const IN_FLIGHT = 4 * Math.max(1, Number(process.env.UV_THREADPOOL_SIZE) || 4);
 /**
  * One piece on the pool; loads missing keys and retries like withKeys.
  * `runs` are consecutive runs of the piece's values, each joined on its own.
- * Resolves to the piece's results (segments, as the sync batches return),
- * or undefined once the piece has gone value by value into `out`.
+ * Resolves to the piece's results: segments (as the sync batches return) or,
+ * when the piece had to go value by value, the strings.
  */
-async function pieceAsync(native_, encrypting, out, runs, lens, start, version) {
+async function pieceAsync(native_, encrypting, runs, lens, version) {
   for (;;) {
     let pending;
     try {
@@ -339,9 +363,9 @@ async function pieceAsync(native_, encrypting, out, runs, lens, start, version) 
       if (!loadedMissingKey(err)) throw adopt(err);
       continue;
     }
-    if (pending === undefined) return oneByOne(out, start, encrypting, runs.flat(), version);
+    if (pending === undefined) return { segments: null, strings: oneByOne(encrypting, runs.flat(), version) };
     try {
-      return await pending;
+      return { segments: await pending, strings: null };
     } catch (err) {
       if (!loadedMissingKey(err)) throw adopt(err);
     }
@@ -419,7 +443,7 @@ async function manyAsync(native_, values, version, fn, encrypting) {
   checkValues(values, fn);
   const n = values.length;
   const snap = snapshot(values);
-  const out = new Array(n);
+  const done = []; // see assemble
   const settled = [];
   let failure = null;
   let inFlight = 0;
@@ -438,12 +462,17 @@ async function manyAsync(native_, values, version, fn, encrypting) {
     const from = start;
     start = next.end;
     inFlight++;
-    const piece = pieceAsync(native_, encrypting, out, next.runs, next.lens, from, version);
+    const count = next.end - from;
+    const piece = pieceAsync(native_, encrypting, next.runs, next.lens, version);
     settled.push(
       piece
         .then(
-          (segments) => {
-            if (segments !== undefined && failure === null) splitInto(out, from, segments);
+          ({ segments, strings }) => {
+            if (failure !== null) return;
+            // The piece's strings are made now, while the pool works on the
+            // next pieces; the array the batch returns, at the end.
+            if (strings === null) splitInto((strings = new Array(count)), 0, segments);
+            done.push(from, null, strings);
           },
           (err) => {
             if (failure === null) failure = rebase(err, from);
@@ -461,7 +490,7 @@ async function manyAsync(native_, values, version, fn, encrypting) {
   }
   await Promise.all(settled);
   if (failure !== null) throw failure;
-  return out;
+  return assemble(n, done);
 }
 
 /**
