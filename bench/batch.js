@@ -12,7 +12,8 @@
  *  - async batches: encryptManyAsync / decryptManyAsync on `asyncValues`
  *    values, against the sync batch of the same values, alternating which
  *    goes first: throughput (values/s) and event-loop responsiveness, the
- *    max delay seen by perf_hooks.monitorEventLoopDelay during the call.
+ *    max delay seen by perf_hooks.monitorEventLoopDelay during the call;
+ *    then the same in blocks of calls back to back (backToBack).
  *
  * encryptBuffer/decryptBuffer, when present, are benchmarked as their own
  * implementation in the main table (impls.js, "fieldcrypt (Buffer)").
@@ -159,6 +160,50 @@ async function asyncVsSync(fc, op, opts, input, log) {
   return res;
 }
 
+/** Calls in a row per sample of the back-to-back comparison. */
+const IN_A_ROW = 5;
+
+/**
+ * Steady state: blocks of IN_A_ROW calls back to back, the sync and the async
+ * block alternating which goes first. A single call can leave the collection
+ * its results set off to whatever runs next (a sync call, which never yields,
+ * leaves it to the pause after it); in a block every call but the last pays
+ * for the one before it, as in a process that does nothing else. Per call:
+ * wall time, CPU time (all threads), and for the async block the max
+ * event-loop delay over the block.
+ */
+async function backToBack(fc, op, input, rounds, log) {
+  const names = [`${op}Many`, `${op}ManyAsync`];
+  const rows = Object.fromEntries(names.map((name) => [name, { rate: [], ms: [], cpuMs: [], delay: [] }]));
+  for (let r = 0; r < rounds + 1; r++) {
+    for (const name of r % 2 ? [...names].reverse() : names) {
+      const { secs, maxDelayMs, cpuMs, out } = await timeWithLoopDelay(async () => {
+        let last;
+        for (let k = 0; k < IN_A_ROW; k++) last = await fc[name](input);
+        return last;
+      });
+      const problem = checkBatch(name, input, out, fc);
+      if (problem) throw new Error(problem);
+      if (r > 0) {
+        const row = rows[name];
+        row.rate.push((input.length * IN_A_ROW) / secs);
+        row.ms.push((secs * 1000) / IN_A_ROW);
+        row.cpuMs.push(cpuMs / IN_A_ROW);
+        row.delay.push(maxDelayMs);
+      }
+    }
+  }
+  const summary = (row) => ({ rate: summarize(row.rate), ms: summarize(row.ms), cpuMs: summarize(row.cpuMs), delay: summarize(row.delay) });
+  const sync = summary(rows[names[0]]);
+  const async_ = summary(rows[names[1]]);
+  const res = { inARow: IN_A_ROW, rounds, sync, async: async_, ratio: ratio(async_.rate, sync.rate) };
+  log(
+    `  ${names[1]} x${input.length}, ${IN_A_ROW} in a row: ${async_.ms.median.toFixed(1)} ms per call (sync ${sync.ms.median.toFixed(1)}), ` +
+      `CPU ${async_.cpuMs.median.toFixed(1)} ms (sync ${sync.cpuMs.median.toFixed(1)}), max loop delay ${async_.delay.max.toFixed(1)} ms`,
+  );
+  return res;
+}
+
 async function run(fc, impls, opts, log) {
   const present = BATCH_APIS.filter((name) => typeof fc[name] === 'function');
   const result = { present, notes: [], sync: [], async: [] };
@@ -212,7 +257,10 @@ async function run(fc, impls, opts, log) {
       continue;
     }
     log(`batch: ${op}ManyAsync vs ${op}Many, ${opts.asyncValues} values, ${opts.asyncRounds} rounds`);
-    result.async.push(await asyncVsSync(fc, op, opts, op === 'encrypt' ? big : bigStored, log));
+    const input = op === 'encrypt' ? big : bigStored;
+    const res = await asyncVsSync(fc, op, opts, input, log);
+    res.inARow = await backToBack(fc, op, input, Math.ceil(opts.asyncRounds / 2), log);
+    result.async.push(res);
   }
   return result;
 }

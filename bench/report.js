@@ -114,6 +114,13 @@ function textBatch(b) {
       `vs ${a.sync.delay.median.toFixed(0)} ms for ${a.syncName}` +
       (a.bound ? `; ${a.cores}-core bound ${fmtRatioRange(a.bound)}` : '') +
       '\n';
+    if (a.inARow) {
+      const t = a.inARow;
+      out +=
+        `  ${a.asyncName} x${a.n}, ${t.inARow} in a row: ${t.async.ms.median.toFixed(1)} ms per call = ${fmtRatio(t.ratio)} of ${a.syncName} ` +
+        `(${t.sync.ms.median.toFixed(1)} ms); CPU ${t.async.cpuMs.median.toFixed(1)} vs ${t.sync.cpuMs.median.toFixed(1)} ms; ` +
+        `max event-loop delay ${t.async.delay.max.toFixed(1)} ms (median ${t.async.delay.median.toFixed(1)})\n`;
+    }
   }
   return out;
 }
@@ -337,6 +344,38 @@ function markdownBatch(b) {
         '(sync wall time × cores ÷ async CPU time) times faster than the sync call. Median of that per round (min–max):',
         '',
         ...b.async.map((a) => `- \`${a.asyncName}\`: at most ${fmtRatioRange(a.bound)} the sync batch; measured ${fmtRatioRange(a.ratio)}.`),
+      );
+    }
+    const rows = b.async.filter((a) => a.inARow);
+    if (rows.length) {
+      const t0 = rows[0].inARow;
+      out.push(
+        '',
+        `#### ${t0.inARow} calls in a row`,
+        '',
+        `The same values in blocks of ${t0.inARow} calls back to back, sync and async blocks alternating which goes first, ${t0.rounds} rounds`,
+        'after an unrecorded warm-up. A single call can leave the collection its results set off to whatever runs next (a',
+        'sync call, which never yields, leaves it to the pause after it); in a block every call but the last pays for the',
+        'one before it, as in a process that does nothing else. Per call: wall time and CPU time (all threads); the max',
+        'event-loop delay is over the whole block.',
+        '',
+        mdTable(
+          ['call', 'ms per call (median, min–max)', 'CPU ms per call (median)', 'max event-loop delay, ms (median of rounds; worst)', 'throughput ÷ sync'],
+          rows.flatMap((a) => {
+            const t = a.inARow;
+            const cells = (name, r, last, delay) => [
+              `\`${name}\``,
+              `**${r.ms.median.toFixed(1)}** (${r.ms.min.toFixed(1)}–${r.ms.max.toFixed(1)})`,
+              r.cpuMs.median.toFixed(1),
+              delay,
+              last,
+            ];
+            return [
+              cells(a.syncName, t.sync, '1× (baseline)', 'its run time'),
+              cells(a.asyncName, t.async, fmtRatioRange(t.ratio), `${t.async.delay.median.toFixed(1)}; ${t.async.delay.max.toFixed(1)}`),
+            ];
+          }),
+        ),
       );
     }
   }
