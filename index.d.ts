@@ -44,10 +44,16 @@ export function encryptMany(values: readonly string[], options?: EncryptOptions)
 /** Decrypts every stored value, as `encryptMany`. All or nothing; errors carry `index`. */
 export function decryptMany(values: readonly EncryptedString[]): string[];
 
-/** `encryptMany` on the libuv thread pool, in chunks, keeping the event loop responsive. */
+/**
+ * `encryptMany` on the libuv thread pool, in chunks, keeping the event loop responsive.
+ * The array is taken when called; each value is checked when its chunk starts, and a
+ * failure rejects (with `index`) once the chunks already on the pool are done. On a
+ * two-core machine, batch after batch, it finishes about as soon as `encryptMany`:
+ * it buys responsiveness, not throughput (README, Performance).
+ */
 export function encryptManyAsync(values: readonly string[], options?: EncryptOptions): Promise<EncryptedString[]>;
 
-/** `decryptMany` on the libuv thread pool, in chunks. */
+/** `decryptMany` on the libuv thread pool, in chunks, as `encryptManyAsync`. */
 export function decryptManyAsync(values: readonly EncryptedString[]): Promise<string[]>;
 
 /**
