@@ -69,26 +69,42 @@ async function probe(fc, name) {
 }
 
 /**
+ * CPU time of the JS thread so far, in ms (Linux: the scheduler's own count
+ * in /proc, to the nanosecond), or null where that cannot be read.
+ */
+function jsThreadMs() {
+  try {
+    return Number(require('node:fs').readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Runs `call` once; returns its wall time, the max event-loop delay
  * meanwhile, the CPU time the whole process used meanwhile (every thread:
- * JS, libuv pool, V8's collector threads) and when it ran, in
- * performance.now() milliseconds (to match it with V8's full collections).
+ * JS, libuv pool, V8's collector threads) and the JS thread alone (null if
+ * unknown), and when it ran, in performance.now() milliseconds (to match it
+ * with V8's full collections).
  */
 async function timeWithLoopDelay(call) {
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
   await new Promise((resolve) => setTimeout(resolve, 5));
   const cpu0 = process.cpuUsage();
+  const js0 = jsThreadMs();
   const from = performance.now();
   const start = process.hrtime.bigint();
   const out = await call();
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
   const to = performance.now();
   const cpu = process.cpuUsage(cpu0);
+  const js1 = jsThreadMs();
   // A blocked loop is recorded when the monitor's timer finally runs.
   await new Promise((resolve) => setTimeout(resolve, 5));
   h.disable();
-  return { secs, maxDelayMs: h.max / 1e6, cpuMs: (cpu.user + cpu.system) / 1000, from, to, out };
+  const jsMs = js0 === null || js1 === null ? null : js1 - js0;
+  return { secs, maxDelayMs: h.max / 1e6, cpuMs: (cpu.user + cpu.system) / 1000, jsMs, from, to, out };
 }
 
 /**
@@ -113,13 +129,13 @@ async function asyncVsSync(fc, op, opts, input, log) {
   const syncName = `${op}Many`;
   const asyncName = `${op}ManyAsync`;
   const rows = {};
-  for (const name of [syncName, asyncName]) rows[name] = { rate: [], delay: [], ms: [], cpuMs: [], spans: [] };
+  for (const name of [syncName, asyncName]) rows[name] = { rate: [], delay: [], ms: [], cpuMs: [], jsMs: [], spans: [] };
   const order = [syncName, asyncName];
   const gcs = watchMajorGcs();
   for (let r = 0; r < opts.asyncRounds + 1; r++) {
     // Round 0 is the warm-up and is not recorded.
     for (const name of r % 2 ? [...order].reverse() : order) {
-      const { secs, maxDelayMs, cpuMs, from, to, out } = await timeWithLoopDelay(() => fc[name](input));
+      const { secs, maxDelayMs, cpuMs, jsMs, from, to, out } = await timeWithLoopDelay(() => fc[name](input));
       const problem = checkBatch(name, input, out, fc);
       if (problem) throw new Error(problem);
       if (r > 0) {
@@ -128,6 +144,7 @@ async function asyncVsSync(fc, op, opts, input, log) {
         row.delay.push(maxDelayMs);
         row.ms.push(secs * 1000);
         row.cpuMs.push(cpuMs);
+        if (jsMs !== null) row.jsMs.push(jsMs);
         row.spans.push([from, to]);
       }
     }
@@ -140,6 +157,7 @@ async function asyncVsSync(fc, op, opts, input, log) {
     delay: summarize(row.delay),
     ms: summarize(row.ms),
     cpuMs: summarize(row.cpuMs),
+    jsMs: row.jsMs.length === row.ms.length ? summarize(row.jsMs) : null,
     // Rounds during which V8 ran at least one full collection.
     withMajorGc: row.spans.filter(([from, to]) => gcs.majorsIn(from, to) > 0).length,
   });
@@ -174,10 +192,10 @@ const IN_A_ROW = 5;
  */
 async function backToBack(fc, op, input, rounds, log) {
   const names = [`${op}Many`, `${op}ManyAsync`];
-  const rows = Object.fromEntries(names.map((name) => [name, { rate: [], ms: [], cpuMs: [], delay: [] }]));
+  const rows = Object.fromEntries(names.map((name) => [name, { rate: [], ms: [], cpuMs: [], jsMs: [], delay: [] }]));
   for (let r = 0; r < rounds + 1; r++) {
     for (const name of r % 2 ? [...names].reverse() : names) {
-      const { secs, maxDelayMs, cpuMs, out } = await timeWithLoopDelay(async () => {
+      const { secs, maxDelayMs, cpuMs, jsMs, out } = await timeWithLoopDelay(async () => {
         let last;
         for (let k = 0; k < IN_A_ROW; k++) last = await fc[name](input);
         return last;
@@ -189,11 +207,18 @@ async function backToBack(fc, op, input, rounds, log) {
         row.rate.push((input.length * IN_A_ROW) / secs);
         row.ms.push((secs * 1000) / IN_A_ROW);
         row.cpuMs.push(cpuMs / IN_A_ROW);
+        if (jsMs !== null) row.jsMs.push(jsMs / IN_A_ROW);
         row.delay.push(maxDelayMs);
       }
     }
   }
-  const summary = (row) => ({ rate: summarize(row.rate), ms: summarize(row.ms), cpuMs: summarize(row.cpuMs), delay: summarize(row.delay) });
+  const summary = (row) => ({
+    rate: summarize(row.rate),
+    ms: summarize(row.ms),
+    cpuMs: summarize(row.cpuMs),
+    jsMs: row.jsMs.length === row.ms.length ? summarize(row.jsMs) : null,
+    delay: summarize(row.delay),
+  });
   const sync = summary(rows[names[0]]);
   const async_ = summary(rows[names[1]]);
   const res = { inARow: IN_A_ROW, rounds, sync, async: async_, ratio: ratio(async_.rate, sync.rate) };

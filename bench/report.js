@@ -321,18 +321,23 @@ function markdownBatch(b) {
       'One call on all the values; the sync and async calls alternate which goes first, after one unrecorded warm-up',
       'round. Max event-loop delay: `perf_hooks.monitorEventLoopDelay({ resolution: 1 })` over the call. A sync',
       'call blocks the loop for its whole duration, so its delay is its run time. CPU: `process.cpuUsage()` over the',
-      'call, all threads of the process (JS, libuv pool, V8\'s collector threads). Full collections: rounds in which',
-      'perf_hooks saw V8 run a mark-compact collection during the call.',
+      'call, all threads of the process (JS, libuv pool, V8\'s collector threads); JS thread: that thread alone (Linux,',
+      'from /proc). Full collections: rounds in which perf_hooks saw V8 run a mark-compact collection during the call.',
       '',
     );
     const hasCpu = b.async.every((a) => a.bound);
+    const hasJs = hasCpu && b.async.every((a) => a.sync.jsMs && a.async.jsMs);
     const header = ['call', 'values', 'values/s (median, min–max)', 'max event-loop delay, ms (median of rounds; worst)'];
-    if (hasCpu) header.push('wall ms (median)', 'CPU ms (median)', 'rounds with a full collection');
+    if (hasCpu) header.push('wall ms (median)', 'CPU ms (median)');
+    if (hasJs) header.push('JS thread CPU ms (median)');
+    if (hasCpu) header.push('rounds with a full collection');
     header.push('throughput ÷ sync');
     const row = (a, name, r, last) => {
       const cells = [`\`${name}\``, a.n, `**${fmtRate(r.rate.median)}** (${fmtRate(r.rate.min)}–${fmtRate(r.rate.max)})`];
       cells.push(`${r.delay.median.toFixed(1)}; ${r.delay.max.toFixed(1)}`);
-      if (hasCpu) cells.push(r.ms.median.toFixed(1), r.cpuMs.median.toFixed(1), `${r.withMajorGc} of ${r.ms.samples.length}`);
+      if (hasCpu) cells.push(r.ms.median.toFixed(1), r.cpuMs.median.toFixed(1));
+      if (hasJs) cells.push(r.jsMs.median.toFixed(1));
+      if (hasCpu) cells.push(`${r.withMajorGc} of ${r.ms.samples.length}`);
       cells.push(last);
       return cells;
     };
@@ -345,6 +350,15 @@ function markdownBatch(b) {
         '',
         ...b.async.map((a) => `- \`${a.asyncName}\`: at most ${fmtRatioRange(a.bound)} the sync batch; measured ${fmtRatioRange(a.ratio)}.`),
       );
+      if (hasJs) {
+        out.push(
+          '',
+          'Only the JS thread can turn results into strings, and V8 runs its collections\' pauses there: an async call',
+          'takes at least its JS thread time, so it can be at most (sync wall time ÷ async JS thread time) times faster.',
+          '',
+          ...b.async.map((a) => `- \`${a.asyncName}\`: ${(a.sync.ms.median / a.async.jsMs.median).toFixed(2)}× from the medians.`),
+        );
+      }
     }
     const rows = b.async.filter((a) => a.inARow);
     if (rows.length) {
@@ -356,17 +370,26 @@ function markdownBatch(b) {
         `The same values in blocks of ${t0.inARow} calls back to back, sync and async blocks alternating which goes first, ${t0.rounds} rounds`,
         'after an unrecorded warm-up. A single call can leave the collection its results set off to whatever runs next (a',
         'sync call, which never yields, leaves it to the pause after it); in a block every call but the last pays for the',
-        'one before it, as in a process that does nothing else. Per call: wall time and CPU time (all threads); the max',
-        'event-loop delay is over the whole block.',
+        'one before it, as in a process that does nothing else. Per call: wall time, CPU time (all threads) and the JS',
+        'thread\'s CPU time; the max event-loop delay is over the whole block.',
         '',
         mdTable(
-          ['call', 'ms per call (median, min–max)', 'CPU ms per call (median)', 'max event-loop delay, ms (median of rounds; worst)', 'throughput ÷ sync'],
+          [
+            'call',
+            'ms per call (median, min–max)',
+            'CPU ms per call (median)',
+            ...(rows.every((a) => a.inARow.sync.jsMs && a.inARow.async.jsMs) ? ['JS thread CPU ms per call (median)'] : []),
+            'max event-loop delay, ms (median of rounds; worst)',
+            'throughput ÷ sync',
+          ],
           rows.flatMap((a) => {
             const t = a.inARow;
+            const withJs = rows.every((x) => x.inARow.sync.jsMs && x.inARow.async.jsMs);
             const cells = (name, r, last, delay) => [
               `\`${name}\``,
               `**${r.ms.median.toFixed(1)}** (${r.ms.min.toFixed(1)}–${r.ms.max.toFixed(1)})`,
               r.cpuMs.median.toFixed(1),
+              ...(withJs ? [r.jsMs.median.toFixed(1)] : []),
               delay,
               last,
             ];
@@ -377,6 +400,14 @@ function markdownBatch(b) {
           }),
         ),
       );
+      if (rows.every((a) => a.inARow.async.jsMs)) {
+        out.push(
+          '',
+          'Bound set by the JS thread (sync ms per call ÷ async JS thread ms per call, from the medians): ' +
+            rows.map((a) => `\`${a.asyncName}\` ${(a.inARow.sync.ms.median / a.inARow.async.jsMs.median).toFixed(2)}×`).join(', ') +
+            '.',
+        );
+      }
     }
   }
   return out;
