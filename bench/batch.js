@@ -125,26 +125,34 @@ function watchMajorGcs() {
   };
 }
 
-async function asyncVsSync(fc, op, opts, input, log) {
-  const syncName = `${op}Many`;
-  const asyncName = `${op}ManyAsync`;
-  const rows = {};
-  for (const name of [syncName, asyncName]) rows[name] = { rate: [], delay: [], ms: [], cpuMs: [], jsMs: [], spans: [] };
-  const order = [syncName, asyncName];
+/**
+ * The sync and the async batch of `op` on `input`, `rounds` recorded rounds
+ * after one unrecorded warm-up, the two alternating which goes first. Each
+ * sample is `calls` calls back to back; per call: values/s, wall and CPU
+ * time (all threads, and the JS thread alone where known), and the rounds
+ * in which V8 ran a full collection; the max event-loop delay is over the
+ * sample.
+ */
+async function alternate(fc, op, input, rounds, calls) {
+  const names = [`${op}Many`, `${op}ManyAsync`];
+  const rows = Object.fromEntries(names.map((name) => [name, { rate: [], delay: [], ms: [], cpuMs: [], jsMs: [], spans: [] }]));
   const gcs = watchMajorGcs();
-  for (let r = 0; r < opts.asyncRounds + 1; r++) {
-    // Round 0 is the warm-up and is not recorded.
-    for (const name of r % 2 ? [...order].reverse() : order) {
-      const { secs, maxDelayMs, cpuMs, jsMs, from, to, out } = await timeWithLoopDelay(() => fc[name](input));
+  for (let r = 0; r < rounds + 1; r++) {
+    for (const name of r % 2 ? [...names].reverse() : names) {
+      const { secs, maxDelayMs, cpuMs, jsMs, from, to, out } = await timeWithLoopDelay(async () => {
+        let last;
+        for (let k = 0; k < calls; k++) last = await fc[name](input);
+        return last;
+      });
       const problem = checkBatch(name, input, out, fc);
       if (problem) throw new Error(problem);
       if (r > 0) {
         const row = rows[name];
-        row.rate.push(input.length / secs);
+        row.rate.push((input.length * calls) / secs);
         row.delay.push(maxDelayMs);
-        row.ms.push(secs * 1000);
-        row.cpuMs.push(cpuMs);
-        if (jsMs !== null) row.jsMs.push(jsMs);
+        row.ms.push((secs * 1000) / calls);
+        row.cpuMs.push(cpuMs / calls);
+        if (jsMs !== null) row.jsMs.push(jsMs / calls);
         row.spans.push([from, to]);
       }
     }
@@ -161,15 +169,21 @@ async function asyncVsSync(fc, op, opts, input, log) {
     // Rounds during which V8 ran at least one full collection.
     withMajorGc: row.spans.filter(([from, to]) => gcs.majorsIn(from, to) > 0).length,
   });
-  const sync = summary(rows[syncName]);
-  const async_ = summary(rows[asyncName]);
+  const sync = summary(rows[names[0]]);
+  const async_ = summary(rows[names[1]]);
+  return { syncName: names[0], asyncName: names[1], sync, async: async_, ratio: ratio(async_.rate, sync.rate) };
+}
+
+/** Single calls: throughput, event-loop delay, and the bound CPU time sets. */
+async function asyncVsSync(fc, op, opts, input, log) {
+  const { syncName, asyncName, sync, async: async_, ratio: r } = await alternate(fc, op, input, opts.asyncRounds, 1);
   // On `cores` cores a call takes at least its CPU time / cores: the async
   // batch can be at most this many times faster than the sync batch, round
   // by round, even with every core busy with it throughout.
   const cores = require('node:os').availableParallelism();
-  const perRound = summarize(rows[syncName].ms.map((ms, r) => (ms * cores) / rows[asyncName].cpuMs[r]));
+  const perRound = summarize(sync.ms.samples.map((ms, i) => (ms * cores) / async_.cpuMs.samples[i]));
   const bound = { value: perRound.median, min: perRound.min, max: perRound.max, samples: perRound.samples };
-  const res = { op, n: input.length, syncName, asyncName, sync, async: async_, ratio: ratio(async_.rate, sync.rate), cores, bound };
+  const res = { op, n: input.length, syncName, asyncName, sync, async: async_, ratio: r, cores, bound };
   log(
     `  ${asyncName} x${input.length}: ${Math.round(async_.rate.median)} values/s (sync ${Math.round(sync.rate.median)}), ` +
       `max loop delay ${async_.delay.max.toFixed(1)} ms (sync ${sync.delay.median.toFixed(0)} ms), ` +
@@ -182,51 +196,19 @@ async function asyncVsSync(fc, op, opts, input, log) {
 const IN_A_ROW = 5;
 
 /**
- * Steady state: blocks of IN_A_ROW calls back to back, the sync and the async
- * block alternating which goes first. A single call can leave the collection
- * its results set off to whatever runs next (a sync call, which never yields,
- * leaves it to the pause after it); in a block every call but the last pays
- * for the one before it, as in a process that does nothing else. Per call:
- * wall time, CPU time (all threads), and for the async block the max
- * event-loop delay over the block.
+ * Steady state: blocks of IN_A_ROW calls back to back. A single call can
+ * leave the collection its results set off to whatever runs next (a sync
+ * call, which never yields, leaves it to the pause after it); in a block
+ * every call but the last pays for the one before it, as in a process that
+ * does nothing else.
  */
 async function backToBack(fc, op, input, rounds, log) {
-  const names = [`${op}Many`, `${op}ManyAsync`];
-  const rows = Object.fromEntries(names.map((name) => [name, { rate: [], ms: [], cpuMs: [], jsMs: [], delay: [] }]));
-  for (let r = 0; r < rounds + 1; r++) {
-    for (const name of r % 2 ? [...names].reverse() : names) {
-      const { secs, maxDelayMs, cpuMs, jsMs, out } = await timeWithLoopDelay(async () => {
-        let last;
-        for (let k = 0; k < IN_A_ROW; k++) last = await fc[name](input);
-        return last;
-      });
-      const problem = checkBatch(name, input, out, fc);
-      if (problem) throw new Error(problem);
-      if (r > 0) {
-        const row = rows[name];
-        row.rate.push((input.length * IN_A_ROW) / secs);
-        row.ms.push((secs * 1000) / IN_A_ROW);
-        row.cpuMs.push(cpuMs / IN_A_ROW);
-        if (jsMs !== null) row.jsMs.push(jsMs / IN_A_ROW);
-        row.delay.push(maxDelayMs);
-      }
-    }
-  }
-  const summary = (row) => ({
-    rate: summarize(row.rate),
-    ms: summarize(row.ms),
-    cpuMs: summarize(row.cpuMs),
-    jsMs: row.jsMs.length === row.ms.length ? summarize(row.jsMs) : null,
-    delay: summarize(row.delay),
-  });
-  const sync = summary(rows[names[0]]);
-  const async_ = summary(rows[names[1]]);
-  const res = { inARow: IN_A_ROW, rounds, sync, async: async_, ratio: ratio(async_.rate, sync.rate) };
+  const { asyncName, sync, async: async_, ratio: r } = await alternate(fc, op, input, rounds, IN_A_ROW);
   log(
-    `  ${names[1]} x${input.length}, ${IN_A_ROW} in a row: ${async_.ms.median.toFixed(1)} ms per call (sync ${sync.ms.median.toFixed(1)}), ` +
+    `  ${asyncName} x${input.length}, ${IN_A_ROW} in a row: ${async_.ms.median.toFixed(1)} ms per call (sync ${sync.ms.median.toFixed(1)}), ` +
       `CPU ${async_.cpuMs.median.toFixed(1)} ms (sync ${sync.cpuMs.median.toFixed(1)}), max loop delay ${async_.delay.max.toFixed(1)} ms`,
   );
-  return res;
+  return { inARow: IN_A_ROW, rounds, sync, async: async_, ratio: r };
 }
 
 async function run(fc, impls, opts, log) {

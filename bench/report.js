@@ -363,6 +363,7 @@ function markdownBatch(b) {
     const rows = b.async.filter((a) => a.inARow);
     if (rows.length) {
       const t0 = rows[0].inARow;
+      const withJs = rows.every((a) => a.inARow.sync.jsMs && a.inARow.async.jsMs);
       out.push(
         '',
         `#### ${t0.inARow} calls in a row`,
@@ -378,13 +379,12 @@ function markdownBatch(b) {
             'call',
             'ms per call (median, min–max)',
             'CPU ms per call (median)',
-            ...(rows.every((a) => a.inARow.sync.jsMs && a.inARow.async.jsMs) ? ['JS thread CPU ms per call (median)'] : []),
+            ...(withJs ? ['JS thread CPU ms per call (median)'] : []),
             'max event-loop delay, ms (median of rounds; worst)',
             'throughput ÷ sync',
           ],
           rows.flatMap((a) => {
             const t = a.inARow;
-            const withJs = rows.every((x) => x.inARow.sync.jsMs && x.inARow.async.jsMs);
             const cells = (name, r, last, delay) => [
               `\`${name}\``,
               `**${r.ms.median.toFixed(1)}** (${r.ms.min.toFixed(1)}–${r.ms.max.toFixed(1)})`,
@@ -400,7 +400,7 @@ function markdownBatch(b) {
           }),
         ),
       );
-      if (rows.every((a) => a.inARow.async.jsMs)) {
+      if (withJs) {
         out.push(
           '',
           'Bound set by the JS thread (sync ms per call ÷ async JS thread ms per call, from the medians): ' +
