@@ -13,7 +13,8 @@
  *    values, against the sync batch of the same values, alternating which
  *    goes first: throughput (values/s) and event-loop responsiveness, the
  *    max delay seen by perf_hooks.monitorEventLoopDelay during the call;
- *    then the same in blocks of calls back to back (backToBack).
+ *    then the same in blocks of calls back to back (backToBack), and what
+ *    the event loop's longest gaps were made of (stallPass).
  *
  * encryptBuffer/decryptBuffer, when present, are benchmarked as their own
  * implementation in the main table (impls.js, "fieldcrypt (Buffer)").
@@ -69,15 +70,23 @@ async function probe(fc, name) {
 }
 
 /**
- * CPU time of the JS thread so far, in ms (Linux: the scheduler's own count
- * in /proc, to the nanosecond), or null where that cannot be read.
+ * The JS thread's scheduler counts so far, in ms (Linux: /proc, to the
+ * nanosecond): [time on a core, time runnable but waiting for one], or null
+ * where they cannot be read.
  */
-function jsThreadMs() {
+function jsThreadSched() {
   try {
-    return Number(require('node:fs').readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+    const [run, wait] = require('node:fs').readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ');
+    return [Number(run) / 1e6, Number(wait) / 1e6];
   } catch {
     return null;
   }
+}
+
+/** CPU time of the JS thread so far, in ms, or null where that cannot be read. */
+function jsThreadMs() {
+  const s = jsThreadSched();
+  return s === null ? null : s[0];
 }
 
 /**
@@ -204,11 +213,73 @@ const IN_A_ROW = 5;
  */
 async function backToBack(fc, op, input, rounds, log) {
   const { asyncName, sync, async: async_, ratio: r } = await alternate(fc, op, input, rounds, IN_A_ROW);
+  // At CPU parity: an async batch that used no more CPU time than the sync
+  // batch would, on `cores` cores, still take at least that time / cores, so
+  // it could be at most this many times faster, block by block. Only in
+  // steady state: a single sync call leaves part of the collections it sets
+  // off to the pause after it, outside its time.
+  const cores = require('node:os').availableParallelism();
+  const parity = summarize(sync.ms.samples.map((ms, i) => (ms * cores) / sync.cpuMs.samples[i]));
   log(
     `  ${asyncName} x${input.length}, ${IN_A_ROW} in a row: ${async_.ms.median.toFixed(1)} ms per call (sync ${sync.ms.median.toFixed(1)}), ` +
-      `CPU ${async_.cpuMs.median.toFixed(1)} ms (sync ${sync.cpuMs.median.toFixed(1)}), max loop delay ${async_.delay.max.toFixed(1)} ms`,
+      `CPU ${async_.cpuMs.median.toFixed(1)} ms (sync ${sync.cpuMs.median.toFixed(1)}), max loop delay ${async_.delay.max.toFixed(1)} ms, ` +
+      `at CPU parity at most ${parity.median.toFixed(2)}x`,
   );
-  return { inARow: IN_A_ROW, rounds, sync, async: async_, ratio: r };
+  return { inARow: IN_A_ROW, rounds, sync, async: async_, ratio: r, cores, parity: { value: parity.median, min: parity.min, max: parity.max } };
+}
+
+/** Event-loop gaps at least this long are stalls (the delay target is under 10 ms). */
+const STALL_MS = 10;
+/** Rounds of the stall pass: a single call and a block of IN_A_ROW calls, in turn. */
+const STALL_ROUNDS = 8;
+
+/**
+ * What the event loop's longest gaps during async calls were made of, in a
+ * pass of its own after the timed ones (its 1 ms timer reads /proc on every
+ * tick). For each gap of STALL_MS or more between two ticks: how long the JS
+ * thread was runnable but waiting for a core (the scheduler's count), and how
+ * much of it V8 spent in collection pauses on that thread (perf_hooks GC
+ * entries). The two can overlap: a pause whose thread waits for a core
+ * counts in both. Linux only (null elsewhere).
+ */
+async function stallPass(fc, name, input) {
+  if (jsThreadSched() === null) return null;
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const pauses = [];
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) pauses.push([e.startTime, e.startTime + e.duration]);
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  const gaps = [];
+  let on = false;
+  let last = performance.now();
+  let lastWait = jsThreadSched()[1];
+  const tick = () => {
+    const now = performance.now();
+    const wait = jsThreadSched()[1];
+    if (on && now - last >= STALL_MS) gaps.push({ from: last, to: now, waitMs: wait - lastWait });
+    last = now;
+    lastWait = wait;
+  };
+  const timer = setInterval(tick, 1);
+  let calls = 0;
+  for (let r = 0; r < STALL_ROUNDS; r++) {
+    await sleep(5);
+    tick();
+    on = true;
+    for (let k = 0; k < (r % 2 ? IN_A_ROW : 1); k++, calls++) await fc[name](input);
+    // The gap the last call leaves ends at the next tick.
+    await sleep(2);
+    on = false;
+  }
+  clearInterval(timer);
+  await sleep(20); // perf_hooks delivers GC entries after the fact
+  obs.disconnect();
+  const inside = ({ from, to }) => pauses.reduce((ms, [s, e]) => ms + Math.max(0, Math.min(e, to) - Math.max(s, from)), 0);
+  const stalls = gaps.map((g) => ({ ms: g.to - g.from, waitMs: g.waitMs, gcMs: inside(g) }));
+  const sum = (key) => stalls.reduce((t, g) => t + g[key], 0);
+  const worst = stalls.reduce((w, g) => (w === null || g.ms > w.ms ? g : w), null);
+  return { rounds: STALL_ROUNDS, inARow: IN_A_ROW, calls, thresholdMs: STALL_MS, count: stalls.length, ms: sum('ms'), waitMs: sum('waitMs'), gcMs: sum('gcMs'), worst };
 }
 
 async function run(fc, impls, opts, log) {
@@ -267,6 +338,14 @@ async function run(fc, impls, opts, log) {
     const input = op === 'encrypt' ? big : bigStored;
     const res = await asyncVsSync(fc, op, opts, input, log);
     res.inARow = await backToBack(fc, op, input, Math.ceil(opts.asyncRounds / 2), log);
+    res.stalls = await stallPass(fc, `${op}ManyAsync`, input);
+    if (res.stalls) {
+      const st = res.stalls;
+      log(
+        `  ${op}ManyAsync stalls of ${st.thresholdMs} ms or more in ${st.calls} calls: ${st.count}, ${st.ms.toFixed(1)} ms in all, ` +
+          `${st.waitMs.toFixed(1)} ms waiting for a core, ${st.gcMs.toFixed(1)} ms in V8 pauses`,
+      );
+    }
     result.async.push(res);
   }
   return result;

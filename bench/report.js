@@ -119,7 +119,15 @@ function textBatch(b) {
       out +=
         `  ${a.asyncName} x${a.n}, ${t.inARow} in a row: ${t.async.ms.median.toFixed(1)} ms per call = ${fmtRatio(t.ratio)} of ${a.syncName} ` +
         `(${t.sync.ms.median.toFixed(1)} ms); CPU ${t.async.cpuMs.median.toFixed(1)} vs ${t.sync.cpuMs.median.toFixed(1)} ms; ` +
-        `max event-loop delay ${t.async.delay.max.toFixed(1)} ms (median ${t.async.delay.median.toFixed(1)})\n`;
+        `max event-loop delay ${t.async.delay.max.toFixed(1)} ms (median ${t.async.delay.median.toFixed(1)})` +
+        (t.parity ? `; at CPU parity at most ${fmtRatioRange(t.parity)}` : '') +
+        '\n';
+    }
+    if (a.stalls) {
+      const st = a.stalls;
+      out +=
+        `  ${a.asyncName} stalls of ${st.thresholdMs} ms or more in ${st.calls} calls: ${st.count} (${st.ms.toFixed(1)} ms), ` +
+        `waiting for a core ${st.waitMs.toFixed(1)} ms, in V8 pauses ${st.gcMs.toFixed(1)} ms\n`;
     }
   }
   return out;
@@ -400,6 +408,23 @@ function markdownBatch(b) {
           }),
         ),
       );
+      if (rows.every((a) => a.inARow.parity)) {
+        out.push(
+          '',
+          `At CPU parity: an async batch that used no more CPU time (all threads) than the sync batch would, on ${rows[0].inARow.cores} cores,`,
+          `still take at least half of it; it could then be at most (sync ms per call × cores ÷ sync CPU ms per call) times`,
+          'faster. Median of that per block (min–max), and the CPU time the async batch used against the sync one:',
+          '',
+          ...rows.map(
+            (a) =>
+              `- \`${a.asyncName}\`: at most ${fmtRatioRange(a.inARow.parity)} the sync batch at CPU parity; measured ${fmtRatioRange(a.inARow.ratio)}, ` +
+              `using ${(a.inARow.async.cpuMs.median / a.inARow.sync.cpuMs.median).toFixed(2)}× its CPU time.`,
+          ),
+          '',
+          'Taken from single calls, the parity figure would mean less: a single sync call leaves part of the collections',
+          'it sets off to the pause after it, outside its time.',
+        );
+      }
       if (withJs) {
         out.push(
           '',
@@ -408,6 +433,37 @@ function markdownBatch(b) {
             '.',
         );
       }
+    }
+    const withStalls = b.async.filter((a) => a.stalls);
+    if (withStalls.length) {
+      const s0 = withStalls[0].stalls;
+      const pct = (part, whole) => (whole > 0 ? `${Math.round((100 * part) / whole)}%` : '-');
+      out.push(
+        '',
+        `#### What the event loop's stalls were made of`,
+        '',
+        `A pass of its own after the timed ones: ${s0.rounds} rounds alternating a single async call and a block of ${s0.inARow} in`,
+        `a row, ${s0.calls} calls in all, with a 1 ms timer. For each gap of ${s0.thresholdMs} ms or more between its ticks:`,
+        'how long the JS thread was runnable but waiting for a core (the scheduler\'s count in /proc), and how much of',
+        'the gap V8 spent in collection pauses (perf_hooks GC entries). The two can overlap: a pause whose thread',
+        'waits for a core counts in both.',
+        '',
+        mdTable(
+          ['call', 'calls', `stalls of ${s0.thresholdMs} ms or more`, 'their time, ms', 'waiting for a core', 'in V8 pauses', 'worst stall, ms (waiting; in V8 pauses)'],
+          withStalls.map((a) => {
+            const st = a.stalls;
+            return [
+              `\`${a.asyncName}\``,
+              st.calls,
+              st.count,
+              st.ms.toFixed(1),
+              st.count ? `${st.waitMs.toFixed(1)} ms (${pct(st.waitMs, st.ms)})` : '-',
+              st.count ? `${st.gcMs.toFixed(1)} ms (${pct(st.gcMs, st.ms)})` : '-',
+              st.worst ? `${st.worst.ms.toFixed(1)} (${st.worst.waitMs.toFixed(1)}; ${st.worst.gcMs.toFixed(1)})` : '-',
+            ];
+          }),
+        ),
+      );
     }
   }
   return out;
