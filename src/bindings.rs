@@ -229,7 +229,11 @@ unsafe fn run(env: RawEnv, body: impl FnOnce() -> Res<Value>) -> Value {
         Ok(Ok(v)) => v,
         Ok(Err(fail)) => unsafe { throw(env, fail) },
         Err(_) => unsafe {
-            sys::napi_throw_error(env, c"ERR_FIELDCRYPT_INTERNAL".as_ptr(), c"fieldcrypt: internal error (a bug; please report it)".as_ptr());
+            sys::napi_throw_error(
+                env,
+                c"ERR_FIELDCRYPT_INTERNAL".as_ptr(),
+                c"fieldcrypt: internal error (a bug; please report it)".as_ptr(),
+            );
             ptr::null_mut()
         },
     }
@@ -369,7 +373,9 @@ unsafe fn read_version(env: RawEnv, v: Value) -> Res<Version> {
     }
     let mut buf = [0u8; 4];
     let mut written = 0;
-    check(unsafe { sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast::<c_char>(), buf.len(), &mut written) })?;
+    check(unsafe {
+        sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast::<c_char>(), buf.len(), &mut written)
+    })?;
     Ok(format::parse_version_bytes(&buf[..written])?)
 }
 
@@ -1197,7 +1203,11 @@ unsafe fn async_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool)
             let mut results = Results::default();
             // Stored values are 2x+69 bytes; plaintexts at most half.
             let n = ends.len();
-            results.reserve(if encrypt { input.bytes.len() * 2 + n * format::stored_len(0) } else { input.bytes.len() / 2 });
+            results.reserve(if encrypt {
+                input.bytes.len() * 2 + n * format::stored_len(0)
+            } else {
+                input.bytes.len() / 2
+            });
             let mut deferred = ptr::null_mut();
             let mut promise = ptr::null_mut();
             check(sys::napi_create_promise(env, &mut deferred, &mut promise))?;
@@ -1254,9 +1264,23 @@ fn accelerated_cpu() -> bool {
     use std::arch::is_x86_feature_detected as has;
     // x86-64-v3 (rustc's definition) minus lahfsahf, which every x86-64-v2
     // CPU has and std cannot query, plus the two crypto extensions.
-    has!("cmpxchg16b") && has!("popcnt") && has!("sse3") && has!("ssse3") && has!("sse4.1") && has!("sse4.2")
-        && has!("avx") && has!("avx2") && has!("bmi1") && has!("bmi2") && has!("f16c") && has!("fma")
-        && has!("lzcnt") && has!("movbe") && has!("xsave") && has!("aes") && has!("pclmulqdq")
+    has!("cmpxchg16b")
+        && has!("popcnt")
+        && has!("sse3")
+        && has!("ssse3")
+        && has!("sse4.1")
+        && has!("sse4.2")
+        && has!("avx")
+        && has!("avx2")
+        && has!("bmi1")
+        && has!("bmi2")
+        && has!("f16c")
+        && has!("fma")
+        && has!("lzcnt")
+        && has!("movbe")
+        && has!("xsave")
+        && has!("aes")
+        && has!("pclmulqdq")
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -1329,8 +1353,14 @@ pub fn init(exports: Object, env: Env) -> napi::Result<()> {
         }
         for (name, cb) in EXPORTS {
             let mut f = ptr::null_mut();
-            if sys::napi_create_function(raw_env, name.as_ptr().cast(), name.len() as isize, Some(*cb), state.cast(), &mut f)
-                != OK
+            if sys::napi_create_function(
+                raw_env,
+                name.as_ptr().cast(),
+                name.len() as isize,
+                Some(*cb),
+                state.cast(),
+                &mut f,
+            ) != OK
                 || set_named(raw_env, exports.raw(), name, f).is_err()
             {
                 return Err(fail("export functions"));

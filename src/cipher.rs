@@ -241,16 +241,20 @@ pub fn seal_in_place(key: &Key, iv: &[u8; IV_LEN], buf: &mut [u8]) -> Result<[u8
     if long_path(key, buf.len()) {
         return Ok(seal_long(key, iv, buf));
     }
-    let tag = key
-        .cipher
-        .encrypt_inout_detached(&Nonce::from(*iv), b"", buf.into())
-        .map_err(|_| FieldCryptError::TooLarge)?;
+    let tag =
+        key.cipher.encrypt_inout_detached(&Nonce::from(*iv), b"", buf.into()).map_err(|_| FieldCryptError::TooLarge)?;
     Ok(tag.into())
 }
 
 /// Decrypts `buf` in place after checking `tag`. On failure `buf` is left
 /// as it was (every path checks the tag before decrypting).
-pub fn open_in_place(key: &Key, version: &Version, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], buf: &mut [u8]) -> Result<()> {
+pub fn open_in_place(
+    key: &Key,
+    version: &Version,
+    iv: &[u8; IV_LEN],
+    tag: &[u8; TAG_LEN],
+    buf: &mut [u8],
+) -> Result<()> {
     let ok = if buf.len() <= SHORT_MAX {
         open_short(key, iv, tag, buf)
     } else if long_path(key, buf.len()) {
@@ -258,7 +262,11 @@ pub fn open_in_place(key: &Key, version: &Version, iv: &[u8; IV_LEN], tag: &[u8;
     } else {
         key.cipher.decrypt_inout_detached(&Nonce::from(*iv), b"", buf.into(), &Tag::from(*tag)).is_ok()
     };
-    if ok { Ok(()) } else { Err(FieldCryptError::AuthenticationFailed(*version)) }
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldCryptError::AuthenticationFailed(*version))
+    }
 }
 
 /// Encrypts bytes into a stored value under a fresh random IV.

@@ -116,9 +116,7 @@ mod tests {
         let m = FieldCryptError::InvalidKeyLength { version: *b"01", len: 10 }.to_string();
         assert!(m.starts_with("Invalid encryption key length"));
         assert!(m.contains("64 hex"));
-        assert!(FieldCryptError::InvalidFormat
-            .to_string()
-            .starts_with("Invalid encrypted data format"));
+        assert!(FieldCryptError::InvalidFormat.to_string().starts_with("Invalid encrypted data format"));
     }
 
     #[test]

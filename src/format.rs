@@ -41,9 +41,12 @@ pub fn parse_version_bytes(s: &[u8]) -> Result<Version> {
     }
 }
 
+/// A stored value's fields, still hex: version, IV, tag, ciphertext.
+type HexFields<'a> = (Version, &'a [u8], &'a [u8], &'a [u8]);
+
 /// Splits a stored value into its four fields without decoding any of them,
 /// checking the fixed layout: `VV:<32>:<32>:<rest>`.
-fn split(s: &[u8]) -> Result<(Version, &[u8], &[u8], &[u8])> {
+fn split(s: &[u8]) -> Result<HexFields<'_>> {
     if s.len() < HEADER_LEN
         || !s[0].is_ascii_digit()
         || !s[1].is_ascii_digit()
@@ -58,7 +61,7 @@ fn split(s: &[u8]) -> Result<(Version, &[u8], &[u8], &[u8])> {
     let ct = &s[HEADER_LEN..];
     // An extra separator anywhere makes a field non-hex, which the hex checks
     // below reject; ciphertext must also be whole bytes.
-    if ct.len() % 2 != 0 {
+    if ct.len() % 2 == 1 {
         return Err(FieldCryptError::InvalidFormat);
     }
     Ok(([s[0], s[1]], iv, tag, ct))
@@ -197,30 +200,30 @@ mod tests {
             "01:".into(),
             "hello world".into(),
             "4111111111111111".into(),
-            format!("01:{IV}:{TAG}"),                      // missing CT separator
-            format!("01:{IV}:{TAG}:abc"),                  // odd-length CT
-            format!("01:{IV}:{TAG}:zz"),                   // non-hex CT
-            format!("01:{IV}:{TAG}:ab:cd"),                // extra separator
-            format!("01:{IV}:{TAG}:abcd:"),                // trailing separator
-            format!("01:{IV}::{TAG}:abcd"),                // extra separator in header
-            format!("1:{IV}:{TAG}:abcd"),                  // one-digit version
-            format!("001:{IV}:{TAG}:abcd"),                // three-digit version
-            format!("v1:{IV}:{TAG}:abcd"),                 // non-digit version
-            format!("0a:{IV}:{TAG}:abcd"),                 // hex but not digit version
-            format!("01:{}:{TAG}:abcd", &IV[..30]),        // short IV
-            format!("01:{IV}00:{TAG}:abcd"),               // long IV
-            format!("01:{}:{TAG}:abcd", &IV[..24]),        // 12-byte IV is not this format
-            format!("01:{IV}:{}:abcd", &TAG[..30]),        // short tag
-            format!("01:{IV}:{TAG}00:abcd"),               // long tag
-            format!("01:{}g:{TAG}:abcd", &IV[..31]),       // non-hex IV
-            format!("01:{IV}:{}x:abcd", &TAG[..31]),       // non-hex tag
-            format!("01:{IV}:{TAG}: abc"),                 // whitespace
-            format!(" 01:{IV}:{TAG}:abcd"),                // leading whitespace
-            format!("01:{IV}:{TAG}:abcd\n"),               // trailing newline
-            format!("01;{IV};{TAG};abcd"),                 // wrong separator
-            format!("01:{IV}:{TAG}:ab\u{e9}"),             // non-ASCII
-            format!("01:{IV}:{TAG}:-1"),                   // sign
-            format!("01:{IV}:{TAG}:0x"),                   // prefix
+            format!("01:{IV}:{TAG}"),                // missing CT separator
+            format!("01:{IV}:{TAG}:abc"),            // odd-length CT
+            format!("01:{IV}:{TAG}:zz"),             // non-hex CT
+            format!("01:{IV}:{TAG}:ab:cd"),          // extra separator
+            format!("01:{IV}:{TAG}:abcd:"),          // trailing separator
+            format!("01:{IV}::{TAG}:abcd"),          // extra separator in header
+            format!("1:{IV}:{TAG}:abcd"),            // one-digit version
+            format!("001:{IV}:{TAG}:abcd"),          // three-digit version
+            format!("v1:{IV}:{TAG}:abcd"),           // non-digit version
+            format!("0a:{IV}:{TAG}:abcd"),           // hex but not digit version
+            format!("01:{}:{TAG}:abcd", &IV[..30]),  // short IV
+            format!("01:{IV}00:{TAG}:abcd"),         // long IV
+            format!("01:{}:{TAG}:abcd", &IV[..24]),  // 12-byte IV is not this format
+            format!("01:{IV}:{}:abcd", &TAG[..30]),  // short tag
+            format!("01:{IV}:{TAG}00:abcd"),         // long tag
+            format!("01:{}g:{TAG}:abcd", &IV[..31]), // non-hex IV
+            format!("01:{IV}:{}x:abcd", &TAG[..31]), // non-hex tag
+            format!("01:{IV}:{TAG}: abc"),           // whitespace
+            format!(" 01:{IV}:{TAG}:abcd"),          // leading whitespace
+            format!("01:{IV}:{TAG}:abcd\n"),         // trailing newline
+            format!("01;{IV};{TAG};abcd"),           // wrong separator
+            format!("01:{IV}:{TAG}:ab\u{e9}"),       // non-ASCII
+            format!("01:{IV}:{TAG}:-1"),             // sign
+            format!("01:{IV}:{TAG}:0x"),             // prefix
         ];
         for c in &cases {
             assert!(!is_well_formed(c), "accepted {c:?}");

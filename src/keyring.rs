@@ -107,10 +107,7 @@ impl Keyring {
 
     /// The loaded versions, ascending.
     pub fn versions(&self) -> Vec<Version> {
-        (0..100u8)
-            .filter(|i| self.keys[usize::from(*i)].is_some())
-            .map(|i| [b'0' + i / 10, b'0' + i % 10])
-            .collect()
+        (0..100u8).filter(|i| self.keys[usize::from(*i)].is_some()).map(|i| [b'0' + i / 10, b'0' + i % 10]).collect()
     }
 
     pub fn clear(&mut self) {
@@ -150,10 +147,7 @@ mod tests {
 
     #[test]
     fn from_pairs_is_all_or_nothing() {
-        assert_eq!(
-            Keyring::from_hex_pairs([("01", K1), ("x", K1)]).err(),
-            Some(FieldCryptError::InvalidKeyVersion)
-        );
+        assert_eq!(Keyring::from_hex_pairs([("01", K1), ("x", K1)]).err(), Some(FieldCryptError::InvalidKeyVersion));
         assert!(Keyring::from_hex_pairs([("01", K1), ("02", "00")]).is_err());
     }
 

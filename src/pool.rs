@@ -36,10 +36,8 @@ struct Pool {
     bytes: usize,
 }
 
-static POOLS: [Mutex<Pool>; 2] = [
-    Mutex::new(Pool { buffers: Vec::new(), bytes: 0 }),
-    Mutex::new(Pool { buffers: Vec::new(), bytes: 0 }),
-];
+static POOLS: [Mutex<Pool>; 2] =
+    [Mutex::new(Pool { buffers: Vec::new(), bytes: 0 }), Mutex::new(Pool { buffers: Vec::new(), bytes: 0 })];
 
 fn class(cap: usize) -> usize {
     usize::from(cap > SMALL_MAX)

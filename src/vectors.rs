@@ -127,7 +127,15 @@ fn tag_of<C: AeadInOut>(tag: &[u8]) -> Tag<C> {
     Tag::<C>::try_from(tag).expect("16-byte tag")
 }
 
-fn must_not_open<C: AeadInOut>(c: &C, iv: &[u8], aad: &[u8], ct: &[u8], tag: &[u8], what: &str, errs: &mut Vec<String>) {
+fn must_not_open<C: AeadInOut>(
+    c: &C,
+    iv: &[u8],
+    aad: &[u8],
+    ct: &[u8],
+    tag: &[u8],
+    what: &str,
+    errs: &mut Vec<String>,
+) {
     let mut buf = ct.to_vec();
     match c.decrypt_inout_detached(&nonce_of::<C>(iv), aad, buf.as_mut_slice().into(), &tag_of::<C>(tag)) {
         Ok(()) => errs.push(format!("{what}: detached decryption succeeded")),
@@ -236,10 +244,21 @@ fn check_product(v: &Vector) -> Vec<String> {
         other => errs.push(format!("product: decrypting {stored} gave {other:?}")),
     }
     let mut tampered: Vec<(String, String)> = (0..TAG_LEN * 8)
-        .map(|b| (format!("tag bit {b}"), format::serialize(VERSION, &iv, flip(&tag, b).as_slice().try_into().unwrap(), &v.ct)))
+        .map(|b| {
+            (
+                format!("tag bit {b}"),
+                format::serialize(VERSION, &iv, flip(&tag, b).as_slice().try_into().unwrap(), &v.ct),
+            )
+        })
         .collect();
-    tampered.extend(some_bits(v.ct.len()).into_iter().map(|b| (format!("ct bit {b}"), format::serialize(VERSION, &iv, &tag, &flip(&v.ct, b)))));
-    tampered.extend(some_bits(IV_LEN).into_iter().map(|b| (format!("iv bit {b}"), format::serialize(VERSION, flip(&iv, b).as_slice().try_into().unwrap(), &tag, &v.ct))));
+    tampered.extend(
+        some_bits(v.ct.len())
+            .into_iter()
+            .map(|b| (format!("ct bit {b}"), format::serialize(VERSION, &iv, &tag, &flip(&v.ct, b)))),
+    );
+    tampered.extend(some_bits(IV_LEN).into_iter().map(|b| {
+        (format!("iv bit {b}"), format::serialize(VERSION, flip(&iv, b).as_slice().try_into().unwrap(), &tag, &v.ct))
+    }));
     for (what, s) in tampered {
         if open(&s) != auth_failed {
             errs.push(format!("product: {what} flipped was not an authentication failure"));
@@ -279,7 +298,9 @@ fn data_file_is_complete() {
     // every 16-byte-IV vector has empty AAD, so all of them take the product path
     assert!(vs.iter().filter(|v| v.iv.len() == 16).all(|v| v.aad.is_empty()));
     assert!(vs.iter().any(|v| v.iv.len() == 12 && !v.aad.is_empty()));
-    assert!(DATA.contains("C2SP/wycheproof testvectors_v1/aes_gcm_test.json @ 6fc4a87a4c4e2264b2f0d6862bbd900b5b25717e"));
+    assert!(
+        DATA.contains("C2SP/wycheproof testvectors_v1/aes_gcm_test.json @ 6fc4a87a4c4e2264b2f0d6862bbd900b5b25717e")
+    );
 }
 
 /// The checks are not vacuous: a wrong expectation is reported.
@@ -319,7 +340,10 @@ fn check_reports_wrong_vectors() {
 fn line_parser_is_strict() {
     let ok = "7|000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f|00112233445566778899aabb||00|11|ffffffffffffffffffffffffffffffff|valid|Ktv";
     let v = parse_line(ok).unwrap();
-    assert_eq!((v.tc_id, v.aad.len(), v.msg, v.ct, v.valid, v.flags.as_str()), (7, 0, vec![0], vec![0x11], true, "Ktv"));
+    assert_eq!(
+        (v.tc_id, v.aad.len(), v.msg, v.ct, v.valid, v.flags.as_str()),
+        (7, 0, vec![0], vec![0x11], true, "Ktv")
+    );
     assert!(!parse_line(&ok.replace("|valid|", "|invalid|")).unwrap().valid);
     for bad in [
         ok.replace("|valid|", "|acceptable|"),
