@@ -117,19 +117,20 @@ async function timeWithLoopDelay(call) {
 }
 
 /**
- * Records V8's full (mark-compact) collections, as perf_hooks reports them,
- * for `majorsIn` to count those that overlap a call.
+ * Records V8's collection pauses on the JS thread, as perf_hooks reports
+ * them: `majorsIn` counts the full (mark-compact) collections that overlap a
+ * span, `pauseMsIn` sums the time of every pause inside it.
  */
-function watchMajorGcs() {
+function watchGcs() {
   const seen = [];
   const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      if (e.detail && e.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) seen.push([e.startTime, e.startTime + e.duration]);
-    }
+    for (const e of list.getEntries()) seen.push([e.startTime, e.startTime + e.duration, e.detail && e.detail.kind]);
   });
   obs.observe({ entryTypes: ['gc'] });
   return {
-    majorsIn: (from, to) => seen.filter(([s, e]) => e >= from && s <= to).length,
+    majorsIn: (from, to) =>
+      seen.filter(([s, e, kind]) => kind === constants.NODE_PERFORMANCE_GC_MAJOR && e >= from && s <= to).length,
+    pauseMsIn: (from, to) => seen.reduce((ms, [s, e]) => ms + Math.max(0, Math.min(e, to) - Math.max(s, from)), 0),
     stop: () => obs.disconnect(),
   };
 }
@@ -145,7 +146,7 @@ function watchMajorGcs() {
 async function alternate(fc, op, input, rounds, calls) {
   const names = [`${op}Many`, `${op}ManyAsync`];
   const rows = Object.fromEntries(names.map((name) => [name, { rate: [], delay: [], ms: [], cpuMs: [], jsMs: [], spans: [] }]));
-  const gcs = watchMajorGcs();
+  const gcs = watchGcs();
   for (let r = 0; r < rounds + 1; r++) {
     for (const name of r % 2 ? [...names].reverse() : names) {
       const { secs, maxDelayMs, cpuMs, jsMs, from, to, out } = await timeWithLoopDelay(async () => {
@@ -245,11 +246,7 @@ const STALL_ROUNDS = 8;
 async function stallPass(fc, name, input) {
   if (jsThreadSched() === null) return null;
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-  const pauses = [];
-  const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) pauses.push([e.startTime, e.startTime + e.duration]);
-  });
-  obs.observe({ entryTypes: ['gc'] });
+  const gcs = watchGcs();
   const gaps = [];
   let on = false;
   let last = performance.now();
@@ -274,9 +271,8 @@ async function stallPass(fc, name, input) {
   }
   clearInterval(timer);
   await sleep(20); // perf_hooks delivers GC entries after the fact
-  obs.disconnect();
-  const inside = ({ from, to }) => pauses.reduce((ms, [s, e]) => ms + Math.max(0, Math.min(e, to) - Math.max(s, from)), 0);
-  const stalls = gaps.map((g) => ({ ms: g.to - g.from, waitMs: g.waitMs, gcMs: inside(g) }));
+  gcs.stop();
+  const stalls = gaps.map((g) => ({ ms: g.to - g.from, waitMs: g.waitMs, gcMs: gcs.pauseMsIn(g.from, g.to) }));
   const sum = (key) => stalls.reduce((t, g) => t + g[key], 0);
   const worst = stalls.reduce((w, g) => (w === null || g.ms > w.ms ? g : w), null);
   return { rounds: STALL_ROUNDS, inARow: IN_A_ROW, calls, thresholdMs: STALL_MS, count: stalls.length, ms: sum('ms'), waitMs: sum('waitMs'), gcMs: sum('gcMs'), worst };
