@@ -5,12 +5,12 @@
  * See README.md; types in index.d.ts.
  */
 
-const api = require('./lib/api');
-const { configureKeys, reloadKeys, loadedKeyVersions } = require('./lib/keys');
+const api = require('./lib/core');
+const { configureKeys, reloadKeys, loadedKeyVersions } = require('./lib/core/keys');
 const { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('./lib/mongoose');
 const { fieldEncryption, decryptDocument, encryptedPaths } = require('./lib/plugin');
-const { FieldCryptError, codes } = require('./lib/errors');
-const { info: nativeInfo } = require('./lib/native');
+const { FieldCryptError, codes } = require('./lib/core/errors');
+const { info: nativeInfo } = require('./lib/core/native');
 
 module.exports = {
   // encrypt/decrypt of text, Buffers and batches, isEncrypted, reEncrypt,

@@ -163,7 +163,7 @@ test('nativeInfo names the loaded build; FIELDCRYPT_NATIVE_VARIANT=portable forc
 });
 
 test('the addon itself rejects malformed versions (defence in depth below the JS checks)', () => {
-  const native = require('../lib/native').load();
+  const native = require('../lib/core/native').load();
   configureKeys({ '01': randomKeyHex() });
   for (const v of ['01é', '0', '001', '٠١', 'é1', '', '01\u0000']) {
     assert.throws(() => native.encrypt('x', v), (err) => err.code === errorCodes.INVALID_KEY_VERSION, JSON.stringify(v));

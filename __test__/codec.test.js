@@ -1,6 +1,6 @@
 'use strict';
 
-// lib/codec.js: typed values inside the VV:IV:TAG:CT envelope. Strings keep the
+// lib/core/codec.js: typed values inside the VV:IV:TAG:CT envelope. Strings keep the
 // foundation's format byte for byte; every other type is 0xFF, codec version
 // 0x01, BSON({ v }), and comes back with its type, with the BSON of Mongoose 9
 // (bson 7) and of Mongoose 8 (bson 6).
@@ -13,7 +13,7 @@ const { randomKeyHex, nodeEncrypt, nodeDecrypt, nodeDecryptBytes, throwsCode, ST
 const K1 = randomKeyHex();
 
 const { configureKeys, reloadKeys, decrypt, encryptBuffer, FieldCryptError, errorCodes } = require('fieldcrypt');
-const { encodeValue, decodeValue, fingerprint, sameFingerprint, encryptFingerprint, TYPED_MARKER, CODEC_VERSION } = require('../lib/codec');
+const { encodeValue, decodeValue, fingerprint, sameFingerprint, encryptFingerprint, TYPED_MARKER, CODEC_VERSION } = require('../lib/core/codec');
 
 const BSONS = [
   ['bson of Mongoose 9', require('mongoose').mongo.BSON],

@@ -12,9 +12,9 @@
  * subdocument save hooks on every parent save, modified or not.
  */
 
-const { decrypt, isEncrypted } = require('./api');
-const { encodeValue } = require('./codec');
-const { codes, FieldCryptError, describeType } = require('./errors');
+const { decrypt, isEncrypted } = require('./core');
+const { encodeValue } = require('./core/codec');
+const { codes, FieldCryptError, describeType } = require('./core/errors');
 
 function checkPath(path, helper) {
   if (typeof path !== 'string' || path === '') {

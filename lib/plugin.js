@@ -52,14 +52,14 @@
  * The hooks are registered in fieldEncryption() at the end (named functions,
  * one per operation).
  *
- * Values are encoded by lib/codec.js: strings exactly as the foundation's
+ * Values are encoded by lib/core/codec.js: strings exactly as the foundation's
  * encrypt(), other types as BSON inside the same envelope.
  */
 
-const { isEncrypted } = require('./api');
-const { encodeValue, decodeValue, fingerprint, sameFingerprint, encryptFingerprint } = require('./codec');
+const { isEncrypted } = require('./core');
+const { encodeValue, decodeValue, fingerprint, sameFingerprint, encryptFingerprint } = require('./core/codec');
 const { forEachAtPath, splitPath } = require('./paths');
-const { codes, FieldCryptError, describeType } = require('./errors');
+const { codes, FieldCryptError, describeType } = require('./core/errors');
 const { mongooseHook, named } = require('./mongoose');
 
 // ---------------------------------------------------------------------------

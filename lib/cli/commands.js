@@ -6,7 +6,7 @@
  */
 
 const crypto = require('node:crypto');
-const keys = require('../keys');
+const keys = require('../core/keys');
 const { UsageError } = require('./args');
 const { connect, redactUri, formatId } = require('./driver');
 const { resolveTargets } = require('./targets');

@@ -32,7 +32,7 @@
 
 const { createHash } = require('node:crypto');
 const { forEachAtPath } = require('../paths');
-const { codes } = require('../errors');
+const { codes } = require('../core/errors');
 const { loadDriver, formatId } = require('./driver');
 
 /** Server errors that concern one document; any other error stops the run. */

@@ -14,15 +14,15 @@
  *                version). Never encrypted, rotated or decrypted: a person decides.
  *   unsupported  any other type (number, Date, boolean, object, ObjectId, binary…):
  *                left as it is, unless `encrypt --typed` asks for the typed codec
- *                (lib/codec.js, the fieldEncryption plugin's format)
+ *                (lib/core/codec.js, the fieldEncryption plugin's format)
  *
  * null and missing values are not visited at all (there is nothing to encrypt).
  */
 
-const api = require('../api');
-const keys = require('../keys');
-const codec = require('../codec');
-const { codes } = require('../errors');
+const api = require('../core');
+const keys = require('../core/keys');
+const codec = require('../core/codec');
+const { codes } = require('../core/errors');
 const { loadDriver } = require('./driver');
 
 const MALFORMED_SHAPE = /^[0-9a-fA-F:]+$/;
@@ -43,7 +43,7 @@ function classify(value) {
 }
 
 // ---------------------------------------------------------------------------
-// The typed codec (lib/codec.js) turns non-string values into stored values
+// The typed codec (lib/core/codec.js) turns non-string values into stored values
 // and back, with the BSON of the driver the raw documents were read with.
 // Strings never go through it (they keep the plain encrypt()/decrypt() format).
 

@@ -1,7 +1,7 @@
 'use strict';
 
 /**
- * Loads the native addon built by `npm install` (lib/build.js).
+ * Loads the native addon built by `npm install` (scripts/build-addon.js).
  *
  * On x86-64 there are two builds of the same source: a portable one, and an
  * accelerated one compiled for x86-64-v3 (AVX2, BMI2, ...) with AES-NI and
@@ -18,7 +18,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { codes, FieldCryptError } = require('./errors');
 
-const root = path.join(__dirname, '..');
+const root = path.join(__dirname, '..', '..');
 const fileName = `fieldcrypt.${process.platform}-${process.arch}.node`;
 const acceleratedFileName = `fieldcrypt.${process.platform}-${process.arch}-v3.node`;
 

@@ -20,7 +20,7 @@ const codes = Object.freeze({
   INVALID_ARGUMENT: 'ERR_FIELDCRYPT_INVALID_ARGUMENT',
   UNSUPPORTED_TYPE: 'ERR_FIELDCRYPT_UNSUPPORTED_TYPE',
   ADDON_NOT_BUILT: 'ERR_FIELDCRYPT_ADDON_NOT_BUILT',
-  // The fieldEncryption plugin (lib/plugin.js) and typed values (lib/codec.js):
+  // The fieldEncryption plugin (lib/plugin.js) and typed values (lib/core/codec.js):
   UNENCRYPTED_VALUE: 'ERR_FIELDCRYPT_UNENCRYPTED_VALUE',
   UNSUPPORTED_OPERATOR: 'ERR_FIELDCRYPT_UNSUPPORTED_OPERATOR',
   UNSUPPORTED_QUERY: 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY',

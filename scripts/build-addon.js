@@ -3,10 +3,10 @@
 
 /**
  * `npm install` runs this: it builds the native addon from source with cargo
- * (release profile) and places it where lib/native.js loads it.
+ * (release profile) and places it where lib/core/native.js loads it.
  *
  * On x86-64 it builds a second, accelerated addon (target-cpu x86-64-v3 with
- * AES-NI and PCLMULQDQ) that lib/native.js loads only on CPUs that have all
+ * AES-NI and PCLMULQDQ) that lib/core/native.js loads only on CPUs that have all
  * of those; see README, "Performance". FIELDCRYPT_PORTABLE_ONLY=1 skips it.
  *
  * FIELDCRYPT_SKIP_BUILD=1 skips the build (e.g. when a prebuilt addon is
@@ -16,7 +16,7 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { addonPath, acceleratedPath } = require('./native');
+const { addonPath, acceleratedPath } = require('../lib/core/native');
 
 const root = path.join(__dirname, '..');
 const cargo = process.env.CARGO || 'cargo';
