@@ -131,7 +131,7 @@ for (const [name, enc, dec] of [
 
 test('sync: pieces joined and value by value, in small and large batches, agree with node:crypto', () => {
   // Sync batches join pieces of short values and go value by value through
-  // longer ones, unless the batch's results come to 8 MiB and more (lib/core/api.js
+  // longer ones, unless the batch's results come to 8 MiB and more (lib/core/batch.js
   // oneByOnePiece); text of 40,000 bytes stores as external strings either way.
   const text = (bytes, i) => `${i}:${'é'.repeat(i % 3)}`.padEnd(bytes, 'abcdefghij');
   const check = (values, what) => {
@@ -206,7 +206,7 @@ test('async: a batch long enough to be returned over several turns of the event 
 });
 
 test('async: values are checked piece by piece; one that is not a string, late in the batch, fails it with its index', async () => {
-  // Each piece's values are checked in the turn that starts it (lib/core/api.js
+  // Each piece's values are checked in the turn that starts it (lib/core/batch-async.js
   // nextPiece), so the first pieces are on the pool before this one is read.
   const values = Array.from({ length: 60_000 }, (_, i) => `v${i}`);
   for (const [bad, code, fn] of [
@@ -243,7 +243,7 @@ test('async: the input array may change after the call', async () => {
 
 test('async: more pieces than the pool is given at once; a bad value in a late piece fails the batch with its index', async () => {
   // Stored, about 6,000 of these make a piece (4 runs of 120 KiB), and at
-  // most 16 pieces are on the pool (lib/core/api.js IN_FLIGHT): decrypting
+  // most 16 pieces are on the pool (lib/core/batch-async.js IN_FLIGHT): decrypting
   // 200,000 of them, 34 pieces, the later ones wait for places.
   const values = Array.from({ length: 200_000 }, (_, i) => `v${i}`);
   const stored = await encryptManyAsync(values);

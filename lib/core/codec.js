@@ -22,7 +22,7 @@
  */
 
 const { TextDecoder } = require('node:util');
-const { encrypt, encryptBuffer, decryptBuffer } = require('./api');
+const { encrypt, encryptBuffer, decryptBuffer } = require('./single');
 const { codes, FieldCryptError } = require('./errors');
 
 const TYPED_MARKER = 0xff;

@@ -1,8 +1,13 @@
 'use strict';
 
 /**
- * The core API without Mongoose: single values, Buffers and batches. Every
- * function here goes to the native addon; see the modules it re-exports.
+ * The core API without Mongoose: single values and Buffers (single.js), sync
+ * batches (batch.js) and async batches (batch-async.js). Every function goes
+ * to the native addon (native.js); keys are managed by keys.js.
  */
 
-module.exports = require('./api');
+const single = require('./single');
+const { encryptMany, decryptMany } = require('./batch');
+const { encryptManyAsync, decryptManyAsync } = require('./batch-async');
+
+module.exports = { ...single, encryptMany, decryptMany, encryptManyAsync, decryptManyAsync };

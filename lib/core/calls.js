@@ -1,0 +1,40 @@
+'use strict';
+
+/**
+ * How a call reaches the addon: each call goes straight to the native
+ * function. If the addon reports a missing key version (`err.keyVersion`),
+ * the key is loaded from process.env (environment mode) and the call is
+ * retried; this keeps key loading lazy without a check on the fast path.
+ * Every error leaving here is a FieldCryptError (adopt).
+ */
+
+const { codes, adopt } = require('./errors');
+const keys = require('./keys');
+
+/** After `err`, loads the key it reports missing; true if the call should be retried. */
+function loadedMissingKey(err) {
+  return err != null && err.code === codes.KEY_NOT_FOUND && keys.loadMissing(err.keyVersion);
+}
+
+/**
+ * Calls `fn(a, b, c)`; each time it fails for a key that process.env can supply,
+ * loads that key and calls again (at most once per key version).
+ */
+function withKeys(fn, a, b, c) {
+  for (;;) {
+    try {
+      return fn(a, b, c);
+    } catch (err) {
+      if (!loadedMissingKey(err)) throw adopt(err);
+    }
+  }
+}
+
+/** The key version a write uses: `options.keyVersion` if given, else the current one. */
+function versionOption(options, fn) {
+  if (options === undefined) return keys.currentVersion();
+  const { keyVersion } = keys.checkOptions(options, fn);
+  return keyVersion === undefined ? keys.currentVersion() : keys.checkVersion(keyVersion, 'options.keyVersion');
+}
+
+module.exports = { loadedMissingKey, withKeys, versionOption };
