@@ -99,7 +99,7 @@ const NON_STRINGS = [
   ['function', () => GOOD],
   ['plain object', { value: GOOD }],
   ['object with toString returning a valid value', { toString: () => GOOD }],
-  ['String object', new String(GOOD)], // eslint-disable-line no-new-wrappers
+  ['String object', new String(GOOD)],
   ['Buffer of a valid value', Buffer.from(GOOD)],
   ['Uint8Array', new Uint8Array(Buffer.from(GOOD))],
   ['array', [GOOD]],
