@@ -7,6 +7,8 @@ const { types } = require('node:util');
  * stable `code`. Messages never contain plaintext, stored values or key bytes.
  */
 
+// Every code, under its own name. __test__/shared-facts.test.js checks this
+// table against the codes src/ raises, index.d.ts and the README.
 const codes = Object.freeze({
   KEY_NOT_FOUND: 'ERR_FIELDCRYPT_KEY_NOT_FOUND',
   INVALID_KEY_LENGTH: 'ERR_FIELDCRYPT_INVALID_KEY_LENGTH',
@@ -20,7 +22,10 @@ const codes = Object.freeze({
   INVALID_ARGUMENT: 'ERR_FIELDCRYPT_INVALID_ARGUMENT',
   UNSUPPORTED_TYPE: 'ERR_FIELDCRYPT_UNSUPPORTED_TYPE',
   ADDON_NOT_BUILT: 'ERR_FIELDCRYPT_ADDON_NOT_BUILT',
-  // The fieldEncryption plugin (lib/plugin.js) and typed values (lib/core/codec.js):
+  // A failure of the N-API runtime itself inside the addon (src/napi/), never
+  // caused by a value or a key: report it as a bug.
+  INTERNAL: 'ERR_FIELDCRYPT_INTERNAL',
+  // The fieldEncryption plugin (lib/mongoose/plugin/) and typed values (lib/core/codec.js):
   UNENCRYPTED_VALUE: 'ERR_FIELDCRYPT_UNENCRYPTED_VALUE',
   UNSUPPORTED_OPERATOR: 'ERR_FIELDCRYPT_UNSUPPORTED_OPERATOR',
   UNSUPPORTED_QUERY: 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY',
