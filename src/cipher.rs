@@ -481,6 +481,65 @@ mod tests {
         }
     }
 
+    /// IVs under key `000102..1f` whose `J0` ends in the given low word, built
+    /// with `reference::iv_for_j0` (`J0 = a5a5..a5 || low`): the 32-bit counter
+    /// wraps inside the message, on the short path (`fffffffd`, `ffffffff`)
+    /// and, across the long path's chunks, on the long path (`ffffffb9`).
+    const WRAP_IVS: [(u32, &str); 3] = [
+        (0xffff_fffd, "3757e3cbd3532af73343a358b0a4d4c5"),
+        (0xffff_ffff, "c44743f426628fe07d111b797380a27c"),
+        (0xffff_ffb9, "1762a44a9f04c23065b1d7235262ee85"),
+    ];
+
+    /// Messages that cross the counter's wrap-around on both paths, against
+    /// the bit-by-bit reference and aes-gcm, and back.
+    #[test]
+    fn counter_wraps_inside_messages_like_the_references() {
+        let kb: [u8; 32] = core::array::from_fn(|i| i as u8);
+        let key = Key::from_bytes(&kb);
+        let h = crate::reference::ghash_key(&kb);
+        for (low, iv_hex) in WRAP_IVS {
+            let iv: [u8; IV_LEN] = hex::decode(iv_hex).unwrap().try_into().unwrap();
+            let j0 = crate::reference::j0_of(&h, &iv);
+            assert_eq!(j0[..12], [0xa5; 12]);
+            assert_eq!(u32::from_be_bytes(j0[12..].try_into().unwrap()), low, "the IV's J0");
+            for len in [16, 47, 100, SHORT_MAX, SHORT_MAX + 1, 1500, 8192 + 5] {
+                let plain: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+                let (want_ct, want_tag) = crate::reference::gcm_seal(&kb, &iv, b"", &plain);
+                let mut buf = plain.clone();
+                let tag = seal_in_place(&key, &iv, &mut buf).unwrap();
+                assert!(buf == want_ct && tag == want_tag, "low word {low:#x}, {len} bytes: reference");
+                let mut theirs = plain.clone();
+                assert_eq!(aes_gcm_seal(&key, &iv, &mut theirs), tag, "low word {low:#x}, {len} bytes: aes-gcm");
+                assert_eq!(theirs, buf);
+                assert!(open_short_or_long(&key, &iv, &tag, &mut buf) && buf == plain);
+            }
+        }
+    }
+
+    /// The product against the bit-by-bit reference on random keys, IVs and
+    /// every length of the short path and a spread of long ones.
+    #[test]
+    fn both_paths_match_the_bit_by_bit_reference() {
+        let mut rng = rand::rng();
+        let lengths: Vec<usize> = (0..=SHORT_MAX + 20).chain([511, 1024, 1025, 4096 + 3]).collect();
+        for _ in 0..3 {
+            let mut kb = [0u8; 32];
+            rng.fill_bytes(&mut kb);
+            let key = Key::from_bytes(&kb);
+            for &len in &lengths {
+                let iv = random_iv();
+                let mut plain = vec![0u8; len];
+                rng.fill_bytes(&mut plain);
+                let (want_ct, want_tag) = crate::reference::gcm_seal(&kb, &iv, b"", &plain);
+                let mut buf = plain.clone();
+                let tag = seal_in_place(&key, &iv, &mut buf).unwrap();
+                assert!(buf == want_ct && tag == want_tag, "{len} bytes");
+                assert_eq!(crate::reference::gcm_open(&kb, &iv, b"", &buf, &tag).as_deref(), Some(&plain[..]));
+            }
+        }
+    }
+
     #[test]
     fn wrong_key_is_an_authentication_failure() {
         let ring = ring();

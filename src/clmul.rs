@@ -116,6 +116,31 @@ impl Powers {
     }
 }
 
+/// Set to anything but `0` or the empty string, this environment variable
+/// keeps the wide (AVX-512) GHASH off: the 128-bit CLMUL code is used.
+pub const NO_WIDE_ENV: &str = "FIELDCRYPT_NO_WIDE_GHASH";
+
+/// Whether the wide GHASH may be used: the CPU has its features, the
+/// environment does not turn it off, and `self_test` passes (run last, only
+/// when it matters).
+#[cfg_attr(not(all(target_arch = "x86_64", not(polyval_backend = "soft"))), allow(dead_code))]
+fn wide_allowed(features: bool, env: Option<std::ffi::OsString>, self_test: impl FnOnce() -> bool) -> bool {
+    let off = env.is_some_and(|v| !v.is_empty() && v != "0");
+    features && !off && self_test()
+}
+
+/// Whether this process hashes with the wide (AVX-512) code.
+pub fn wide_in_use() -> bool {
+    #[cfg(all(target_arch = "x86_64", not(polyval_backend = "soft")))]
+    {
+        x86::available() && x86::wide_available()
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(polyval_backend = "soft"))))]
+    {
+        false
+    }
+}
+
 /// `mulX_POLYVAL(ByteReverse(h))`: the POLYVAL key of GHASH key `h`.
 #[cfg_attr(not(all(target_arch = "x86_64", not(polyval_backend = "soft"))), allow(dead_code))]
 fn polyval_key(h: &[u8; 16]) -> [u8; 16] {
@@ -142,12 +167,45 @@ mod x86 {
         std::arch::is_x86_feature_detected!("pclmulqdq") && std::arch::is_x86_feature_detected!("ssse3")
     }
 
-    /// Whether the CPU has what [`wide`] needs: VPCLMULQDQ, AVX-512F and
-    /// AVX-512BW (the byte shuffle), on top of [`available`].
+    /// Whether [`wide`] is used: the CPU has what it needs (VPCLMULQDQ,
+    /// AVX-512F and AVX-512BW for the byte shuffle, on top of [`available`]),
+    /// [`super::NO_WIDE_ENV`] does not turn it off, and the start-up
+    /// known-answer test ([`wide_self_test`]) found it agrees with the
+    /// 128-bit code. Decided once per process.
     pub fn wide_available() -> bool {
-        std::arch::is_x86_feature_detected!("vpclmulqdq")
-            && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
+        static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *WIDE.get_or_init(|| {
+            let features = std::arch::is_x86_feature_detected!("vpclmulqdq")
+                && std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw");
+            // SAFETY: the self-test runs only where `features` (and so
+            // `available`) hold.
+            super::wide_allowed(features, std::env::var_os(super::NO_WIDE_ENV), || available() && unsafe { wide_self_test() })
+        })
+    }
+
+    /// The wide code against the 128-bit code on lengths that exercise it:
+    /// 17 blocks and more (one group of 16 and a remainder), several whole
+    /// groups, and lengths that leave partial groups and a partial block.
+    /// Any mismatch and the wide code is never used.
+    #[target_feature(enable = "pclmulqdq,ssse3,avx512f,avx512bw,vpclmulqdq")]
+    unsafe fn wide_self_test() -> bool {
+        let mut h = [0u8; 16];
+        let mut data = [0u8; 16 * 50];
+        // A fixed, irregular key and message (a small LCG), so a failure is
+        // reproducible and no lane sees zeros.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for b in h.iter_mut().chain(data.iter_mut()) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            *b = (x >> 56) as u8;
+        }
+        let last = [0x5au8; 16];
+        let wide = super::Powers::new(&h, true);
+        let narrow = super::Powers::new(&h, false);
+        [16 * 17, 16 * 17 + 5, 16 * 31 + 15, 16 * 32, 16 * 33 + 1, 16 * 47, 16 * 48 + 9, 16 * 50].iter().all(|&len| {
+            // SAFETY: this function's features include `hash`'s.
+            unsafe { hash(&wide, &data[..len], &last) == hash(&narrow, &data[..len], &last) }
+        })
     }
 
     #[target_feature(enable = "pclmulqdq,ssse3")]
@@ -216,11 +274,29 @@ mod x86 {
         }
     }
 
+    /// How whole groups of 16 blocks are hashed: `acc` in, `acc` out, over a
+    /// multiple of 256 bytes (see [`wide`]).
+    pub type Groups16 = unsafe fn(&super::Powers, &[u8], __m128i) -> __m128i;
+
     /// GHASH of `data` zero-padded, then `last`, in groups of blocks:
     /// `acc' = (acc xor X_1) H^g xor X_2 H^(g-1) xor .. xor X_g H`. Groups of
-    /// 16 in [`wide`] where the CPU has it, then of 4, then the rest.
+    /// 16 in [`wide`] where the key was made for it, then of 4, then the rest.
     #[target_feature(enable = "pclmulqdq,ssse3")]
     pub unsafe fn hash(p: &super::Powers, data: &[u8], last: &[u8; 16]) -> [u8; 16] {
+        // SAFETY: `wide` is set only where `wide_available` found the
+        // features `wide` is compiled for (see `Ghash::new`).
+        unsafe { hash_grouped(p, data, last, if p.wide { Some(wide as Groups16) } else { None }) }
+    }
+
+    /// [`hash`] with the groups of 16 blocks done by `groups16`, if any: the
+    /// product passes [`wide`], the tests an emulation of it lane by lane.
+    #[target_feature(enable = "pclmulqdq,ssse3")]
+    pub unsafe fn hash_grouped(
+        p: &super::Powers,
+        data: &[u8],
+        last: &[u8; 16],
+        groups16: Option<Groups16>,
+    ) -> [u8; 16] {
         unsafe {
             let full = data.len() / 16;
             let rem = data.len() % 16;
@@ -228,11 +304,9 @@ mod x86 {
             let pow = |e: usize| (load(&p.h[POWERS - e]), load(&p.d[POWERS - e]));
             let mut acc = _mm_setzero_si128();
             let mut done = 0;
-            if p.wide && full >= 16 {
+            if let Some(groups16) = groups16.filter(|_| full >= 16) {
                 done = full / 16 * 16;
-                // SAFETY: `wide` is set only where `wide_available` found the
-                // features `wide` is compiled for (see `Ghash::new`).
-                acc = wide(p, &data[..done * 16], acc);
+                acc = groups16(p, &data[..done * 16], acc);
             }
             let (h4, d4) = pow(4);
             let (h3, d3) = pow(3);
@@ -309,6 +383,37 @@ mod x86 {
         }
     }
 
+    /// [`wide`]'s algorithm through 128-bit operations, lane by lane: per
+    /// 256-byte group, vector `k` (blocks `4k..4k+3`) is multiplied lane by
+    /// lane against the powers `p.h[4k..4k+4]` (`H^(16-4k)..H^(13-4k)`), the
+    /// running sum folded into lane 0 of vector 0, the products' lanes summed
+    /// and reduced once. It pins the grouping and power order of the wide
+    /// code on machines without AVX-512.
+    #[cfg(test)]
+    #[target_feature(enable = "pclmulqdq,ssse3")]
+    pub unsafe fn wide_by_lanes(p: &super::Powers, blocks: &[u8], acc: __m128i) -> __m128i {
+        unsafe {
+            let rev = reverse_mask();
+            let mut acc = acc;
+            for chunk in blocks.chunks_exact(256) {
+                let (mut r, mut f) = (_mm_setzero_si128(), _mm_setzero_si128());
+                for k in 0..4 {
+                    for lane in 0..4 {
+                        let mut x = _mm_shuffle_epi8(_mm_loadu_si128(chunk.as_ptr().add(64 * k + 16 * lane).cast()), rev);
+                        if k == 0 && lane == 0 {
+                            x = _mm_xor_si128(x, acc);
+                        }
+                        let (rl, fl) = mul_unreduced(x, load(&p.h[4 * k + lane]), load(&p.d[4 * k + lane]));
+                        r = _mm_xor_si128(r, rl);
+                        f = _mm_xor_si128(f, fl);
+                    }
+                }
+                acc = reduce(r, f);
+            }
+            acc
+        }
+    }
+
     /// The XOR of a 512-bit value's four 128-bit lanes.
     #[target_feature(enable = "pclmulqdq,ssse3,avx512f,avx512bw,vpclmulqdq")]
     unsafe fn fold(v: __m512i) -> __m128i {
@@ -370,6 +475,76 @@ mod tests {
             out.push(("128-bit CLMUL", Ghash::Clmul(Powers::new(h, false))));
         }
         out
+    }
+
+    /// Every way this build can hash against the bit-by-bit reference of
+    /// SP 800-38D (an algorithm unrelated to the R/F multiplication the
+    /// `ghash` crate's backend shares with this code).
+    #[test]
+    fn matches_the_bit_by_bit_reference() {
+        let mut rng = rand::rng();
+        let lengths: Vec<usize> = (0..=300).chain([511, 512, 513, 16 * 33 + 7, 4096 + 15]).collect();
+        for round in 0..6 {
+            let mut h = [0u8; 16];
+            rng.fill_bytes(&mut h);
+            if round == 0 {
+                h = [0xff; 16];
+            }
+            let hashers = hashers(&h);
+            for &len in &lengths {
+                let mut data = vec![0u8; len];
+                rng.fill_bytes(&mut data);
+                let mut last = [0u8; 16];
+                rng.fill_bytes(&mut last);
+                let want = crate::reference::ghash(&h, &data, &last);
+                for (name, g) in &hashers {
+                    assert_eq!(g.hash(&data, &last), want, "{name}: round {round}, {len} bytes");
+                }
+            }
+        }
+    }
+
+    /// The wide code's grouping and power order, emulated lane by lane with
+    /// 128-bit operations, against both references: on every machine with
+    /// PCLMULQDQ, whether or not it has AVX-512.
+    #[cfg(all(target_arch = "x86_64", not(polyval_backend = "soft")))]
+    #[test]
+    fn wide_algorithm_by_lanes_matches_the_references() {
+        if !x86::available() {
+            return; // no CLMUL at all: the ghash crate is used and tested above
+        }
+        let mut rng = rand::rng();
+        let lengths: Vec<usize> = (16 * 15..=16 * 50).step_by(5).chain([16 * 64, 16 * 64 + 3, 16 * 100 + 15]).collect();
+        for round in 0..8 {
+            let mut h = [0u8; 16];
+            rng.fill_bytes(&mut h);
+            let powers = Powers::new(&h, false);
+            for &len in &lengths {
+                let mut data = vec![0u8; len];
+                rng.fill_bytes(&mut data);
+                let mut last = [0u8; 16];
+                rng.fill_bytes(&mut last);
+                // SAFETY: `x86::available` holds.
+                let got = unsafe { x86::hash_grouped(&powers, &data, &last, Some(x86::wide_by_lanes)) };
+                assert_eq!(got, reference(&h, &data, &last), "round {round}, {len} bytes: ghash crate");
+                assert_eq!(got, crate::reference::ghash(&h, &data, &last), "round {round}, {len} bytes: bit by bit");
+            }
+        }
+    }
+
+    #[test]
+    fn the_wide_code_needs_features_no_switch_and_a_passing_self_test() {
+        use std::ffi::OsString;
+        let on = || true;
+        assert!(wide_allowed(true, None, on));
+        assert!(wide_allowed(true, Some(OsString::from("0")), on));
+        assert!(wide_allowed(true, Some(OsString::new()), on));
+        assert!(!wide_allowed(true, Some(OsString::from("1")), on));
+        assert!(!wide_allowed(false, None, on));
+        assert!(!wide_allowed(true, None, || false));
+        // The self-test runs only when it decides something.
+        assert!(!wide_allowed(false, None, || panic!("self-test run without the CPU features")));
+        assert!(!wide_allowed(true, Some(OsString::from("yes")), || panic!("self-test run though switched off")));
     }
 
     #[test]

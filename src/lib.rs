@@ -21,3 +21,6 @@ mod bindings;
 
 #[cfg(test)]
 mod vectors;
+
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod reference;
