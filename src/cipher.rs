@@ -39,20 +39,13 @@ use aes_gcm::aead::AeadInOut;
 use aes_gcm::aes::cipher::{Array, BlockCipherEncrypt};
 use aes_gcm::{Nonce, Tag};
 use ctutils::CtEq;
-use rand::RngCore;
 use zeroize::Zeroizing;
 
 use crate::error::{FieldCryptError, Result, Version};
 use crate::format::{self, Envelope, IV_LEN, TAG_LEN};
 use crate::keyring::Key;
 
-/// A fresh random IV from the thread-local CSPRNG (ChaCha, seeded and
-/// periodically reseeded from the operating system).
-pub fn random_iv() -> [u8; IV_LEN] {
-    let mut iv = [0u8; IV_LEN];
-    rand::rng().fill_bytes(&mut iv);
-    iv
-}
+pub use crate::iv::random_iv;
 
 /// Values up to this many bytes take the short path (see the module docs).
 pub const SHORT_MAX: usize = 256;
@@ -318,6 +311,7 @@ pub fn utf8(bytes: &[u8]) -> Result<&str> {
 mod tests {
     use super::*;
     use crate::keyring::Keyring;
+    use rand::RngCore;
 
     const K1: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
     const K2: &str = "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";

@@ -14,6 +14,7 @@ pub mod cipher;
 pub mod clmul;
 pub mod error;
 pub mod format;
+pub mod iv;
 pub mod keyring;
 pub mod pool;
 
