@@ -78,7 +78,7 @@ function decryptBuffer(encryptedData) {
   // The plaintext is as long as the ciphertext, half its hex. The addon
   // decrypts into a Buffer made here: small ones come out of Node's pool,
   // much cheaper than one made in the addon (see decrypt_bytes in
-  // src/bindings.rs). A string of any other shape fails in the addon.
+  // src/napi/single.rs). A string of any other shape fails in the addon.
   const bytes = Math.max(0, Math.floor(resultBytes(false, encryptedData.length, 1)));
   const out = Buffer.allocUnsafe(bytes);
   withKeys(native.decryptBytes, encryptedData, out);
@@ -111,7 +111,7 @@ function getKeyVersion(encryptedData) {
 
 /**
  * Batches cross into the addon as one joined string plus each value's length
- * (see src/bindings.rs): `join` and `slice` run inside V8 and cost far less
+ * (see src/batch.rs): `join` and `slice` run inside V8 and cost far less
  * than a native string conversion per value.
  *
  * Long batches go in pieces of at most PIECE_UNITS UTF-16 units (and
@@ -119,7 +119,7 @@ function getKeyVersion(encryptedData) {
  * large-object size even as a two-byte string, so allocating it is a bump
  * in the young generation instead of a fresh mapping of pages per call.
  * The addon returns each piece's results in segments of whole values, also
- * below that size (see write_results in src/bindings.rs).
+ * below that size (see write_results in src/napi/batch.rs).
  */
 const PIECE_UNITS = 60 * 1024;
 const PIECE_VALUES = 4096;
@@ -264,7 +264,7 @@ function rebase(err, start) {
  * per value (tens of nanoseconds) and pays for a join and for copies into and
  * out of its segments, which grow with the values' length; but its results
  * are external strings, while a loop's are copies on V8's heap (below
- * EXTERNAL_MIN / TEXT_EXTERNAL_MIN, see src/bindings.rs), which the young-
+ * EXTERNAL_MIN / TEXT_EXTERNAL_MIN, see src/limits.rs), which the young-
  * generation collections copy again while the batch holds them all.
  *
  * So a piece whose values average ONE_BY_ONE_FROM UTF-16 units or more goes
@@ -281,7 +281,7 @@ function rebase(err, start) {
 const ONE_BY_ONE_FROM = 400;
 /** About half of V8's default young generation (a 16 MiB semi-space on 64-bit). */
 const JOINED_RESULTS_FROM = 8 * 1024 * 1024;
-/** src/bindings.rs EXTERNAL_MIN and TEXT_EXTERNAL_MIN: single-call results this long are external strings. */
+/** src/limits.rs EXTERNAL_MIN and TEXT_EXTERNAL_MIN: single-call results this long are external strings. */
 const SINGLE_EXTERNAL_STORED = 32 * 1024;
 const SINGLE_EXTERNAL_TEXT = 128 * 1024;
 
