@@ -216,16 +216,50 @@ mod tests {
     use super::*;
 
     #[test]
-    fn split_points_follow_utf16_lengths() {
+    fn split_points_ascii() {
         assert_eq!(split_points(b"abcde", &[2, 0, 3]), Some(vec![2, 2, 5]));
-        // "é" is 2 bytes / 1 unit, "🛂" 4 bytes / 2 units, "€" 3 bytes / 1 unit
-        let s = "é🛂€x";
-        assert_eq!(split_points(s.as_bytes(), &[1, 2, 2]), Some(vec![2, 6, 10]));
-        // a boundary inside the surrogate pair cannot be split
-        assert_eq!(split_points("🛂".as_bytes(), &[1, 1]), None);
+        assert_eq!(split_points(b"abcde", &[5]), Some(vec![5]));
         // lengths that do not add up
         assert_eq!(split_points(b"abc", &[2]), None);
         assert_eq!(split_points(b"abc", &[4]), None);
+        assert_eq!(split_points(b"abc", &[]), None);
+    }
+
+    #[test]
+    fn split_points_empty_values() {
+        assert_eq!(split_points(b"", &[]), Some(vec![]));
+        assert_eq!(split_points(b"", &[0, 0, 0]), Some(vec![0, 0, 0]));
+        assert_eq!(split_points(b"ab", &[0, 2, 0]), Some(vec![0, 2, 2]));
+        assert_eq!(split_points("é".as_bytes(), &[0, 1, 0]), Some(vec![0, 2, 2]));
+    }
+
+    #[test]
+    fn split_points_multi_byte() {
+        // "é" is 2 bytes / 1 unit, "🛂" 4 bytes / 2 units, "€" 3 bytes / 1 unit
+        let s = "é🛂€x";
+        assert_eq!(split_points(s.as_bytes(), &[1, 2, 2]), Some(vec![2, 6, 10]));
+        assert_eq!(split_points(s.as_bytes(), &[5]), Some(vec![10]));
+        let s = "ab€日本";
+        assert_eq!(split_points(s.as_bytes(), &[2, 1, 2]), Some(vec![2, 5, 11]));
+        // too few or too many units for the bytes
+        assert_eq!(split_points(s.as_bytes(), &[2, 1, 1]), None);
+        assert_eq!(split_points(s.as_bytes(), &[2, 1, 3]), None);
+    }
+
+    #[test]
+    fn split_points_surrogate_pair_across_values() {
+        // a boundary inside the surrogate pair cannot be split
+        assert_eq!(split_points("🛂".as_bytes(), &[1, 1]), None);
+        assert_eq!(split_points("a🛂b".as_bytes(), &[2, 2]), None);
+        assert_eq!(split_points("a🛂b".as_bytes(), &[1, 2, 1]), Some(vec![1, 5, 6]));
+        assert_eq!(split_points("a🛂b".as_bytes(), &[3, 1]), Some(vec![5, 6]));
+    }
+
+    #[test]
+    fn split_points_rejects_stray_bytes() {
+        // not UTF-8: a continuation byte where a character starts
+        assert_eq!(split_points(&[b'a', 0x80], &[2]), None);
+        assert_eq!(split_points(&[0xF8, 0x80, 0x80, 0x80], &[2]), None);
     }
 
     #[test]
@@ -233,5 +267,106 @@ mod tests {
         for s in ["", "abc", "Ünïcödé 日本語", "🛂🪪👩🏽‍💻", "a\0b", "\u{FFFD}"] {
             assert_eq!(utf16_len(s.as_bytes()), s.encode_utf16().count(), "{s:?}");
         }
+    }
+
+    /// Values of `len` characters: ASCII, or with multi-byte characters.
+    fn values(count: usize, len: usize, text: bool) -> Vec<String> {
+        (0..count)
+            .map(|i| {
+                let c = if text && i % 3 == 1 { '🛂' } else { char::from(b'a' + (i % 26) as u8) };
+                std::iter::repeat_n(c, len).collect()
+            })
+            .collect()
+    }
+
+    fn ring() -> Keyring {
+        Keyring::from_hex_pairs([("01", "0123456789abcdef".repeat(4).as_str())]).unwrap()
+    }
+
+    /// The values joined, and their byte ends (as `split_points` finds them).
+    fn joined(values: &[String]) -> (Vec<u8>, Vec<usize>) {
+        let bytes = values.concat().into_bytes();
+        let lens: Vec<u32> = values.iter().map(|v| v.encode_utf16().count() as u32).collect();
+        let ends = split_points(&bytes, &lens).expect("whole values");
+        (bytes, ends)
+    }
+
+    /// Each segment's values, sliced at its UTF-16 ends.
+    fn unjoin(results: &Results) -> Vec<String> {
+        let mut out = Vec::new();
+        for seg in &results.segments {
+            let units: Vec<u16> = std::str::from_utf8(&seg.buf.bytes).unwrap().encode_utf16().collect();
+            let mut start = 0;
+            for &end in &seg.unit_ends {
+                out.push(String::from_utf16(&units[start..end as usize]).unwrap());
+                start = end as usize;
+            }
+            assert_eq!(start, units.len(), "the ends cover the segment");
+        }
+        out
+    }
+
+    fn check_segments(results: &Results) {
+        for seg in &results.segments {
+            assert!(!seg.unit_ends.is_empty(), "no empty segment");
+            assert!(seg.buf.bytes.len() <= SEGMENT_BYTES || seg.unit_ends.len() == 1, "a segment of one value alone");
+            assert_eq!(seg.ascii, seg.buf.bytes.is_ascii());
+        }
+    }
+
+    fn round_trip(values: &[String], reserve: bool, yield_every: Option<usize>) -> usize {
+        let ring = ring();
+        let (bytes, ends) = joined(values);
+        let mut sealed = Results::default();
+        if reserve {
+            sealed.reserve(bytes.len() * 2 + ends.len() * format::stored_len(0));
+        }
+        process(&ring, Some(*b"01"), &bytes, &ends, &mut sealed, yield_every).unwrap();
+        check_segments(&sealed);
+        let stored = unjoin(&sealed);
+        assert_eq!(stored.len(), values.len());
+        for (s, v) in stored.iter().zip(values) {
+            assert_eq!(s.len(), format::stored_len(v.len()));
+            assert!(format::is_well_formed(s.as_bytes()));
+        }
+
+        let (bytes, ends) = joined(&stored);
+        let mut opened = Results::default();
+        process(&ring, None, &bytes, &ends, &mut opened, yield_every).unwrap();
+        check_segments(&opened);
+        assert!(opened.segments.iter().all(|seg| seg.buf.secret), "plaintext segments are wiped");
+        assert_eq!(unjoin(&opened), values);
+        sealed.segments.len()
+    }
+
+    #[test]
+    fn segments_hold_whole_values_within_the_limit() {
+        let _pool = pool::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        // small values: several segments, none past the limit
+        assert!(round_trip(&values(2000, 100, false), false, None) > 1);
+        assert!(round_trip(&values(2000, 40, true), true, Some(POOL_YIELD_EVERY)) > 1);
+        // a value longer than a segment gets one of its own
+        let mut big = values(3, 10, true);
+        big.insert(1, "x".repeat(SEGMENT_BYTES));
+        assert_eq!(round_trip(&big, false, None), 3);
+        // empty values, and no values
+        assert_eq!(round_trip(&values(5, 0, false), false, None), 1);
+        assert_eq!(round_trip(&[], false, None), 0);
+    }
+
+    #[test]
+    fn a_failing_value_fails_the_batch_with_its_index() {
+        let _pool = pool::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let ring = ring();
+        let mut stored = Vec::new();
+        seal(&ring, b"01", &mut b"hello".to_vec(), &mut stored).unwrap();
+        let (bytes, ends) = joined(&[String::from_utf8(stored).unwrap(), "01:not a stored value".into()]);
+        let mut results = Results::default();
+        let (i, _) = process(&ring, None, &bytes, &ends, &mut results, None).unwrap_err();
+        assert_eq!(i, 1);
+        // a missing write key fails at the first value
+        let mut results = Results::default();
+        let (i, e) = process(&ring, Some(*b"02"), b"ab", &[1, 2], &mut results, None).unwrap_err();
+        assert_eq!((i, e.code()), (0, "ERR_FIELDCRYPT_KEY_NOT_FOUND"));
     }
 }
