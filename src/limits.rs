@@ -4,8 +4,8 @@
 //! Invariant: `EXTERNAL_MIN` and `TEXT_EXTERNAL_MIN` equal the JS constants
 //! `SINGLE_EXTERNAL_STORED` and `SINGLE_EXTERNAL_TEXT` in `lib/core/api.js`
 //! (JS chooses between a batch and single calls from them). Each stays a
-//! one-line `pub(crate) const NAME: usize = <expr>;` so that a test can read
-//! it from this file. The stored value's fixed header, `VV:IV:TAG:` (69
+//! one-line `usize` constant with its name unchanged, so that a test can
+//! read it from this file. The stored value's fixed header, `VV:IV:TAG:` (69
 //! bytes, JS's `STORED_HEADER`), is `HEADER_LEN` in `src/format.rs`.
 //!
 //! Plain numbers: nothing here knows napi.
