@@ -1,12 +1,13 @@
 //! Sizes that decide how results cross into JS, kept together because
-//! `lib/core/api.js` mirrors some of them.
+//! `lib/core/limits.js` mirrors some of them.
 //!
 //! Invariant: `EXTERNAL_MIN` and `TEXT_EXTERNAL_MIN` equal the JS constants
-//! `SINGLE_EXTERNAL_STORED` and `SINGLE_EXTERNAL_TEXT` in `lib/core/api.js`
+//! `SINGLE_EXTERNAL_STORED` and `SINGLE_EXTERNAL_TEXT` in `lib/core/limits.js`
 //! (JS chooses between a batch and single calls from them). Each stays a
-//! one-line `usize` constant with its name unchanged, so that a test can
-//! read it from this file. The stored value's fixed header, `VV:IV:TAG:` (69
-//! bytes, JS's `STORED_HEADER`), is `HEADER_LEN` in `src/format.rs`.
+//! one-line `usize` constant with its name unchanged, so that
+//! `__test__/shared-facts.test.js` can read it from this file. The stored
+//! value's fixed header, `VV:IV:TAG:` (69 bytes, JS's `STORED_HEADER`), is
+//! `HEADER_LEN` in `src/format.rs`.
 //!
 //! Plain numbers: nothing here knows napi.
 
