@@ -47,9 +47,9 @@ export function decryptMany(values: readonly EncryptedString[]): string[];
 /**
  * `encryptMany` on the libuv thread pool, in chunks, keeping the event loop responsive.
  * The array is taken when called; each value is checked when its chunk starts, and a
- * failure rejects (with `index`) once the chunks already on the pool are done. On a
- * two-core machine, batch after batch, it measured only 1.05-1.28x the throughput of
- * `encryptMany`: it buys responsiveness, not throughput (README, Performance).
+ * failure rejects (with `index`) once the chunks already on the pool are done. The
+ * strings are still made on the JS thread, so on two cores it buys
+ * responsiveness rather than throughput (docs/performance.md).
  */
 export function encryptManyAsync(values: readonly string[], options?: EncryptOptions): Promise<EncryptedString[]>;
 

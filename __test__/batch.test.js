@@ -72,7 +72,7 @@ for (const [name, enc, dec] of [
 
   test(`${name}: long values that are ASCII but for one character at either end`, async () => {
     // Long runs are read as ASCII first and again as UTF-8 when they are not
-    // (src/bindings.rs read_utf8): the first read can fill the buffer exactly
+    // (src/napi/io.rs read_utf8): the first read can fill the buffer exactly
     // (é first) or stop one character short (é last).
     const values = ['é' + 'a'.repeat(19_999), 'b'.repeat(20_000) + 'é', '😀' + 'c'.repeat(30_000), 'd'.repeat(40_000)];
     for (const batch of [...values.map((v) => [v]), values]) {

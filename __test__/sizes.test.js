@@ -3,7 +3,7 @@
 // Byte compatibility at every size the benchmarks use and around every size
 // where the addon changes strategy: the short AES-GCM path for values of up
 // to 256 bytes and the long one above (src/cipher.rs; its GHASH works in
-// groups of 256 bytes), and in src/bindings.rs the exact-length read above
+// groups of 256 bytes), and in src/napi/io.rs the exact-length read above
 // 16 Ki UTF-16 units, external strings for stored values of 32 KiB and more,
 // text of 128 KiB and more decrypted straight into an external string's
 // buffer, scratch buffers kept up to 8 MiB. Both directions against

@@ -35,7 +35,7 @@ function fieldcrypt() {
     label: 'fieldcrypt',
     pkg: 'fieldcrypt',
     version: require('../package.json').version,
-    note: 'Rust addon (RustCrypto aes-gcm; values up to 256 B: RustCrypto aes and CLMUL GHASH), public encrypt()/decrypt()',
+    note: 'Rust addon (AES-GCM from RustCrypto aes with its own CLMUL GHASH; without PCLMULQDQ the ghash and aes-gcm crates), public encrypt()/decrypt()',
     encrypt: (text) => fc.encrypt(text),
     decrypt: (stored) => fc.decrypt(stored),
   };

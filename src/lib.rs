@@ -6,9 +6,12 @@
 //! * [`cipher`]   – AES-256-GCM with 16-byte IVs
 //! * [`clmul`]    – GHASH with carry-less multiplication (PCLMULQDQ, VPCLMULQDQ)
 //! * [`pool`]     – reused buffers for batch results
-//! * `bindings`   – the N-API surface; the only module that knows napi
+//! * `work`       – the seal and open steps every call shares
+//! * `batch`      – splitting joined batches, their crypto, result segments
+//! * `limits`     – result sizes that decide external strings (JS mirrors some)
+//! * `napi`       – the N-API surface; the only module that knows napi
 //!
-//! Everything but `bindings` is plain Rust, covered by `cargo test`.
+//! Everything but `napi` is plain Rust, covered by `cargo test`.
 
 pub mod cipher;
 pub mod clmul;
@@ -18,7 +21,10 @@ pub mod iv;
 pub mod keyring;
 pub mod pool;
 
-mod bindings;
+mod batch;
+mod limits;
+mod napi;
+mod work;
 
 #[cfg(test)]
 mod vectors;

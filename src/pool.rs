@@ -213,6 +213,12 @@ impl Drop for Buffer {
     }
 }
 
+/// Held by every test that takes or gives back pooled buffers: the pool is
+/// shared by the whole process, and its own test checks which buffer comes
+/// back.
+#[cfg(test)]
+pub(crate) static TEST_LOCK: Mutex<()> = Mutex::new(());
+
 #[cfg(test)]
 fn pooled_bytes() -> usize {
     pool(0).bytes + pool(1).bytes
@@ -225,6 +231,7 @@ mod tests {
     // One test: the pool is shared by everything in the process.
     #[test]
     fn reuses_wiped_buffers_and_keeps_a_bounded_amount() {
+        let _pool = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let mut a = take(1000);
         assert!(a.capacity() >= 1000 && a.is_empty());
         a.extend_from_slice(b"secret plaintext");

@@ -5,7 +5,7 @@
  * value fallback, and putting the results together.
  *
  * A batch crosses into the addon as one joined string plus each value's
- * length (src/napi/): `join` and `slice` run inside V8 and cost far less than
+ * length (src/batch.rs, src/napi/batch.rs): `join` and `slice` run inside V8 and cost far less than
  * a native string conversion per value. The addon returns a piece's results
  * as segments `[joined, ends]` of whole values, sliced apart here.
  *

@@ -22,8 +22,9 @@ const codes = Object.freeze({
   INVALID_ARGUMENT: 'ERR_FIELDCRYPT_INVALID_ARGUMENT',
   UNSUPPORTED_TYPE: 'ERR_FIELDCRYPT_UNSUPPORTED_TYPE',
   ADDON_NOT_BUILT: 'ERR_FIELDCRYPT_ADDON_NOT_BUILT',
-  // A failure of the N-API runtime itself inside the addon (src/napi/), never
-  // caused by a value or a key: report it as a bug.
+  // A panic inside a native call (src/napi/errors.rs run), caught and thrown
+  // instead of aborting the process: a bug in fieldcrypt, never caused by a
+  // value or a key.
   INTERNAL: 'ERR_FIELDCRYPT_INTERNAL',
   // The fieldEncryption plugin (lib/mongoose/plugin/) and typed values (lib/core/codec.js):
   UNENCRYPTED_VALUE: 'ERR_FIELDCRYPT_UNENCRYPTED_VALUE',

@@ -1,0 +1,99 @@
+//! Keyring management calls: `addKey`, `replaceKeys`, `hasKey`,
+//! `keyVersions`, `clearKeys`.
+//!
+//! Invariants: hex keys are read into zeroized buffers only; `replaceKeys`
+//! is all or nothing (the new ring is built aside and swapped in whole, and
+//! the old keys are zeroized when dropped). Batches already running keep
+//! their own snapshot of the keys (`Arc` clones).
+
+use napi::sys;
+use zeroize::Zeroizing;
+
+use super::errors::{check, run, Fail, Res};
+use super::io::{array_len, boolean, element, latin1, new_array, read_ascii, read_version, undefined};
+use super::state::args;
+use super::{RawEnv, Value};
+use crate::error::{FieldCryptError, Version};
+use crate::keyring::{Key, Keyring};
+
+/// `addKey(version: string, hexKey: string): void`
+pub(super) unsafe extern "C" fn add_key(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([ver, hex], state) = args::<2>(env, info)?;
+            let version = read_version(env, ver)?;
+            let key = read_key(env, &version, hex)?;
+            state.ring.borrow_mut().insert(version, key);
+            undefined(env)
+        })
+    }
+}
+
+unsafe fn read_key(env: RawEnv, version: &Version, hex: Value) -> Res<Key> {
+    let mut raw = Zeroizing::new(Vec::new());
+    if !unsafe { read_ascii(env, hex, &mut raw)? } {
+        // Not a string, or not ASCII: not 64 hex characters either way.
+        return Err(FieldCryptError::InvalidKey(*version).into());
+    }
+    Ok(Key::from_hex_bytes(version, &raw)?)
+}
+
+/// `replaceKeys(versions: string[], hexKeys: string[]): void` — all or nothing.
+pub(super) unsafe extern "C" fn replace_keys(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([versions, keys], state) = args::<2>(env, info)?;
+            let n = array_len(env, versions)?;
+            if array_len(env, keys)? != n {
+                return Err(Fail::Arg("versions and keys must have the same length".into()));
+            }
+            let mut ring = Keyring::new();
+            for i in 0..n {
+                let version = read_version(env, element(env, versions, i)?)?;
+                let key = read_key(env, &version, element(env, keys, i)?)?;
+                ring.insert(version, key);
+            }
+            // The old keys are dropped (and zeroized) here.
+            *state.ring.borrow_mut() = ring;
+            undefined(env)
+        })
+    }
+}
+
+/// `hasKey(version: string): boolean`
+pub(super) unsafe extern "C" fn has_key(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([ver], state) = args::<1>(env, info)?;
+            let version = read_version(env, ver)?;
+            let has = state.ring.borrow().contains(&version);
+            boolean(env, has)
+        })
+    }
+}
+
+/// `keyVersions(): string[]`
+pub(super) unsafe extern "C" fn key_versions(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([], state) = args::<0>(env, info)?;
+            let versions = state.ring.borrow().versions();
+            let arr = new_array(env, versions.len())?;
+            for (i, v) in versions.iter().enumerate() {
+                check(sys::napi_set_element(env, arr, i as u32, latin1(env, v)?))?;
+            }
+            Ok(arr)
+        })
+    }
+}
+
+/// `clearKeys(): void`
+pub(super) unsafe extern "C" fn clear_keys(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([], state) = args::<0>(env, info)?;
+            state.ring.borrow_mut().clear();
+            undefined(env)
+        })
+    }
+}
