@@ -180,7 +180,9 @@ mod x86 {
                 && std::arch::is_x86_feature_detected!("avx512bw");
             // SAFETY: the self-test runs only where `features` (and so
             // `available`) hold.
-            super::wide_allowed(features, std::env::var_os(super::NO_WIDE_ENV), || available() && unsafe { wide_self_test() })
+            super::wide_allowed(features, std::env::var_os(super::NO_WIDE_ENV), || {
+                available() && unsafe { wide_self_test() }
+            })
         })
     }
 
@@ -399,7 +401,8 @@ mod x86 {
                 let (mut r, mut f) = (_mm_setzero_si128(), _mm_setzero_si128());
                 for k in 0..4 {
                     for lane in 0..4 {
-                        let mut x = _mm_shuffle_epi8(_mm_loadu_si128(chunk.as_ptr().add(64 * k + 16 * lane).cast()), rev);
+                        let mut x =
+                            _mm_shuffle_epi8(_mm_loadu_si128(chunk.as_ptr().add(64 * k + 16 * lane).cast()), rev);
                         if k == 0 && lane == 0 {
                             x = _mm_xor_si128(x, acc);
                         }

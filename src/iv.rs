@@ -45,7 +45,9 @@ thread_local! {
 /// Fills `out` from the OS generator; aborts the process if it fails.
 pub fn os_fill(out: &mut [u8]) {
     if rand::rngs::OsRng.try_fill_bytes(out).is_err() {
-        eprintln!("fieldcrypt: the operating system's random generator failed; aborting rather than risk a repeated IV");
+        eprintln!(
+            "fieldcrypt: the operating system's random generator failed; aborting rather than risk a repeated IV"
+        );
         std::process::abort();
     }
 }

@@ -30,7 +30,7 @@ pub fn gf_mul(x: u128, y: u128) -> u128 {
 
 /// `GHASH_H(X_1 .. X_m)` over whole 16-byte blocks, SP 800-38D Algorithm 2.
 pub fn ghash_blocks(h: &[u8; 16], blocks: &[u8]) -> [u8; 16] {
-    assert!(blocks.len() % 16 == 0, "GHASH takes whole blocks");
+    assert!(blocks.len().is_multiple_of(16), "GHASH takes whole blocks");
     let h = u128::from_be_bytes(*h);
     let mut y = 0u128;
     for block in blocks.chunks_exact(16) {
@@ -171,8 +171,10 @@ mod tests {
         let (_, tag) = gcm_seal(&key, &[0u8; 12], &[], &[]);
         assert_eq!(hex::encode(tag), "530f8afbc74536b9a963b4f1c4cb738b");
 
-        let key: [u8; 32] =
-            hex::decode("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308").unwrap().try_into().unwrap();
+        let key: [u8; 32] = hex::decode("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308")
+            .unwrap()
+            .try_into()
+            .unwrap();
         let iv = hex::decode("cafebabefacedbaddecaf888").unwrap();
         let aad = hex::decode("feedfacedeadbeeffeedfacedeadbeefabaddad2").unwrap();
         let pt = hex::decode(
