@@ -89,6 +89,12 @@ describe('environment mode', () => {
     assert.equal(nodeDecrypt(K1B, encrypt(PLAINTEXT)), PLAINTEXT);
   });
 
+  test('an all-zero ENCRYPTION_KEY → WEAK_KEY on first use, naming no key material', () => {
+    process.env.ENCRYPTION_KEY = '0'.repeat(64);
+    const err = code(() => reloadKeys(), errorCodes.WEAK_KEY);
+    assert.match(err.message, /key version 01/);
+  });
+
   test('an uppercase hex key is the same key', () => {
     process.env.ENCRYPTION_KEY = K1B.toUpperCase();
     reloadKeys();
@@ -347,6 +353,18 @@ describe('configureKeys()', () => {
     assert.match(err.message, /^Invalid encryption key length/);
     assert.match(err.message, /64 hex/);
     assertNoSecrets(err.message, [K1.slice(0, 40)]);
+  });
+
+  test('a key of one repeated byte (all zeros, a placeholder) → WEAK_KEY, and the previous keys stay', () => {
+    configureKeys({ '01': K1 });
+    const written = encrypt(PLAINTEXT);
+    for (const weak of ['00'.repeat(32), 'ff'.repeat(32), '4A'.repeat(32), ` ${'00'.repeat(32)}\n`]) {
+      const err = code(() => configureKeys({ '01': K1, '02': weak }), errorCodes.WEAK_KEY);
+      assert.match(err.message, /^Weak encryption key for key version 02/);
+      assertNoSecrets(err.message, [weak.trim()]);
+    }
+    assert.equal(decrypt(written), PLAINTEXT);
+    assert.deepEqual(loadedKeyVersions(), ['01']);
   });
 
   test('configureKeys(keys, null) is treated like no options', () => {

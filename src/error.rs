@@ -48,6 +48,13 @@ pub enum FieldCryptError {
     )]
     InvalidKey(Version),
 
+    #[error(
+        "Weak encryption key for key version {v}: all 32 bytes are the same (an all-zero or placeholder \
+         key); generate a random key with `openssl rand -hex 32`",
+        v = version_str(.0)
+    )]
+    WeakKey(Version),
+
     #[error("Invalid key version: key versions are two digits, such as \"01\" or \"02\"")]
     InvalidKeyVersion,
 
@@ -90,6 +97,7 @@ impl FieldCryptError {
             Self::KeyNotFound(_) => "ERR_FIELDCRYPT_KEY_NOT_FOUND",
             Self::InvalidKeyLength { .. } => "ERR_FIELDCRYPT_INVALID_KEY_LENGTH",
             Self::InvalidKey(_) => "ERR_FIELDCRYPT_INVALID_KEY",
+            Self::WeakKey(_) => "ERR_FIELDCRYPT_WEAK_KEY",
             Self::InvalidKeyVersion => "ERR_FIELDCRYPT_INVALID_KEY_VERSION",
             Self::KeyConflict => "ERR_FIELDCRYPT_KEY_CONFLICT",
             Self::InvalidFormat => "ERR_FIELDCRYPT_INVALID_FORMAT",
@@ -125,6 +133,7 @@ mod tests {
             FieldCryptError::KeyNotFound(*b"01"),
             FieldCryptError::InvalidKeyLength { version: *b"01", len: 0 },
             FieldCryptError::InvalidKey(*b"01"),
+            FieldCryptError::WeakKey(*b"01"),
             FieldCryptError::InvalidKeyVersion,
             FieldCryptError::KeyConflict,
             FieldCryptError::InvalidFormat,

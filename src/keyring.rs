@@ -48,6 +48,9 @@ impl Key {
         }
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
         crate::format::decode_hex(hex_key, bytes.as_mut()).map_err(|_| FieldCryptError::InvalidKey(*version))?;
+        if is_weak(&bytes) {
+            return Err(FieldCryptError::WeakKey(*version));
+        }
         Ok(Self::from_bytes(&bytes))
     }
 
@@ -58,6 +61,14 @@ impl Key {
         let ghash = Ghash::new(&h);
         Key { cipher: Aes256Gcm16::new(bytes.into()), aes, ghash }
     }
+}
+
+/// A key that is one byte repeated (all zeros, `ffff…`, `4242…`) is a
+/// placeholder or a bug, never a random key: refused wherever keys are
+/// loaded from text. Constant time is not needed (it says nothing of a
+/// random key beyond that it is not such a key).
+fn is_weak(bytes: &[u8; KEY_LEN]) -> bool {
+    bytes.iter().all(|&b| b == bytes[0])
 }
 
 impl std::fmt::Debug for Key {
@@ -143,6 +154,22 @@ mod tests {
         assert!(matches!(Key::from_hex(b"01", ""), Err(FieldCryptError::InvalidKeyLength { .. })));
         // multi-byte characters count as bytes and never panic
         assert!(Key::from_hex(b"01", &"é".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn refuses_keys_of_one_repeated_byte() {
+        for byte in ["00", "ff", "42", "AA"] {
+            let hex = byte.repeat(32);
+            let e = Key::from_hex(b"03", &hex).unwrap_err();
+            assert_eq!(e, FieldCryptError::WeakKey(*b"03"), "{hex}");
+            assert!(!e.to_string().contains(&hex[..8]));
+        }
+        // One differing byte anywhere is enough to be accepted.
+        for at in [0, 31] {
+            let mut bytes = [0u8; KEY_LEN];
+            bytes[at] = 1;
+            assert!(Key::from_hex(b"01", &hex::encode(bytes)).is_ok(), "byte {at}");
+        }
     }
 
     #[test]
