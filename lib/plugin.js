@@ -60,7 +60,7 @@ const { isEncrypted } = require('./core');
 const { encodeValue, decodeValue, fingerprint, sameFingerprint, encryptFingerprint } = require('./core/codec');
 const { forEachAtPath, splitPath } = require('./paths');
 const { codes, FieldCryptError, describeType } = require('./core/errors');
-const { mongooseHook, named } = require('./mongoose');
+const { mongooseHook, named } = require('./mongoose/compat');
 
 // ---------------------------------------------------------------------------
 // Options
