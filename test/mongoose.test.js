@@ -219,7 +219,7 @@ describe('Mongoose integration', () => {
 
       it('decrypt helpers read the stored value past schema getters, at top-level and dotted paths', async () => {
         // Top-level paths are read with Document#get's noDottedPath option,
-        // dotted ones without it (lib/mongoose.js rawOptions): both must see
+        // dotted ones without it (lib/mongoose/compat.js storedGetOptions): both must see
         // the stored ciphertext, not what a getter makes of it.
         const masked = (v) => (typeof v === 'string' ? `masked:${v.length}` : v);
         const schema = new mongoose.Schema({

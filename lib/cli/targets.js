@@ -22,7 +22,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { UsageError } = require('./args');
-const { encryptedPaths } = require('../plugin');
+const { encryptedPaths } = require('../mongoose/plugin');
 
 /** Throws a UsageError unless `field` is a dotted path the CLI can work on. */
 function checkField(field, where) {
