@@ -1,7 +1,7 @@
 'use strict';
 
 /**
- * `fieldcrypt` command-line tool: see README.md ("Command-line tool") and
+ * `fieldcrypt` command-line tool: see docs/cli.md and
  * `fieldcrypt --help`. main(argv) resolves to the process exit code.
  */
 

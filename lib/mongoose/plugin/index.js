@@ -51,7 +51,7 @@ const queries = require('./hooks/queries');
 const reads = require('./hooks/reads');
 
 /**
- * `schema.plugin(fieldEncryption, options)`. See README "The fieldEncryption plugin".
+ * `schema.plugin(fieldEncryption, options)`. Reference: docs/plugin.md.
  *
  * options: fields (paths to encrypt, besides those marked `encrypted: true`),
  * decrypt ('auto' | 'explicit'), includeDecrypted (toJSON/toObject default),
