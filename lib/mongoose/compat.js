@@ -92,10 +92,14 @@ function mongooseHook(name, work) {
  * so the error goes on to the caller.
  */
 function addErrorHook(schema, operation, fn) {
-  schema.post(operation, { errorHandler: true }, named(fn.name, function (err, result, next) {
-    fn.call(this, err, result);
-    if (typeof next === 'function') next();
-  }));
+  schema.post(
+    operation,
+    { errorHandler: true },
+    named(fn.name, function (err, result, next) {
+      fn.call(this, err, result);
+      if (typeof next === 'function') next();
+    }),
+  );
 }
 
 /** Registers a post hook ahead of those already registered (kareem's `unshift`). */
@@ -265,7 +269,10 @@ function bsonOf(schema, model) {
   const base = (model && model.base) || (schema && schema.base);
   const bson = base && base.mongo && base.mongo.BSON;
   if (!bson) {
-    throw new FieldCryptError(codes.INVALID_ARGUMENT, 'fieldEncryption: cannot find the BSON library of the Mongoose instance this schema belongs to');
+    throw new FieldCryptError(
+      codes.INVALID_ARGUMENT,
+      'fieldEncryption: cannot find the BSON library of the Mongoose instance this schema belongs to',
+    );
   }
   return bson;
 }

@@ -22,7 +22,10 @@ const { named, mongooseHook, storedGetOptions } = require('./compat');
 
 function checkPath(path, helper) {
   if (typeof path !== 'string' || path === '') {
-    throw new FieldCryptError(codes.INVALID_ARGUMENT, `${helper}() expects a schema path such as 'idNumber', got ${describeType(path)}`);
+    throw new FieldCryptError(
+      codes.INVALID_ARGUMENT,
+      `${helper}() expects a schema path such as 'idNumber', got ${describeType(path)}`,
+    );
   }
 }
 

@@ -25,7 +25,8 @@ function isSafeValue(value) {
 /** A condition on an encrypted leaf that sends nothing of a plaintext. */
 function isSafeLeafCondition(condition) {
   if (isSafeValue(condition)) return true;
-  if (condition === null || typeof condition !== 'object' || Array.isArray(condition) || !isPlainObject(condition)) return false;
+  if (condition === null || typeof condition !== 'object' || Array.isArray(condition) || !isPlainObject(condition))
+    return false;
   const keys = Object.keys(condition);
   if (keys.length === 0 || keys.some((k) => k[0] !== '$')) return false;
   return keys.every((op) => {

@@ -17,7 +17,14 @@
 const { isEncrypted } = require('../../core');
 const { fingerprint, sameFingerprint, encryptFingerprint } = require('../../core/codec');
 const { splitPath } = require('../../paths');
-const { documentStorage, isTrackedArray, arrayStorage, arrayOperators, markArrayReplaced, pendingIncrements } = require('../compat');
+const {
+  documentStorage,
+  isTrackedArray,
+  arrayStorage,
+  arrayOperators,
+  markArrayReplaced,
+  pendingIncrements,
+} = require('../compat');
 const { normalizeKey } = require('./path-index');
 const { audit, unsupportedOperator } = require('./values');
 const { PRINTS, PENDING, WRITING } = require('./state');
@@ -45,7 +52,14 @@ function walkStored(node, parts, i, at, visit, onArray) {
     for (let k = 0; k < raw.length; k++) {
       const concrete = `${at}.${k}`;
       if (i === parts.length) {
-        if (raw[k] !== null && raw[k] !== undefined) visit(raw[k], (v) => { raw[k] = v; }, concrete);
+        if (raw[k] !== null && raw[k] !== undefined)
+          visit(
+            raw[k],
+            (v) => {
+              raw[k] = v;
+            },
+            concrete,
+          );
       } else {
         walkStored(raw[k], parts, i, concrete, visit, onArray);
       }
@@ -61,7 +75,15 @@ function walkStored(node, parts, i, at, visit, onArray) {
     if (value === null || value === undefined) continue;
     const concrete = at ? `${at}.${key}` : key;
     if (i + 1 === parts.length && !Array.isArray(value)) {
-      visit(value, isMap ? (v) => Map.prototype.set.call(node, key, v) : (v) => { node[key] = v; }, concrete);
+      visit(
+        value,
+        isMap
+          ? (v) => Map.prototype.set.call(node, key, v)
+          : (v) => {
+              node[key] = v;
+            },
+        concrete,
+      );
     } else {
       walkStored(value, parts, i + 1, concrete, visit, onArray);
     }
@@ -123,7 +145,12 @@ function refuseIncrements(ctx, doc) {
   for (const { path, operator } of pendingIncrements(doc)) {
     const normalized = normalizeKey(ctx.index, path).path;
     if (ctx.index.leaves.has(normalized)) {
-      throw unsupportedOperator(ctx, operator || '$inc', normalized, 'an encrypted value cannot be incremented on the server');
+      throw unsupportedOperator(
+        ctx,
+        operator || '$inc',
+        normalized,
+        'an encrypted value cannot be incremented on the server',
+      );
     }
   }
 }

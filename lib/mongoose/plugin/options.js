@@ -26,17 +26,34 @@ function normalizeOptions(options) {
     // `deduplicate` is Mongoose's own plugin option.
     if (!OPTION_NAMES.includes(key) && key !== 'deduplicate') throw invalidOption(`unknown option '${key}'`);
   }
-  const { fields = [], decrypt = 'auto', includeDecrypted = false, allowUnencrypted = false, onEncrypt, onDecrypt } = options;
+  const {
+    fields = [],
+    decrypt = 'auto',
+    includeDecrypted = false,
+    allowUnencrypted = false,
+    onEncrypt,
+    onDecrypt,
+  } = options;
   if (!Array.isArray(fields) || fields.some((f) => typeof f !== 'string' || f === '')) {
     throw invalidOption("fields must be an array of schema paths such as ['ssn', 'ids.idNumber']");
   }
   if (!DECRYPT_MODES.includes(decrypt)) throw invalidOption("decrypt must be 'auto' or 'explicit'");
   if (typeof includeDecrypted !== 'boolean') throw invalidOption('includeDecrypted must be a boolean');
   if (typeof allowUnencrypted !== 'boolean') throw invalidOption('allowUnencrypted must be a boolean');
-  for (const [name, fn] of [['onEncrypt', onEncrypt], ['onDecrypt', onDecrypt]]) {
+  for (const [name, fn] of [
+    ['onEncrypt', onEncrypt],
+    ['onDecrypt', onDecrypt],
+  ]) {
     if (fn !== undefined && typeof fn !== 'function') throw invalidOption(`${name} must be a function`);
   }
-  return Object.freeze({ fields: Object.freeze([...fields]), decrypt, includeDecrypted, allowUnencrypted, onEncrypt, onDecrypt });
+  return Object.freeze({
+    fields: Object.freeze([...fields]),
+    decrypt,
+    includeDecrypted,
+    allowUnencrypted,
+    onEncrypt,
+    onDecrypt,
+  });
 }
 
 /**

@@ -57,11 +57,19 @@ function outputFilter(doc, ret, callOptions) {
   const sub = isSubdocument(doc);
   const index = sub ? SUBDOCUMENT_LEAVES.get(schemaOf(doc)) : rootSchema && indexOf(rootSchema);
   if (!index) return ret;
-  const include = callOptions && typeof callOptions.includeDecrypted === 'boolean' ? callOptions.includeDecrypted : options.includeDecrypted;
+  const include =
+    callOptions && typeof callOptions.includeDecrypted === 'boolean'
+      ? callOptions.includeDecrypted
+      : options.includeDecrypted;
   if (!sub) plainMapValues(index, ret, callOptions);
   if (!include) return omitPlain(index, ret);
   const model = root && !isSubdocument(root) ? root.constructor : undefined;
-  const ctx = { options: { ...options, allowUnencrypted: true }, modelName: model && model.modelName, bson: bsonOf(rootSchema, model), documentId: root && root._id };
+  const ctx = {
+    options: { ...options, allowUnencrypted: true },
+    modelName: model && model.modelName,
+    bson: bsonOf(rootSchema, model),
+    documentId: root && root._id,
+  };
   return decryptPlain(ctx, index, ret);
 }
 

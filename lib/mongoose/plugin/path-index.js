@@ -25,9 +25,7 @@ const { INDEXES, UNIONS } = require('./state');
 function isProtectedPath(schema, relativePath) {
   const last = relativePath.slice(relativePath.lastIndexOf('.') + 1);
   return (
-    last === '_id' ||
-    relativePath === schema.options.versionKey ||
-    relativePath === schema.options.discriminatorKey
+    last === '_id' || relativePath === schema.options.versionKey || relativePath === schema.options.discriminatorKey
   );
 }
 
@@ -88,7 +86,9 @@ function buildIndex(schema) {
     const marked = inherited || explicit || scopeMatches(full, scopes);
     if (isProtectedPath(owner, relative)) {
       if (explicit || (!inherited && marked)) {
-        throw invalidOption(`'${full}' cannot be encrypted: Mongoose needs _id, the version key and the discriminator key as they are`);
+        throw invalidOption(
+          `'${full}' cannot be encrypted: Mongoose needs _id, the version key and the discriminator key as they are`,
+        );
       }
       return;
     }
@@ -126,7 +126,9 @@ function buildIndex(schema) {
     for (const field of own.fields) {
       const normalized = field.endsWith('.$*') ? field.slice(0, -3) : field;
       if (!listed.has(field) && !listed.has(normalized)) {
-        throw invalidOption(`fields: '${field}' is not a path of the schema (apply the plugin after defining the paths)`);
+        throw invalidOption(
+          `fields: '${field}' is not a path of the schema (apply the plugin after defining the paths)`,
+        );
       }
     }
   }
@@ -175,9 +177,21 @@ function unionIndex(indexes) {
   }
   const under = new Map();
   for (const path of containers.keys()) {
-    under.set(path, [...leaves.values()].filter((leaf) => leaf.path.startsWith(`${path}.`)));
+    under.set(
+      path,
+      [...leaves.values()].filter((leaf) => leaf.path.startsWith(`${path}.`)),
+    );
   }
-  return { schema: indexes[0].schema, leaves, leafList: [...leaves.values()], containers, under, arrays, maps, aliases };
+  return {
+    schema: indexes[0].schema,
+    leaves,
+    leafList: [...leaves.values()],
+    containers,
+    under,
+    arrays,
+    maps,
+    aliases,
+  };
 }
 
 function discriminatorsOf(model) {
@@ -222,10 +236,15 @@ function encryptedPaths(schemaOrModel) {
   const isModel = typeof schemaOrModel === 'function' && schemaOrModel.schema;
   const schema = isModel ? schemaOrModel.schema : schemaOrModel;
   if (!schema || typeof schema.eachPath !== 'function') {
-    throw new FieldCryptError(codes.INVALID_ARGUMENT, `encryptedPaths() expects a Mongoose schema or model, got ${describeType(schemaOrModel)}`);
+    throw new FieldCryptError(
+      codes.INVALID_ARGUMENT,
+      `encryptedPaths() expects a Mongoose schema or model, got ${describeType(schemaOrModel)}`,
+    );
   }
   const paths = new Set(indexOf(schema).leaves.keys());
-  const more = isModel ? discriminatorsOf(schemaOrModel).map((d) => d.schema) : Object.values(schema.discriminators || {});
+  const more = isModel
+    ? discriminatorsOf(schemaOrModel).map((d) => d.schema)
+    : Object.values(schema.discriminators || {});
   for (const s of more) for (const p of indexOf(s).leaves.keys()) paths.add(p);
   return [...paths];
 }

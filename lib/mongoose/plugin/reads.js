@@ -54,7 +54,10 @@ function decryptLeanResult(ctx, model, result) {
  */
 function decryptDocument(Model, raw) {
   if (typeof Model !== 'function' || !Model.schema) {
-    throw new FieldCryptError(codes.INVALID_ARGUMENT, `decryptDocument() expects a Mongoose model, got ${describeType(Model)}`);
+    throw new FieldCryptError(
+      codes.INVALID_ARGUMENT,
+      `decryptDocument() expects a Mongoose model, got ${describeType(Model)}`,
+    );
   }
   if (raw === null || raw === undefined) return raw;
   if (typeof raw !== 'object' || Array.isArray(raw)) {

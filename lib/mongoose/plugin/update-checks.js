@@ -33,7 +33,12 @@ function checkOtherOperator(ctx, operator, value, ids) {
     for (const target of operator === '$rename' && typeof v === 'string' ? [k, v] : [k]) {
       const relation = relate(ctx.index, normalizeKey(ctx.index, target, ids).path);
       if (relation) {
-        throw unsupportedOperator(ctx, operator, relatedLeafPath(ctx.index, relation), REFUSED_WHY[operator] || 'the operator cannot be applied to a ciphertext');
+        throw unsupportedOperator(
+          ctx,
+          operator,
+          relatedLeafPath(ctx.index, relation),
+          REFUSED_WHY[operator] || 'the operator cannot be applied to a ciphertext',
+        );
       }
     }
   }
@@ -45,13 +50,23 @@ function checkPull(ctx, key, condition, ids) {
   const relation = relate(ctx.index, path);
   if (!relation) return;
   if (relation.kind !== 'container') {
-    throw unsupportedOperator(ctx, '$pull', relation.leaf.path, 'ciphertexts are randomized, so elements cannot be matched by value');
+    throw unsupportedOperator(
+      ctx,
+      '$pull',
+      relation.leaf.path,
+      'ciphertexts are randomized, so elements cannot be matched by value',
+    );
   }
   try {
     checkCondition(ctx, relation.container.path, condition, true);
   } catch (err) {
     if (err.code !== codes.UNSUPPORTED_QUERY) throw err;
-    throw unsupportedOperator(ctx, '$pull', err.path, 'the condition tests an encrypted field, which cannot match a ciphertext');
+    throw unsupportedOperator(
+      ctx,
+      '$pull',
+      err.path,
+      'the condition tests an encrypted field, which cannot match a ciphertext',
+    );
   }
 }
 
@@ -67,11 +82,21 @@ function refusePipeline(ctx, pipeline) {
         for (const key of Object.keys(spec)) {
           const relation = relate(ctx.index, normalizeKey(ctx.index, key).path);
           if (relation) {
-            throw unsupportedOperator(ctx, `update pipeline ${name}`, relatedLeafPath(ctx.index, relation), 'an aggregation pipeline would write the value in clear');
+            throw unsupportedOperator(
+              ctx,
+              `update pipeline ${name}`,
+              relatedLeafPath(ctx.index, relation),
+              'an aggregation pipeline would write the value in clear',
+            );
           }
         }
       } else if (name !== '$unset') {
-        throw unsupportedOperator(ctx, `update pipeline ${name}`, ctx.index.leafList[0].path, 'this stage can rewrite encrypted paths with values computed in clear');
+        throw unsupportedOperator(
+          ctx,
+          `update pipeline ${name}`,
+          ctx.index.leafList[0].path,
+          'this stage can rewrite encrypted paths with values computed in clear',
+        );
       }
     }
   }

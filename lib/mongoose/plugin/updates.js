@@ -17,7 +17,14 @@
 const { forEachAtPath } = require('../../paths');
 const { isDocument, hasCastError, subdocConstructorOf, defaultOf } = require('../compat');
 const { normalizeKey, relate } = require('./path-index');
-const { encryptLeaf, encryptPlain, clonePlain, isPlainObject, unsupportedOperator, STORED_OBJECT } = require('./values');
+const {
+  encryptLeaf,
+  encryptPlain,
+  clonePlain,
+  isPlainObject,
+  unsupportedOperator,
+  STORED_OBJECT,
+} = require('./values');
 const { checkOtherOperator, checkPull, refusePipeline, checkArrayFilters } = require('./update-checks');
 
 /**
@@ -43,7 +50,9 @@ function encryptContainerValue(ctx, container, value, element) {
   if (value === null || value === undefined || typeof value !== 'object') return value;
   const { kind, schemaType } = container;
   if (kind === 'docarray' && !element) {
-    return Array.isArray(value) ? value.map((el) => encryptContainerValue(ctx, container, el, true)) : encryptUnbuilt(ctx, container, value);
+    return Array.isArray(value)
+      ? value.map((el) => encryptContainerValue(ctx, container, el, true))
+      : encryptUnbuilt(ctx, container, value);
   }
   if (kind === 'docarray' || kind === 'single') {
     let doc = isDocument(value) ? value : null;
@@ -65,7 +74,11 @@ function encryptContainerValue(ctx, container, value, element) {
     const childPath = kind === 'map' ? `${container.path}.$*` : `${container.path}.${key}`;
     const leaf = ctx.index.leaves.get(childPath);
     const child = ctx.index.containers.get(childPath);
-    const encrypted = leaf ? encryptLeafValue(ctx, leaf, v, false) : child ? encryptContainerValue(ctx, child, v, false) : clonePlain(v);
+    const encrypted = leaf
+      ? encryptLeafValue(ctx, leaf, v, false)
+      : child
+        ? encryptContainerValue(ctx, child, v, false)
+        : clonePlain(v);
     if (isMap) copy.set(key, encrypted);
     else copy[key] = encrypted;
   }
@@ -90,7 +103,12 @@ function encryptAssignment(ctx, operator, key, value, ids) {
   const relation = relate(ctx.index, path);
   if (!relation) return value;
   if (relation.kind === 'inside') {
-    throw unsupportedOperator(ctx, operator, relation.leaf.path, `'${key}' is inside an encrypted value, which can only be replaced as a whole`);
+    throw unsupportedOperator(
+      ctx,
+      operator,
+      relation.leaf.path,
+      `'${key}' is inside an encrypted value, which can only be replaced as a whole`,
+    );
   }
   if (relation.kind === 'leaf') return encryptLeafValue(ctx, relation.leaf, value, element);
   return encryptContainerValue(ctx, relation.container, value, element);
@@ -105,10 +123,23 @@ function encryptAppend(ctx, operator, key, value, ids) {
     throw unsupportedOperator(ctx, operator, relation.leaf.path, `'${key}' is inside an encrypted value`);
   }
   const one = (el) =>
-    relation.kind === 'leaf' ? encryptLeafValue(ctx, relation.leaf, el, true) : encryptContainerValue(ctx, relation.container, el, true);
-  if (value !== null && typeof value === 'object' && !Array.isArray(value) && isPlainObject(value) && Object.hasOwn(value, '$each')) {
+    relation.kind === 'leaf'
+      ? encryptLeafValue(ctx, relation.leaf, el, true)
+      : encryptContainerValue(ctx, relation.container, el, true);
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    isPlainObject(value) &&
+    Object.hasOwn(value, '$each')
+  ) {
     if (value.$sort !== undefined && sortTouchesEncrypted(ctx, relation, value.$sort)) {
-      throw unsupportedOperator(ctx, `${operator} with $sort`, relation.kind === 'leaf' ? relation.leaf.path : path, 'ciphertexts cannot be sorted by their plaintext');
+      throw unsupportedOperator(
+        ctx,
+        `${operator} with $sort`,
+        relation.kind === 'leaf' ? relation.leaf.path : path,
+        'ciphertexts cannot be sorted by their plaintext',
+      );
     }
     return { ...value, $each: Array.isArray(value.$each) ? value.$each.map(one) : one(value.$each) };
   }
@@ -194,7 +225,13 @@ function addEncryptedDefaults(ctx, update, filter) {
   }
   for (const [key, condition] of Object.entries(filter || {})) {
     if (key[0] === '$') continue;
-    if (condition && typeof condition === 'object' && !isDocument(condition) && Object.keys(condition).some((k) => k[0] === '$')) continue;
+    if (
+      condition &&
+      typeof condition === 'object' &&
+      !isDocument(condition) &&
+      Object.keys(condition).some((k) => k[0] === '$')
+    )
+      continue;
     touched.push(key);
   }
   const isTouched = (path) => touched.some((t) => t === path || t.startsWith(`${path}.`) || path.startsWith(`${t}.`));

@@ -47,7 +47,9 @@ function encryptQueryUpdate(plugin) {
           filter,
           upsert: queryOptions.upsert,
           setDefaultsOnInsert:
-            queryOptions.setDefaultsOnInsert ?? mongooseOptions.setDefaultsOnInsert ?? query.model.base.options.setDefaultsOnInsert,
+            queryOptions.setDefaultsOnInsert ??
+            mongooseOptions.setDefaultsOnInsert ??
+            query.model.base.options.setDefaultsOnInsert,
           arrayFilters: queryOptions.arrayFilters,
         }),
       );
@@ -78,7 +80,8 @@ function checkAggregateMatch({ options }) {
     for (const stage of aggregate.pipeline()) {
       const [name] = Object.keys(stage || {});
       if (!DOCUMENT_PRESERVING_STAGES.has(name)) break;
-      if (name === '$match') checkFilter(contextFor(options, model, model.schema, undefined, queryIndex(model, stage.$match)), stage.$match);
+      if (name === '$match')
+        checkFilter(contextFor(options, model, model.schema, undefined, queryIndex(model, stage.$match)), stage.$match);
     }
   });
 }
@@ -87,7 +90,9 @@ function checkAggregateMatch({ options }) {
 function decryptLeanResults({ auto }, query, ctx) {
   if (!auto || !RETURNS_DOCUMENTS.has(query.op) || !query.mongooseOptions().lean) return;
   const model = query.model;
-  query.transform(named('fieldcryptDecryptLean', (result) => decryptLeanResult({ ...ctx, documentId: undefined }, model, result)));
+  query.transform(
+    named('fieldcryptDecryptLean', (result) => decryptLeanResult({ ...ctx, documentId: undefined }, model, result)),
+  );
 }
 
 module.exports = { QUERY_WRITES, QUERY_READS, QUERY_ONLY, encryptQueryUpdate, checkQueryFilter, checkAggregateMatch };

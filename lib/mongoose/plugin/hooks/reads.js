@@ -38,11 +38,18 @@ function decryptOnInit({ options, auto }) {
 function decryptFieldMethod({ options, auto }) {
   return function decryptField(path) {
     if (typeof path !== 'string' || path === '') {
-      throw new FieldCryptError(codes.INVALID_ARGUMENT, `decryptField() expects a path such as 'ssn', got ${describeType(path)}`);
+      throw new FieldCryptError(
+        codes.INVALID_ARGUMENT,
+        `decryptField() expects a path such as 'ssn', got ${describeType(path)}`,
+      );
     }
     const ctx = documentContext(options, this);
     const leaf = ctx.index.leaves.get(normalizeKey(ctx.index, path).path);
-    if (!leaf) throw new FieldCryptError(codes.INVALID_ARGUMENT, `decryptField('${path}'): not an encrypted path of ${ctx.modelName || 'this schema'}`);
+    if (!leaf)
+      throw new FieldCryptError(
+        codes.INVALID_ARGUMENT,
+        `decryptField('${path}'): not an encrypted path of ${ctx.modelName || 'this schema'}`,
+      );
     const value = this.get(path, null, { getters: false });
     const decrypt = (v) => (isEncrypted(v) || !auto ? decryptLeaf(ctx, leaf, v) : v);
     return Array.isArray(value) ? value.map(decrypt) : decrypt(value);

@@ -90,7 +90,8 @@ function settleAfterInsertMany({ auto }) {
 
 const settleAfterFailedInsertMany = named('fieldcryptAfterFailedInsertMany', function (err, docs) {
   for (const doc of Array.isArray(docs) ? docs : []) if (isDocument(doc)) settleLive(doc, true);
-  if (err && Array.isArray(err.insertedDocs)) for (const doc of err.insertedDocs) if (isDocument(doc)) settleLive(doc, true);
+  if (err && Array.isArray(err.insertedDocs))
+    for (const doc of err.insertedDocs) if (isDocument(doc)) settleLive(doc, true);
 });
 
 // --- bulkWrite() (also what bulkSave() sends) ------------------------------
@@ -107,12 +108,24 @@ function encryptBulkWrite({ options }) {
         op.insertOne.document = encryptWholeDocument(ctx, owner, op.insertOne.document, { skipId: false });
       } else if (op.replaceOne) {
         const owner = modelForObject(model, op.replaceOne.filter);
-        const ctx = contextFor(options, owner, owner.schema, idFromFilter(op.replaceOne.filter), queryIndex(model, op.replaceOne.filter));
+        const ctx = contextFor(
+          options,
+          owner,
+          owner.schema,
+          idFromFilter(op.replaceOne.filter),
+          queryIndex(model, op.replaceOne.filter),
+        );
         checkFilter(ctx, op.replaceOne.filter);
         op.replaceOne.replacement = encryptWholeDocument(ctx, owner, op.replaceOne.replacement, { skipId: true });
       } else if (op.updateOne || op.updateMany) {
         const spec = op.updateOne || op.updateMany;
-        const ctx = contextFor(options, model, model.schema, op.updateOne ? idFromFilter(spec.filter) : undefined, queryIndex(model, spec.filter));
+        const ctx = contextFor(
+          options,
+          model,
+          model.schema,
+          op.updateOne ? idFromFilter(spec.filter) : undefined,
+          queryIndex(model, spec.filter),
+        );
         checkFilter(ctx, spec.filter);
         spec.update = encryptUpdate(ctx, spec.update, {
           filter: spec.filter,
