@@ -7,8 +7,8 @@
 
 const api = require('./lib/core');
 const { configureKeys, reloadKeys, loadedKeyVersions } = require('./lib/core/keys');
-const { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('./lib/mongoose');
-const { fieldEncryption, decryptDocument, encryptedPaths } = require('./lib/plugin');
+const { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('./lib/mongoose/helpers');
+const { fieldEncryption, decryptDocument, encryptedPaths } = require('./lib/mongoose/plugin');
 const { FieldCryptError, codes } = require('./lib/core/errors');
 const { info: nativeInfo } = require('./lib/core/native');
 

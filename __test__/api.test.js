@@ -98,7 +98,18 @@ test('errors from the native addon are FieldCryptErrors with a documented code',
 
 test('encrypt() of a non-string → INVALID_ARGUMENT, naming the type but not the value', () => {
   const secret = '4111111111111111';
-  for (const value of [4111111111111111, 4111111111111111n, null, undefined, true, { secret }, [secret], Buffer.from(secret), new String(secret), Symbol(secret)]) {
+  for (const value of [
+    4111111111111111,
+    4111111111111111n,
+    null,
+    undefined,
+    true,
+    { secret },
+    [secret],
+    Buffer.from(secret),
+    new String(secret),
+    Symbol(secret),
+  ]) {
     const err = throwsCode(() => encrypt(value), errorCodes.INVALID_ARGUMENT, FieldCryptError);
     assert.match(err.message, /^encrypt\(\) expects a string, got (null|an? [\w ()]+)$/);
     assert.ok(!err.message.includes('4111111111111111'));
@@ -168,7 +179,14 @@ test('the addon itself rejects malformed versions (defence in depth below the JS
   const native = require('../lib/core/native').load();
   configureKeys({ '01': randomKeyHex() });
   for (const v of ['01é', '0', '001', '٠١', 'é1', '', '01\u0000']) {
-    assert.throws(() => native.encrypt('x', v), (err) => err.code === errorCodes.INVALID_KEY_VERSION, JSON.stringify(v));
+    assert.throws(
+      () => native.encrypt('x', v),
+      (err) => err.code === errorCodes.INVALID_KEY_VERSION,
+      JSON.stringify(v),
+    );
   }
-  assert.throws(() => native.encrypt('x', 1), (err) => err.code === errorCodes.INVALID_KEY_VERSION);
+  assert.throws(
+    () => native.encrypt('x', 1),
+    (err) => err.code === errorCodes.INVALID_KEY_VERSION,
+  );
 });

@@ -61,13 +61,19 @@ for (const [name, enc, dec] of [
   test(`${name}: a surrogate pair split across two values behaves as with single calls`, async () => {
     const values = ['x\ud83d', '\udec2y', '\ud83d\udec2'];
     const stored = await enc(values);
-    assert.deepEqual(await dec(stored), values.map((v) => decrypt(encrypt(v))));
+    assert.deepEqual(
+      await dec(stored),
+      values.map((v) => decrypt(encrypt(v))),
+    );
     // The same after long values, so that the split pair is in a later run
     // of a piece made of several joined runs.
     const long = Array.from({ length: 9 }, (_, i) => `${i}`.repeat(50_000));
     const mixed = [...long, ...values, ...long];
     const storedMixed = await enc(mixed);
-    assert.deepEqual(await dec(storedMixed), mixed.map((v) => decrypt(encrypt(v))));
+    assert.deepEqual(
+      await dec(storedMixed),
+      mixed.map((v) => decrypt(encrypt(v))),
+    );
   });
 
   test(`${name}: long values that are ASCII but for one character at either end`, async () => {
@@ -103,9 +109,18 @@ for (const [name, enc, dec] of [
         },
       );
     }
-    await assert.rejects(async () => enc(['a', 'b', null]), (err) => err.code === errorCodes.INVALID_ARGUMENT && err.index === 2);
-    await assert.rejects(async () => enc('abc'), (err) => err.code === errorCodes.INVALID_ARGUMENT);
-    await assert.rejects(async () => dec(new Set()), (err) => err.code === errorCodes.INVALID_ARGUMENT);
+    await assert.rejects(
+      async () => enc(['a', 'b', null]),
+      (err) => err.code === errorCodes.INVALID_ARGUMENT && err.index === 2,
+    );
+    await assert.rejects(
+      async () => enc('abc'),
+      (err) => err.code === errorCodes.INVALID_ARGUMENT,
+    );
+    await assert.rejects(
+      async () => dec(new Set()),
+      (err) => err.code === errorCodes.INVALID_ARGUMENT,
+    );
   });
 
   test(`${name}: a key version not yet loaded is read from process.env`, async () => {
@@ -123,9 +138,15 @@ for (const [name, enc, dec] of [
   });
 
   test(`${name}: a missing key fails with KEY_NOT_FOUND naming the version`, async () => {
-    await assert.rejects(async () => enc(['a'], { keyVersion: '07' }), (err) => err.code === errorCodes.KEY_NOT_FOUND && err.keyVersion === '07');
+    await assert.rejects(
+      async () => enc(['a'], { keyVersion: '07' }),
+      (err) => err.code === errorCodes.KEY_NOT_FOUND && err.keyVersion === '07',
+    );
     const stored = [nodeEncrypt(randomKeyHex(), 'x', { version: '08' })];
-    await assert.rejects(async () => dec(stored), (err) => err.code === errorCodes.KEY_NOT_FOUND && err.keyVersion === '08');
+    await assert.rejects(
+      async () => dec(stored),
+      (err) => err.code === errorCodes.KEY_NOT_FOUND && err.keyVersion === '08',
+    );
   });
 }
 
@@ -141,12 +162,21 @@ test('sync: pieces joined and value by value, in small and large batches, agree 
     assert.deepEqual(decryptMany(values.map((v) => nodeEncrypt(K1, v))), values, `${what} from node:crypto`);
   };
   for (const bytes of [10, 150, 250, 1000, 5000, 40_000]) {
-    check(Array.from({ length: 40 }, (_, i) => text(bytes, i)), `40 x ${bytes} B`);
+    check(
+      Array.from({ length: 40 }, (_, i) => text(bytes, i)),
+      `40 x ${bytes} B`,
+    );
   }
   // One batch through short and long pieces, in order.
-  check([10, 5000, 150, 40_000, 1000, 10].flatMap((bytes) => Array.from({ length: 9 }, (_, i) => text(bytes, i))), 'mixed');
+  check(
+    [10, 5000, 150, 40_000, 1000, 10].flatMap((bytes) => Array.from({ length: 9 }, (_, i) => text(bytes, i))),
+    'mixed',
+  );
   // 9 MB of text, 18 MB stored: long values joined.
-  check(Array.from({ length: 600 }, (_, i) => text(15_000, i)), '600 x 15,000 B');
+  check(
+    Array.from({ length: 600 }, (_, i) => text(15_000, i)),
+    '600 x 15,000 B',
+  );
 });
 
 test('sync: errors and keys loaded from process.env in a piece that goes value by value', () => {
@@ -156,7 +186,11 @@ test('sync: errors and keys loaded from process.env in a piece that goes value b
   bad[17] = bad[17].slice(0, -2) + (bad[17].endsWith('00') ? '11' : '00');
   assert.throws(
     () => decryptMany(bad),
-    (err) => err instanceof FieldCryptError && err.code === errorCodes.AUTH_FAILED && err.index === 17 && /\(at index 17\)$/.test(err.message),
+    (err) =>
+      err instanceof FieldCryptError &&
+      err.code === errorCodes.AUTH_FAILED &&
+      err.index === 17 &&
+      /\(at index 17\)$/.test(err.message),
   );
   reloadKeys();
   const k4 = randomKeyHex();
@@ -169,7 +203,10 @@ test('sync: errors and keys loaded from process.env in a piece that goes value b
   } finally {
     delete process.env.ENCRYPTION_KEY_V04;
   }
-  assert.throws(() => encryptMany(values, { keyVersion: '09' }), (err) => err.code === errorCodes.KEY_NOT_FOUND && err.keyVersion === '09');
+  assert.throws(
+    () => encryptMany(values, { keyVersion: '09' }),
+    (err) => err.code === errorCodes.KEY_NOT_FOUND && err.keyVersion === '09',
+  );
 });
 
 test('async: keys changed while a batch runs: every value is whole under one key or the other', async () => {
@@ -229,7 +266,10 @@ test('async: values are checked piece by piece; one that is not a string, late i
   // A hole reads as undefined, as in the sync batches.
   const holey = new Array(3);
   holey[0] = 'a';
-  await assert.rejects(async () => encryptManyAsync(holey), (err) => err.code === errorCodes.INVALID_ARGUMENT && err.index === 1);
+  await assert.rejects(
+    async () => encryptManyAsync(holey),
+    (err) => err.code === errorCodes.INVALID_ARGUMENT && err.index === 1,
+  );
 });
 
 test('async: the input array may change after the call', async () => {

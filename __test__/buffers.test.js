@@ -13,8 +13,19 @@ const { STRICT_FORMAT_RE, randomKeyHex, nodeEncrypt, nodeDecryptBytes, throwsCod
 const K1 = randomKeyHex();
 const K2 = randomKeyHex();
 
-const { encrypt, decrypt, encryptBuffer, decryptBuffer, reEncrypt, getKeyVersion, isEncrypted, configureKeys, reloadKeys, FieldCryptError, errorCodes } =
-  require('fieldcrypt');
+const {
+  encrypt,
+  decrypt,
+  encryptBuffer,
+  decryptBuffer,
+  reEncrypt,
+  getKeyVersion,
+  isEncrypted,
+  configureKeys,
+  reloadKeys,
+  FieldCryptError,
+  errorCodes,
+} = require('fieldcrypt');
 
 before(() => {
   configureKeys({ '01': K1, '02': K2 }, { current: '01' });
@@ -168,12 +179,20 @@ describe('errors', () => {
       const err = throwsCode(() => decryptBuffer(tampered), errorCodes.AUTH_FAILED, FieldCryptError);
       assert.ok(!err.message.includes('secret bytes'));
     }
-    const err = throwsCode(() => decryptBuffer(nodeEncrypt(randomKeyHex(), Buffer.from([1]), { version: '07' })), errorCodes.KEY_NOT_FOUND, FieldCryptError);
+    const err = throwsCode(
+      () => decryptBuffer(nodeEncrypt(randomKeyHex(), Buffer.from([1]), { version: '07' })),
+      errorCodes.KEY_NOT_FOUND,
+      FieldCryptError,
+    );
     assert.match(err.message, /ENCRYPTION_KEY_V07/);
   });
 
   test('encryptBuffer under a version with no key → KEY_NOT_FOUND; a bad keyVersion → INVALID_KEY_VERSION', () => {
     throwsCode(() => encryptBuffer(Buffer.from('x'), { keyVersion: '09' }), errorCodes.KEY_NOT_FOUND, FieldCryptError);
-    throwsCode(() => encryptBuffer(Buffer.from('x'), { keyVersion: '9' }), errorCodes.INVALID_KEY_VERSION, FieldCryptError);
+    throwsCode(
+      () => encryptBuffer(Buffer.from('x'), { keyVersion: '9' }),
+      errorCodes.INVALID_KEY_VERSION,
+      FieldCryptError,
+    );
   });
 });

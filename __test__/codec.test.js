@@ -13,7 +13,15 @@ const { randomKeyHex, nodeEncrypt, nodeDecrypt, nodeDecryptBytes, throwsCode, ST
 const K1 = randomKeyHex();
 
 const { configureKeys, reloadKeys, decrypt, encryptBuffer, FieldCryptError, errorCodes } = require('fieldcrypt');
-const { encodeValue, decodeValue, fingerprint, sameFingerprint, encryptFingerprint, TYPED_MARKER, CODEC_VERSION } = require('../lib/core/codec');
+const {
+  encodeValue,
+  decodeValue,
+  fingerprint,
+  sameFingerprint,
+  encryptFingerprint,
+  TYPED_MARKER,
+  CODEC_VERSION,
+} = require('../lib/core/codec');
 
 const BSONS = [
   ['bson of Mongoose 9', require('mongoose').mongo.BSON],
@@ -67,7 +75,10 @@ test('every other type comes back with its type', () => {
       [id, (v) => assert.ok(v instanceof ObjectId && v.equals(id))],
       [1234567890123456789n, (v) => assert.equal(v, 1234567890123456789n)],
       [Long.fromString('9007199254740993'), (v) => assert.equal(v, 9007199254740993n)],
-      [{ a: 1, b: ['x', { c: null }], d: new Date(0) }, (v) => assert.deepEqual(v, { a: 1, b: ['x', { c: null }], d: new Date(0) })],
+      [
+        { a: 1, b: ['x', { c: null }], d: new Date(0) },
+        (v) => assert.deepEqual(v, { a: 1, b: ['x', { c: null }], d: new Date(0) }),
+      ],
       [[1, 'two', 3.5], (v) => assert.deepEqual(v, [1, 'two', 3.5])],
     ];
     for (const [value, check] of cases) {
@@ -130,7 +141,9 @@ test('fingerprints tell an unchanged value from a changed one, and encrypt to th
     assert.ok(sameFingerprint(fingerprint(when, BSON), fingerprint(new Date(5), BSON)));
     assert.ok(!sameFingerprint(fingerprint(1, BSON), fingerprint(1.5, BSON)));
     assert.ok(!sameFingerprint(fingerprint('1', BSON), fingerprint(1, BSON)));
-    const { value, fingerprint: print } = decodeValue(encodeValue({ x: [1, 2] }, BSON), BSON, { withFingerprint: true });
+    const { value, fingerprint: print } = decodeValue(encodeValue({ x: [1, 2] }, BSON), BSON, {
+      withFingerprint: true,
+    });
     assert.deepEqual(value, { x: [1, 2] });
     assert.ok(sameFingerprint(print, fingerprint({ x: [1, 2] }, BSON)));
     assert.deepEqual(decodeValue(encryptFingerprint(print), BSON), { x: [1, 2] });

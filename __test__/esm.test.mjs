@@ -83,7 +83,12 @@ test('named imports are the very functions require() returns', () => {
 
 test('the default export is the CommonJS module object', () => {
   assert.equal(fieldcryptDefault, cjs);
-  assert.deepEqual(Object.keys(namespace).filter((k) => k !== 'default').sort(), Object.keys(cjs).sort());
+  assert.deepEqual(
+    Object.keys(namespace)
+      .filter((k) => k !== 'default')
+      .sort(),
+    Object.keys(cjs).sort(),
+  );
 });
 
 test('both entry points share one keyring', () => {

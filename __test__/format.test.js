@@ -12,8 +12,17 @@ const { randomKeyHex, nodeEncrypt, throwsCode } = require('./helpers');
 const K1 = randomKeyHex();
 const K2 = randomKeyHex();
 
-const { encrypt, decrypt, isEncrypted, reEncrypt, getKeyVersion, configureKeys, reloadKeys, FieldCryptError, errorCodes } =
-  require('fieldcrypt');
+const {
+  encrypt,
+  decrypt,
+  isEncrypted,
+  reEncrypt,
+  getKeyVersion,
+  configureKeys,
+  reloadKeys,
+  FieldCryptError,
+  errorCodes,
+} = require('fieldcrypt');
 
 const INVALID_FORMAT = errorCodes.INVALID_FORMAT;
 assert.equal(INVALID_FORMAT, 'ERR_FIELDCRYPT_INVALID_FORMAT');
@@ -170,9 +179,18 @@ describe('malformed strings', () => {
   for (const [name, input] of MALFORMED_STRINGS) {
     test(name, () => {
       assert.equal(isEncrypted(input), false, 'isEncrypted');
-      assertNoEcho(throwsCode(() => decrypt(input), INVALID_FORMAT, FieldCryptError), input);
-      assertNoEcho(throwsCode(() => getKeyVersion(input), INVALID_FORMAT, FieldCryptError), input);
-      assertNoEcho(throwsCode(() => reEncrypt(input, '02'), INVALID_FORMAT, FieldCryptError), input);
+      assertNoEcho(
+        throwsCode(() => decrypt(input), INVALID_FORMAT, FieldCryptError),
+        input,
+      );
+      assertNoEcho(
+        throwsCode(() => getKeyVersion(input), INVALID_FORMAT, FieldCryptError),
+        input,
+      );
+      assertNoEcho(
+        throwsCode(() => reEncrypt(input, '02'), INVALID_FORMAT, FieldCryptError),
+        input,
+      );
     });
   }
 
@@ -187,21 +205,33 @@ describe('non-string input', () => {
   for (const [name, input] of NON_STRINGS) {
     test(name, () => {
       assert.equal(isEncrypted(input), false, 'isEncrypted');
-      assertNoEcho(throwsCode(() => decrypt(input), INVALID_FORMAT, FieldCryptError), input);
-      assertNoEcho(throwsCode(() => getKeyVersion(input), INVALID_FORMAT, FieldCryptError), input);
-      assertNoEcho(throwsCode(() => reEncrypt(input, '02'), INVALID_FORMAT, FieldCryptError), input);
+      assertNoEcho(
+        throwsCode(() => decrypt(input), INVALID_FORMAT, FieldCryptError),
+        input,
+      );
+      assertNoEcho(
+        throwsCode(() => getKeyVersion(input), INVALID_FORMAT, FieldCryptError),
+        input,
+      );
+      assertNoEcho(
+        throwsCode(() => reEncrypt(input, '02'), INVALID_FORMAT, FieldCryptError),
+        input,
+      );
     });
   }
 
   test('isEncrypted never throws, even for hostile objects', () => {
-    const hostile = new Proxy({}, {
-      get() {
-        throw new Error('touched');
+    const hostile = new Proxy(
+      {},
+      {
+        get() {
+          throw new Error('touched');
+        },
+        getPrototypeOf() {
+          throw new Error('touched');
+        },
       },
-      getPrototypeOf() {
-        throw new Error('touched');
-      },
-    });
+    );
     assert.equal(isEncrypted(hostile), false);
   });
 });

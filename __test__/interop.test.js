@@ -13,7 +13,8 @@ const K1 = randomKeyHex();
 const K2 = randomKeyHex();
 
 const fieldcrypt = require('fieldcrypt');
-const { encrypt, decrypt, reEncrypt, getKeyVersion, configureKeys, reloadKeys, FieldCryptError, errorCodes } = fieldcrypt;
+const { encrypt, decrypt, reEncrypt, getKeyVersion, configureKeys, reloadKeys, FieldCryptError, errorCodes } =
+  fieldcrypt;
 
 const MiB = 1024 * 1024;
 

@@ -114,10 +114,14 @@ test('a key set after require, before first use, works (no failure first)', () =
 test('a key in the environment at start works; ENCRYPTION_KEY_V01 alone works', () => {
   for (const name of ['ENCRYPTION_KEY', 'ENCRYPTION_KEY_V01']) {
     const key = randomKeyHex();
-    const r = run(`report({ stored: f.encrypt(P), dec: f.decrypt(process.env.FC_STORED) === P });`, {
-      [name]: key,
-      FC_STORED: nodeEncrypt(key, PLAINTEXT),
-    }, [key]);
+    const r = run(
+      `report({ stored: f.encrypt(P), dec: f.decrypt(process.env.FC_STORED) === P });`,
+      {
+        [name]: key,
+        FC_STORED: nodeEncrypt(key, PLAINTEXT),
+      },
+      [key],
+    );
     assert.equal(nodeDecrypt(key, r.stored), PLAINTEXT, name);
     assert.equal(r.dec, true, name);
   }
@@ -141,7 +145,10 @@ test('a 64-character non-hex key → ERR_FIELDCRYPT_INVALID_KEY', () => {
   const real = randomKeyHex();
   for (const key of [`${real.slice(0, 62)}zz`, `g${real.slice(1)}`, real.replace(/^(.{30})../, '$1 x')]) {
     assert.equal(key.length, 64);
-    const r = run(`report({ enc: attempt(() => f.encrypt(P)) });`, { ENCRYPTION_KEY: key }, [real.slice(1, 30), real.slice(32, 62)]);
+    const r = run(`report({ enc: attempt(() => f.encrypt(P)) });`, { ENCRYPTION_KEY: key }, [
+      real.slice(1, 30),
+      real.slice(32, 62),
+    ]);
     assertFailure(r.enc, 'ERR_FIELDCRYPT_INVALID_KEY');
     assert.match(r.enc.message, /64 hexadecimal/);
   }
@@ -188,11 +195,15 @@ test('ENCRYPTION_KEY_VERSION=02 with ENCRYPTION_KEY_V02 writes 02:, and 01 value
 
 test('ENCRYPTION_KEY_VERSION=02 with only ENCRYPTION_KEY_V02 (no version 01 key)', () => {
   const k2 = randomKeyHex();
-  const r = run(`report({ stored: f.encrypt(P), old: attempt(() => f.decrypt(process.env.FC_STORED)) });`, {
-    ENCRYPTION_KEY_V02: k2,
-    ENCRYPTION_KEY_VERSION: '02',
-    FC_STORED: nodeEncrypt(randomKeyHex(), 'x'),
-  }, [k2]);
+  const r = run(
+    `report({ stored: f.encrypt(P), old: attempt(() => f.decrypt(process.env.FC_STORED)) });`,
+    {
+      ENCRYPTION_KEY_V02: k2,
+      ENCRYPTION_KEY_VERSION: '02',
+      FC_STORED: nodeEncrypt(randomKeyHex(), 'x'),
+    },
+    [k2],
+  );
   assert.equal(nodeDecrypt(k2, r.stored), PLAINTEXT);
   assertFailure(r.old, 'ERR_FIELDCRYPT_KEY_NOT_FOUND');
   assert.match(r.old.message, /ENCRYPTION_KEY \(or ENCRYPTION_KEY_V01\)/);
@@ -200,7 +211,9 @@ test('ENCRYPTION_KEY_VERSION=02 with only ENCRYPTION_KEY_V02 (no version 01 key)
 
 test('ENCRYPTION_KEY_VERSION=02 without ENCRYPTION_KEY_V02 → KEY_NOT_FOUND naming ENCRYPTION_KEY_V02', () => {
   const k1 = randomKeyHex();
-  const r = run(`report({ enc: attempt(() => f.encrypt(P)) });`, { ENCRYPTION_KEY: k1, ENCRYPTION_KEY_VERSION: '02' }, [k1]);
+  const r = run(`report({ enc: attempt(() => f.encrypt(P)) });`, { ENCRYPTION_KEY: k1, ENCRYPTION_KEY_VERSION: '02' }, [
+    k1,
+  ]);
   assertFailure(r.enc, 'ERR_FIELDCRYPT_KEY_NOT_FOUND');
   assert.match(r.enc.message, /\bENCRYPTION_KEY_V02\b/);
 });
@@ -235,9 +248,13 @@ test('a key with surrounding whitespace or a CRLF line end is trimmed', () => {
 test('a wrong key for an existing version → AUTH_FAILED, no key or plaintext in the output', () => {
   const k1 = randomKeyHex();
   const other = randomKeyHex();
-  const r = run(`report({ dec: attempt(() => f.decrypt(process.env.FC_STORED)) });`, {
-    ENCRYPTION_KEY: k1,
-    FC_STORED: nodeEncrypt(other, PLAINTEXT),
-  }, [k1, other]);
+  const r = run(
+    `report({ dec: attempt(() => f.decrypt(process.env.FC_STORED)) });`,
+    {
+      ENCRYPTION_KEY: k1,
+      FC_STORED: nodeEncrypt(other, PLAINTEXT),
+    },
+    [k1, other],
+  );
   assertFailure(r.dec, 'ERR_FIELDCRYPT_AUTH_FAILED');
 });

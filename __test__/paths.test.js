@@ -39,7 +39,13 @@ test('set replaces in place and where names the concrete path', () => {
 });
 
 test('$* reaches every value of an object or a Map', () => {
-  const doc = { m: { a: { s: '1' }, b: { s: '2' } }, p: new Map([['k', 'v1'], ['l', 'v2']]) };
+  const doc = {
+    m: { a: { s: '1' }, b: { s: '2' } },
+    p: new Map([
+      ['k', 'v1'],
+      ['l', 'v2'],
+    ]),
+  };
   assert.deepEqual(valuesAtPath(doc, 'm.$*.s'), ['1', '2']);
   forEachAtPath(doc, 'p.$*', (v, set) => set(v + '!'));
   assert.deepEqual([...doc.p.values()], ['v1!', 'v2!']);

@@ -36,7 +36,10 @@ function rustConstants() {
   const exprs = new Map();
   for (const { rel, text } of RUST) {
     for (const m of text.matchAll(/\bconst ([A-Z][A-Z0-9_]*): usize = ([^;]+);/g)) {
-      assert.ok(!exprs.has(m[1]) || exprs.get(m[1]).expr === m[2].trim(), `${m[1]} is defined twice with different values`);
+      assert.ok(
+        !exprs.has(m[1]) || exprs.get(m[1]).expr === m[2].trim(),
+        `${m[1]} is defined twice with different values`,
+      );
       exprs.set(m[1], { expr: m[2].trim(), rel });
     }
   }
@@ -61,7 +64,10 @@ function rustConstants() {
 test('every error code the addon raises is in errorCodes, under its own name', () => {
   const rust = new Set();
   for (const { text } of RUST) for (const code of codesIn(text)) rust.add(code);
-  assert.ok(rust.has('ERR_FIELDCRYPT_AUTH_FAILED') && rust.has('ERR_FIELDCRYPT_INTERNAL'), 'the Rust source was parsed');
+  assert.ok(
+    rust.has('ERR_FIELDCRYPT_AUTH_FAILED') && rust.has('ERR_FIELDCRYPT_INTERNAL'),
+    'the Rust source was parsed',
+  );
   const js = new Set(Object.values(codes));
   for (const code of rust) assert.ok(js.has(code), `${code} (raised by src/) is missing from lib/core/errors.js`);
   for (const [name, code] of Object.entries(codes)) assert.equal(code, `ERR_FIELDCRYPT_${name}`);

@@ -20,12 +20,30 @@ test.after(() => reloadKeys());
 
 const HEADER = 69; // "01:" + 32 + ":" + 32 + ":"
 const sizes = [
-  0, 1, 10, 15, 16, 17, 100, 1024,
-  255, 256, 257, // short GCM path up to 256 bytes (multi-byte text crosses it at other lengths)
-  16 * 1024 - 1, 16 * 1024, 16 * 1024 + 1, // read strategy switch (UTF-16 units)
-  (32 * 1024 - HEADER) / 2 - 1, (32 * 1024 - HEADER) / 2 + 1, // stored value crosses 32 KiB
-  511, 512, 513, 4096 + 17, // whole and partial 256-byte GHASH groups
-  64 * 1024, 128 * 1024 - 1, 128 * 1024, 1024 * 1024, // decrypted text crosses 128 KiB
+  0,
+  1,
+  10,
+  15,
+  16,
+  17,
+  100,
+  1024,
+  255,
+  256,
+  257, // short GCM path up to 256 bytes (multi-byte text crosses it at other lengths)
+  16 * 1024 - 1,
+  16 * 1024,
+  16 * 1024 + 1, // read strategy switch (UTF-16 units)
+  (32 * 1024 - HEADER) / 2 - 1,
+  (32 * 1024 - HEADER) / 2 + 1, // stored value crosses 32 KiB
+  511,
+  512,
+  513,
+  4096 + 17, // whole and partial 256-byte GHASH groups
+  64 * 1024,
+  128 * 1024 - 1,
+  128 * 1024,
+  1024 * 1024, // decrypted text crosses 128 KiB
   5 * 1024 * 1024, // above the 1 MiB of earlier scratch limits, below 8 MiB
 ].map(Math.floor);
 
@@ -44,7 +62,10 @@ function multiByte(n) {
 }
 
 for (const n of sizes) {
-  for (const [kind, make] of [['ASCII', ascii], ['multi-byte', multiByte]]) {
+  for (const [kind, make] of [
+    ['ASCII', ascii],
+    ['multi-byte', multiByte],
+  ]) {
     test(`${n} UTF-16 units, ${kind}: fieldcrypt <-> node:crypto, both ways`, () => {
       const text = make(n);
       const stored = encrypt(text);
@@ -81,9 +102,17 @@ test('long values: a tampered one fails with AUTH_FAILED, binary data read as te
     const stored = encrypt(ascii(n));
     const i = 69 + n; // a ciphertext digit in the middle
     const tampered = stored.slice(0, i) + (stored[i] === '0' ? '1' : '0') + stored.slice(i + 1);
-    assert.throws(() => decrypt(tampered), (err) => err.code === errorCodes.AUTH_FAILED, `${n} bytes`);
+    assert.throws(
+      () => decrypt(tampered),
+      (err) => err.code === errorCodes.AUTH_FAILED,
+      `${n} bytes`,
+    );
     const binary = encryptBuffer(Buffer.alloc(n, 0xff));
-    assert.throws(() => decrypt(binary), (err) => err.code === errorCodes.NOT_UTF8, `${n} bytes`);
+    assert.throws(
+      () => decrypt(binary),
+      (err) => err.code === errorCodes.NOT_UTF8,
+      `${n} bytes`,
+    );
     assert.equal(decrypt(stored), ascii(n));
   }
 });

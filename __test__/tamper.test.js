@@ -10,7 +10,16 @@ const { STRICT_FORMAT_RE, randomKeyHex, nodeEncrypt, throwsCode } = require('./h
 const K1 = randomKeyHex();
 const K2 = randomKeyHex();
 
-const { encrypt, decrypt, reEncrypt, isEncrypted, configureKeys, reloadKeys, FieldCryptError, errorCodes } = require('fieldcrypt');
+const {
+  encrypt,
+  decrypt,
+  reEncrypt,
+  isEncrypted,
+  configureKeys,
+  reloadKeys,
+  FieldCryptError,
+  errorCodes,
+} = require('fieldcrypt');
 
 const PLAINTEXT = 'SSN 078-05-1120 / Pässport Ω42';
 const AUTH_FAILED = errorCodes.AUTH_FAILED;
@@ -53,7 +62,11 @@ for (const [label, make] of [
     const ctLen = stored.split(':')[3].length / 2;
     assert.equal(ctLen, Buffer.byteLength(PLAINTEXT));
     let count = 0;
-    for (const [field, len] of [[1, 16], [2, 16], [3, ctLen]]) {
+    for (const [field, len] of [
+      [1, 16],
+      [2, 16],
+      [3, ctLen],
+    ]) {
       for (let i = 0; i < len; i++) {
         const tampered = flip(stored, field, i, 0x01);
         assert.notEqual(tampered, stored);
@@ -69,7 +82,11 @@ for (const [label, make] of [
 test('every single bit of IV, tag and ciphertext', () => {
   const stored = encrypt(PLAINTEXT);
   const ctLen = stored.split(':')[3].length / 2;
-  for (const [field, len] of [[1, 16], [2, 16], [3, ctLen]]) {
+  for (const [field, len] of [
+    [1, 16],
+    [2, 16],
+    [3, ctLen],
+  ]) {
     for (let i = 0; i < len; i++) {
       for (let bit = 0; bit < 8; bit++) {
         assertAuthFailed(flip(stored, field, i, 1 << bit), stored);
@@ -80,7 +97,11 @@ test('every single bit of IV, tag and ciphertext', () => {
 
 test('the same flips written as uppercase hex are rejected too', () => {
   const stored = encrypt(PLAINTEXT);
-  for (const [field, i] of [[1, 0], [2, 15], [3, 3]]) {
+  for (const [field, i] of [
+    [1, 0],
+    [2, 15],
+    [3, 3],
+  ]) {
     assertAuthFailed(flip(stored, field, i, 0x80).toUpperCase(), stored);
   }
 });
@@ -88,7 +109,10 @@ test('the same flips written as uppercase hex are rejected too', () => {
 test('tampering with an empty-plaintext value (tag and IV only)', () => {
   const stored = encrypt('');
   assert.equal(decrypt(stored), '');
-  for (const [field, len] of [[1, 16], [2, 16]]) {
+  for (const [field, len] of [
+    [1, 16],
+    [2, 16],
+  ]) {
     for (let i = 0; i < len; i++) {
       const tampered = flip(stored, field, i, 0x01);
       throwsCode(() => decrypt(tampered), AUTH_FAILED, FieldCryptError);

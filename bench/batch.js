@@ -24,7 +24,14 @@ const { monitorEventLoopDelay, PerformanceObserver, performance, constants } = r
 const { runCase, ratio, summarize } = require('./runner');
 const { SIZES } = require('./config');
 
-const BATCH_APIS = ['encryptMany', 'decryptMany', 'encryptManyAsync', 'decryptManyAsync', 'encryptBuffer', 'decryptBuffer'];
+const BATCH_APIS = [
+  'encryptMany',
+  'decryptMany',
+  'encryptManyAsync',
+  'decryptManyAsync',
+  'encryptBuffer',
+  'decryptBuffer',
+];
 const VALUE_BYTES = 100;
 /** Value sizes of the sync comparison (the async one uses VALUE_BYTES). */
 const SYNC_SIZES = [SIZES[100], SIZES['1k'], SIZES['64k']];
@@ -145,7 +152,9 @@ function watchGcs() {
  */
 async function alternate(fc, op, input, rounds, calls) {
   const names = [`${op}Many`, `${op}ManyAsync`];
-  const rows = Object.fromEntries(names.map((name) => [name, { rate: [], delay: [], ms: [], cpuMs: [], jsMs: [], spans: [] }]));
+  const rows = Object.fromEntries(
+    names.map((name) => [name, { rate: [], delay: [], ms: [], cpuMs: [], jsMs: [], spans: [] }]),
+  );
   const gcs = watchGcs();
   for (let r = 0; r < rounds + 1; r++) {
     for (const name of r % 2 ? [...names].reverse() : names) {
@@ -226,7 +235,15 @@ async function backToBack(fc, op, input, rounds, log) {
       `CPU ${async_.cpuMs.median.toFixed(1)} ms (sync ${sync.cpuMs.median.toFixed(1)}), max loop delay ${async_.delay.max.toFixed(1)} ms, ` +
       `at CPU parity at most ${parity.median.toFixed(2)}x`,
   );
-  return { inARow: IN_A_ROW, rounds, sync, async: async_, ratio: r, cores, parity: { value: parity.median, min: parity.min, max: parity.max } };
+  return {
+    inARow: IN_A_ROW,
+    rounds,
+    sync,
+    async: async_,
+    ratio: r,
+    cores,
+    parity: { value: parity.median, min: parity.min, max: parity.max },
+  };
 }
 
 /** Event-loop gaps at least this long are stalls (the delay target is under 10 ms). */
@@ -275,14 +292,26 @@ async function stallPass(fc, name, input) {
   const stalls = gaps.map((g) => ({ ms: g.to - g.from, waitMs: g.waitMs, gcMs: gcs.pauseMsIn(g.from, g.to) }));
   const sum = (key) => stalls.reduce((t, g) => t + g[key], 0);
   const worst = stalls.reduce((w, g) => (w === null || g.ms > w.ms ? g : w), null);
-  return { rounds: STALL_ROUNDS, inARow: IN_A_ROW, calls, thresholdMs: STALL_MS, count: stalls.length, ms: sum('ms'), waitMs: sum('waitMs'), gcMs: sum('gcMs'), worst };
+  return {
+    rounds: STALL_ROUNDS,
+    inARow: IN_A_ROW,
+    calls,
+    thresholdMs: STALL_MS,
+    count: stalls.length,
+    ms: sum('ms'),
+    waitMs: sum('waitMs'),
+    gcMs: sum('gcMs'),
+    worst,
+  };
 }
 
 async function run(fc, impls, opts, log) {
   const present = BATCH_APIS.filter((name) => typeof fc[name] === 'function');
   const result = { present, notes: [], sync: [], async: [] };
   if (!present.some((n) => n.includes('Many'))) {
-    result.notes.push('fieldcrypt has no encryptMany/decryptMany/encryptManyAsync/decryptManyAsync yet: batch section skipped.');
+    result.notes.push(
+      'fieldcrypt has no encryptMany/decryptMany/encryptManyAsync/decryptManyAsync yet: batch section skipped.',
+    );
     log(`batch: ${result.notes[0]}`);
     return result;
   }
@@ -318,7 +347,8 @@ async function run(fc, impls, opts, log) {
       for (const e of entrants.slice(1)) ratios[e.id] = ratio(many, results.get(e.id));
       result.sync.push({ op, name, batchSize, valueBytes: bytes, size, results, ratios });
       log(
-        `  ${name}: ` + entrants.map((e) => `${e.id} ${Math.round(results.get(e.id).median * batchSize)} values/s`).join(', '),
+        `  ${name}: ` +
+          entrants.map((e) => `${e.id} ${Math.round(results.get(e.id).median * batchSize)} values/s`).join(', '),
       );
     }
   }
@@ -327,7 +357,8 @@ async function run(fc, impls, opts, log) {
   const bigStored = usable.has('decryptManyAsync') ? big.map((v) => fc.encrypt(v)) : null;
   for (const op of ['encrypt', 'decrypt']) {
     if (!usable.has(`${op}ManyAsync`) || !usable.has(`${op}Many`)) {
-      if (usable.has(`${op}ManyAsync`)) result.notes.push(`${op}ManyAsync measured without a ${op}Many baseline: none present`);
+      if (usable.has(`${op}ManyAsync`))
+        result.notes.push(`${op}ManyAsync measured without a ${op}Many baseline: none present`);
       continue;
     }
     log(`batch: ${op}ManyAsync vs ${op}Many, ${opts.asyncValues} values, ${opts.asyncRounds} rounds`);

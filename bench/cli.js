@@ -67,7 +67,10 @@ async function seed(coll, n) {
 
 /** The unencrypted transform: same loop, same writes, the value plus a suffix. */
 function plainTransform() {
-  return (value) => (typeof value === 'string' && !value.endsWith('~') ? { kind: 'plaintext', action: 'change', value: `${value}~` } : { kind: 'plaintext', action: 'skip' });
+  return (value) =>
+    typeof value === 'string' && !value.endsWith('~')
+      ? { kind: 'plaintext', action: 'change', value: `${value}~` }
+      : { kind: 'plaintext', action: 'skip' };
 }
 
 async function timeLoop(db, collName, transform, opts, command) {
@@ -77,7 +80,8 @@ async function timeLoop(db, collName, transform, opts, command) {
   const started = performance.now();
   const { totals } = await runScan({ coll, fields: FIELDS, transform, opts, checkpoint, stop: { requested: false } });
   const seconds = (performance.now() - started) / 1000;
-  if (totals.updated !== totals.documents) throw new Error(`${command}: updated ${totals.updated} of ${totals.documents} documents`);
+  if (totals.updated !== totals.documents)
+    throw new Error(`${command}: updated ${totals.updated} of ${totals.documents} documents`);
   return { seconds, docsPerSecond: totals.documents / seconds };
 }
 
@@ -111,11 +115,18 @@ async function main() {
   }
   const n = Number(f.n || (server ? 1500 : 100_000));
   const rounds = Number(f.rounds || 3);
-  const opts = { batchSize: Number(f['batch-size'] || 500), concurrency: Number(f.concurrency || 4), maxRetries: 10, dryRun: false };
+  const opts = {
+    batchSize: Number(f['batch-size'] || 500),
+    concurrency: Number(f.concurrency || 4),
+    maxRetries: 10,
+    dryRun: false,
+  };
   const { MongoClient } = require('mongodb');
   const client = await MongoClient.connect(uri);
   const db = client.db('fieldcrypt_bench_cli');
-  console.log(`fieldcrypt CLI throughput: ${n.toLocaleString('en-US')} documents x 2 string fields, batch size ${opts.batchSize}, concurrency ${opts.concurrency}, ${rounds} rounds`);
+  console.log(
+    `fieldcrypt CLI throughput: ${n.toLocaleString('en-US')} documents x 2 string fields, batch size ${opts.batchSize}, concurrency ${opts.concurrency}, ${rounds} rounds`,
+  );
   console.log(`server: ${what}; node ${process.version}`);
   const enc = [];
   const plain = [];
@@ -124,7 +135,8 @@ async function main() {
     for (let r = 0; r < rounds; r++) {
       await seed(db.collection('enc'), n);
       await seed(db.collection('plain'), n);
-      const runEnc = async () => enc.push(await timeLoop(db, 'enc', encryptTransform({ dryRun: false }), opts, 'encrypt'));
+      const runEnc = async () =>
+        enc.push(await timeLoop(db, 'enc', encryptTransform({ dryRun: false }), opts, 'encrypt'));
       const runPlain = async () => plain.push(await timeLoop(db, 'plain', plainTransform(), opts, 'plain'));
       if (r % 2) {
         await runPlain();
@@ -144,13 +156,19 @@ async function main() {
   }
   const e = median(enc.map((x) => x.docsPerSecond));
   const p = median(plain.map((x) => x.docsPerSecond));
-  console.log(`median: encrypt ${e.toFixed(0)} docs/s, plain ${p.toFixed(0)} docs/s, ratio ${(e / p).toFixed(3)} (target >= 0.8)`);
+  console.log(
+    `median: encrypt ${e.toFixed(0)} docs/s, plain ${p.toFixed(0)} docs/s, ratio ${(e / p).toFixed(3)} (target >= 0.8)`,
+  );
   const cpuN = 100_000;
   const cpu = cpuOnly(cpuN);
   console.log(
     `transform alone, no database, ${cpuN.toLocaleString('en-US')} documents x 2 fields: encrypt ${cpu.encrypt.toFixed(2)} s (${((cpu.encrypt / cpuN) * 1e6).toFixed(2)} us/doc), plain ${cpu.plain.toFixed(2)} s`,
   );
-  if (f.out) fs.writeFileSync(path.resolve(f.out), JSON.stringify({ n, rounds, opts, what, enc, plain, ratio: e / p, cpu }, null, 2));
+  if (f.out)
+    fs.writeFileSync(
+      path.resolve(f.out),
+      JSON.stringify({ n, rounds, opts, what, enc, plain, ratio: e / p, cpu }, null, 2),
+    );
 }
 
 main().catch((err) => {

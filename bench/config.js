@@ -73,10 +73,14 @@ function parse(argv = process.argv.slice(2), env = process.env) {
   const roundsArg = pick('rounds', 'BENCH_ROUNDS');
   const sliceArg = pick('slice', 'BENCH_SLICE_MS');
   const batchArg = flags['no-batch'] ? '0' : env.BENCH_BATCH;
-  const filtered = Boolean(sizesArg || implsArg || opsArg || roundsArg || sliceArg || flags['no-batch'] || env.BENCH_BATCH);
+  const filtered = Boolean(
+    sizesArg || implsArg || opsArg || roundsArg || sliceArg || flags['no-batch'] || env.BENCH_BATCH,
+  );
 
   const sizes = sizesArg ? list(sizesArg, SIZES, 'size').map((s) => SIZES[s]) : Object.values(SIZES);
-  const impls = implsArg ? [...new Set(list(implsArg, IMPL_ALIASES, 'implementation').map((i) => IMPL_ALIASES[i]))] : null;
+  const impls = implsArg
+    ? [...new Set(list(implsArg, IMPL_ALIASES, 'implementation').map((i) => IMPL_ALIASES[i]))]
+    : null;
   const ops = opsArg ? list(opsArg, Object.fromEntries(OPS.map((o) => [o, o])), 'operation') : OPS;
 
   const rounds = roundsArg ? Number(roundsArg) : quick ? 5 : 9;

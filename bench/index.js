@@ -72,7 +72,9 @@ function log(msg) {
 async function micro(opts) {
   const started = new Date();
   const t0 = Date.now();
-  const loadStart = require('node:os').loadavg().map((x) => +x.toFixed(2));
+  const loadStart = require('node:os')
+    .loadavg()
+    .map((x) => +x.toFixed(2));
   const loaded = loadImplementations();
   let impls = loaded.impls;
   if (opts.impls) impls = impls.filter((i) => opts.impls.includes(i.id));
@@ -92,7 +94,8 @@ async function micro(opts) {
       const results = runCase(entrants, { rounds: opts.rounds, sliceMs: opts.sliceMs, warmupMs: opts.warmupMs });
       const c = { size, op, results, ratios: {} };
       const fc = results.get('fieldcrypt');
-      if (fc) for (const impl of impls) if (impl.id !== 'fieldcrypt') c.ratios[impl.id] = ratio(fc, results.get(impl.id));
+      if (fc)
+        for (const impl of impls) if (impl.id !== 'fieldcrypt') c.ratios[impl.id] = ratio(fc, results.get(impl.id));
       const node = results.get('node');
       c.vsNode = {};
       if (node) for (const impl of impls) c.vsNode[impl.id] = ratio(results.get(impl.id), node);

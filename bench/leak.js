@@ -60,7 +60,9 @@ async function check(label, { calls, every, yieldToLoop }, roundTrip) {
     `\n${label}: ${calls.toLocaleString('en-US')} round trips of a 100-byte value, RSS after gc every ` +
       `${every.toLocaleString('en-US')}${yieldToLoop ? '' : ', never yielding to the event loop'}\n`,
   );
-  process.stdout.write(`${'calls'.padStart(10)} ${'RSS MB'.padStart(9)} ${'vs start'.padStart(9)} ${'heap MB'.padStart(8)} ${'ext MB'.padStart(7)}\n`);
+  process.stdout.write(
+    `${'calls'.padStart(10)} ${'RSS MB'.padStart(9)} ${'vs start'.padStart(9)} ${'heap MB'.padStart(8)} ${'ext MB'.padStart(7)}\n`,
+  );
   const line = (s) =>
     `${s.calls.toLocaleString('en-US').padStart(10)} ${(s.rss / MB).toFixed(1).padStart(9)} ` +
     `${signed((s.rss - base.rss) / MB).padStart(9)} ` +
@@ -99,7 +101,9 @@ async function check(label, { calls, every, yieldToLoop }, roundTrip) {
 
 async function main() {
   if (typeof global.gc !== 'function') {
-    const res = spawnSync(process.execPath, ['--expose-gc', __filename, ...process.argv.slice(2)], { stdio: 'inherit' });
+    const res = spawnSync(process.execPath, ['--expose-gc', __filename, ...process.argv.slice(2)], {
+      stdio: 'inherit',
+    });
     process.exitCode = res.status === null ? 1 : res.status;
     return;
   }

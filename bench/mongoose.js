@@ -54,7 +54,8 @@ function options(argv = process.argv.slice(2), env = process.env) {
     const m = /^--([\w-]+)(?:=(.*))?$/.exec(arg);
     if (m) flags[m[1]] = m[2] === undefined ? true : m[2];
   }
-  const quick = Boolean(flags.quick) || (env.BENCH_QUICK !== undefined && env.BENCH_QUICK !== '' && env.BENCH_QUICK !== '0');
+  const quick =
+    Boolean(flags.quick) || (env.BENCH_QUICK !== undefined && env.BENCH_QUICK !== '' && env.BENCH_QUICK !== '0');
   const n = Number(flags.n || env.BENCH_MONGOOSE_N || (quick ? 200 : 1000));
   const rounds = Number(flags.rounds || env.BENCH_ROUNDS || (quick ? 3 : 9));
   const custom = flags.n || env.BENCH_MONGOOSE_N || flags.rounds || env.BENCH_ROUNDS;
@@ -108,11 +109,18 @@ async function connectServer() {
   const harnessPath = path.join(__dirname, '..', 'test', 'harness.js');
   if (process.env.MONGODB_URI) return { uri: process.env.MONGODB_URI, what: 'MONGODB_URI', stop: async () => {} };
   if (!fs.existsSync(harnessPath)) {
-    throw new Error('set MONGODB_URI to a MongoDB-compatible server (test/harness.js, which starts FerretDB, is not there)');
+    throw new Error(
+      'set MONGODB_URI to a MongoDB-compatible server (test/harness.js, which starts FerretDB, is not there)',
+    );
   }
   const harness = require(harnessPath);
   const server = await harness.startServer();
-  return { uri: server.uri, what: 'FerretDB from test/harness.js (SQLite backend)', stop: server.stop, bin: harness.FERRETDB_BIN };
+  return {
+    uri: server.uri,
+    what: 'FerretDB from test/harness.js (SQLite backend)',
+    stop: server.stop,
+    bin: harness.FERRETDB_BIN,
+  };
 }
 
 /** What the stored format adds to a value's hex: `VV:` + 32 + `:` + 32 + `:`. */
@@ -126,8 +134,22 @@ function models(mongoose, connection, fc) {
   const shape = { name: String, ssn: String, email: String, address: String };
   if (!MINIMAL) {
     Object.assign(shape, {
-      profile: { firstName: String, lastName: String, preferredName: String, dateOfBirth: Date, phone: String, language: String },
-      enrollment: { program: String, cohort: String, startDate: Date, status: String, advisor: String, credits: Number },
+      profile: {
+        firstName: String,
+        lastName: String,
+        preferredName: String,
+        dateOfBirth: Date,
+        phone: String,
+        language: String,
+      },
+      enrollment: {
+        program: String,
+        cohort: String,
+        startDate: Date,
+        status: String,
+        advisor: String,
+        credits: Number,
+      },
       flags: { ferpaRelease: Boolean, financialAid: Boolean, international: Boolean },
       notes: String,
     });
@@ -218,12 +240,15 @@ async function round(order, n, fc) {
     const byName = new Map(docs[m.id].map((d) => [d.name, m.read(d)]));
     for (const i of [0, n - 1]) {
       const want = docData(i);
-      if (String(byName.get(want.name)) !== String(FIELDS.map((f) => want[f]))) throw new Error(`${m.id}: document ${i} reads back wrong`);
+      if (String(byName.get(want.name)) !== String(FIELDS.map((f) => want[f])))
+        throw new Error(`${m.id}: document ${i} reads back wrong`);
     }
     const raw = await m.model.collection.findOne({ name: docData(0).name });
     for (const f of FIELDS) {
-      if (fc.isEncrypted(raw[f]) !== (m.id === 'encrypted')) throw new Error(`${m.id}: ${f} stored ${m.id === 'encrypted' ? 'in clear' : 'encrypted'}`);
-      if (m.id !== 'plain' && raw[f].length !== storedLength(docData(0)[f].length)) throw new Error(`${m.id}: ${f} is not of the stored length`);
+      if (fc.isEncrypted(raw[f]) !== (m.id === 'encrypted'))
+        throw new Error(`${m.id}: ${f} stored ${m.id === 'encrypted' ? 'in clear' : 'encrypted'}`);
+      if (m.id !== 'plain' && raw[f].length !== storedLength(docData(0)[f].length))
+        throw new Error(`${m.id}: ${f} is not of the stored length`);
     }
   }
   return res;
@@ -283,8 +308,12 @@ async function main() {
   const started = new Date();
 
   const server = await connectServer();
-  process.stderr.write(`bench:mongoose: ${server.what}; Mongoose ${mongoose.version}; N=${opts.n}, ${opts.rounds} rounds + 1 warm-up\n`);
-  const connection = await mongoose.createConnection(server.uri, { dbName: 'fieldcrypt_bench', serverSelectionTimeoutMS: 15000 }).asPromise();
+  process.stderr.write(
+    `bench:mongoose: ${server.what}; Mongoose ${mongoose.version}; N=${opts.n}, ${opts.rounds} rounds + 1 warm-up\n`,
+  );
+  const connection = await mongoose
+    .createConnection(server.uri, { dbName: 'fieldcrypt_bench', serverSelectionTimeoutMS: 15000 })
+    .asPromise();
   let serverVersion = 'unknown';
   try {
     const info = await connection.db.admin().command({ buildInfo: 1 });
@@ -314,7 +343,9 @@ async function main() {
         const last = (id, phase) => times[id][phase][r - 1];
         process.stderr.write(
           `  round ${r}: ` +
-            PHASES.map((ph) => `${ph} ${order.map((m) => (last(m.id, ph) * 1000).toFixed(0)).join(' / ')} ms`).join(', ') +
+            PHASES.map((ph) => `${ph} ${order.map((m) => (last(m.id, ph) * 1000).toFixed(0)).join(' / ')} ms`).join(
+              ', ',
+            ) +
             ' (plain / same size / encrypted)\n',
         );
       }
@@ -397,7 +428,8 @@ async function main() {
     '| phase | plain, ms (min–max) | same size, ms (min–max) | encrypted, ms (min–max) | same size ÷ plain (95%; per round) | encrypted ÷ plain (95%; per round) |',
     '| :-- | --: | --: | --: | --: | --: |',
     ...rows.map((row) => {
-      const cell = (s) => `**${(s.median * 1000).toFixed(1)}** (${(s.min * 1000).toFixed(0)}–${(s.max * 1000).toFixed(0)})`;
+      const cell = (s) =>
+        `**${(s.median * 1000).toFixed(1)}** (${(s.min * 1000).toFixed(0)}–${(s.max * 1000).toFixed(0)})`;
       return (
         `| ${row.phase} | ${cell(row.plain)} | ${cell(row.padded)} | ${cell(row.enc)} | ` +
         `${pct(row.sizeOverhead.value)} (${spans(row.sizeOverhead)}) | **${pct(row.overhead.value)}** (${spans(row.overhead)}) |`

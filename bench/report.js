@@ -105,7 +105,9 @@ function textBatch(b) {
   for (const s of b.sync) {
     out += `  ${s.name}, batches of ${s.batchSize} x ${s.size || '100 B'}: `;
     out += [...s.results].map(([id, r]) => `${id} ${fmtRate(r.median * s.batchSize)} values/s`).join(', ');
-    out += `; ${s.name} ÷ ${Object.entries(s.ratios).map(([id, r]) => `${id} ${fmtRatio(r)}`).join(', ')}\n`;
+    out += `; ${s.name} ÷ ${Object.entries(s.ratios)
+      .map(([id, r]) => `${id} ${fmtRatio(r)}`)
+      .join(', ')}\n`;
   }
   for (const a of b.async) {
     out +=
@@ -191,16 +193,21 @@ function markdown(run) {
   }
   add(
     'Every implementation is probed first (round trips of empty, ASCII, multi-byte and 5,000-character',
-    'values; fieldcrypt and node:crypto must also read each other\'s output), so all of them produce',
+    "values; fieldcrypt and node:crypto must also read each other's output), so all of them produce",
     'correct results. mongoose-field-encryption uses AES-256-CBC without authentication and @47ng/cloak',
-    'a 12-byte IV and base64url, so their outputs are not in fieldcrypt\'s format.',
+    "a 12-byte IV and base64url, so their outputs are not in fieldcrypt's format.",
     '',
   );
 
   add('## Method', '');
   add(
-    `- Plaintexts: printable ASCII strings of ${opts.sizes.filter((s) => !s.multiByte).map((s) => s.label).join(', ')}` +
-      (opts.sizes.some((s) => s.multiByte) ? '; plus "1 KiB UTF-8", 1,024 bytes of mixed 1- to 4-byte characters.' : '.'),
+    `- Plaintexts: printable ASCII strings of ${opts.sizes
+      .filter((s) => !s.multiByte)
+      .map((s) => s.label)
+      .join(', ')}` +
+      (opts.sizes.some((s) => s.multiByte)
+        ? '; plus "1 KiB UTF-8", 1,024 bytes of mixed 1- to 4-byte characters.'
+        : '.'),
     '- Operations: `encrypt` (one value, fresh random IV each call), `decrypt` (cycling through 8 stored values made',
     '  beforehand by the same implementation), `round trip` (encrypt then decrypt the result).',
     `- For each size and operation: each implementation is warmed up for ${opts.warmupMs} ms, which also calibrates how`,
@@ -221,7 +228,10 @@ function markdown(run) {
     const rows = cases.filter((c) => c.op === op);
     if (!rows.length) continue;
     add(`### ${OP_TITLES[op]}`, '');
-    add(`Median ops/s, min–max over ${opts.rounds} rounds; ratio = fieldcrypt median ÷ other median (per-round range).`, '');
+    add(
+      `Median ops/s, min–max over ${opts.rounds} rounds; ratio = fieldcrypt median ÷ other median (per-round range).`,
+      '',
+    );
     const header = ['size', ...impls.map((i) => i.label)];
     if (hasFc) header.push(...others.map((o) => `fieldcrypt ÷ ${o.short}`));
     add(
@@ -243,7 +253,10 @@ function markdown(run) {
 
   if (hasNode) {
     add('### Relative to node:crypto', '');
-    add('Each implementation\'s median ÷ node:crypto\'s median for the same case (above 1 = faster than node:crypto).', '');
+    add(
+      "Each implementation's median ÷ node:crypto's median for the same case (above 1 = faster than node:crypto).",
+      '',
+    );
     const header = ['size', 'operation', ...impls.filter((i) => i.id !== 'node').map((i) => i.short)];
     add(
       mdTable(
@@ -302,11 +315,14 @@ function summary(run) {
 function markdownBatch(b) {
   const out = ['## Batch APIs', ''];
   if (!b.present.length) {
-    out.push('fieldcrypt has none of encryptMany, decryptMany, encryptManyAsync, decryptManyAsync, encryptBuffer yet; this section fills in when it does.');
+    out.push(
+      'fieldcrypt has none of encryptMany, decryptMany, encryptManyAsync, decryptManyAsync, encryptBuffer yet; this section fills in when it does.',
+    );
     return out;
   }
   out.push(`Present: ${b.present.map((n) => `\`${n}\``).join(', ')}.`, '');
-  if (b.present.includes('encryptBuffer')) out.push('encryptBuffer/decryptBuffer are timed as "fieldcrypt (Buffer)" in the tables above.', '');
+  if (b.present.includes('encryptBuffer'))
+    out.push('encryptBuffer/decryptBuffer are timed as "fieldcrypt (Buffer)" in the tables above.', '');
   for (const n of b.notes) out.push(`- ${n}`);
   if (b.notes.length) out.push('');
   for (const s of b.sync) {
@@ -329,19 +345,28 @@ function markdownBatch(b) {
       'One call on all the values; the sync and async calls alternate which goes first, after one unrecorded warm-up',
       'round. Max event-loop delay: `perf_hooks.monitorEventLoopDelay({ resolution: 1 })` over the call. A sync',
       'call blocks the loop for its whole duration, so its delay is its run time. CPU: `process.cpuUsage()` over the',
-      'call, all threads of the process (JS, libuv pool, V8\'s collector threads); JS thread: that thread alone (Linux,',
+      "call, all threads of the process (JS, libuv pool, V8's collector threads); JS thread: that thread alone (Linux,",
       'from /proc). Full collections: rounds in which perf_hooks saw V8 run a mark-compact collection during the call.',
       '',
     );
     const hasCpu = b.async.every((a) => a.bound);
     const hasJs = hasCpu && b.async.every((a) => a.sync.jsMs && a.async.jsMs);
-    const header = ['call', 'values', 'values/s (median, min–max)', 'max event-loop delay, ms (median of rounds; worst)'];
+    const header = [
+      'call',
+      'values',
+      'values/s (median, min–max)',
+      'max event-loop delay, ms (median of rounds; worst)',
+    ];
     if (hasCpu) header.push('wall ms (median)', 'CPU ms (median)');
     if (hasJs) header.push('JS thread CPU ms (median)');
     if (hasCpu) header.push('rounds with a full collection');
     header.push('throughput ÷ sync');
     const row = (a, name, r, last) => {
-      const cells = [`\`${name}\``, a.n, `**${fmtRate(r.rate.median)}** (${fmtRate(r.rate.min)}–${fmtRate(r.rate.max)})`];
+      const cells = [
+        `\`${name}\``,
+        a.n,
+        `**${fmtRate(r.rate.median)}** (${fmtRate(r.rate.min)}–${fmtRate(r.rate.max)})`,
+      ];
       cells.push(`${r.delay.median.toFixed(1)}; ${r.delay.max.toFixed(1)}`);
       if (hasCpu) cells.push(r.ms.median.toFixed(1), r.cpuMs.median.toFixed(1));
       if (hasJs) cells.push(r.jsMs.median.toFixed(1));
@@ -349,22 +374,35 @@ function markdownBatch(b) {
       cells.push(last);
       return cells;
     };
-    out.push(mdTable(header, b.async.flatMap((a) => [row(a, a.syncName, a.sync, '1× (baseline)'), row(a, a.asyncName, a.async, fmtRatioRange(a.ratio))])));
+    out.push(
+      mdTable(
+        header,
+        b.async.flatMap((a) => [
+          row(a, a.syncName, a.sync, '1× (baseline)'),
+          row(a, a.asyncName, a.async, fmtRatioRange(a.ratio)),
+        ]),
+      ),
+    );
     if (hasCpu) {
       out.push(
         '',
         `Bound: with ${b.async[0].cores} cores, an async call takes at least its CPU time ÷ ${b.async[0].cores}, so it can be at most`,
         '(sync wall time × cores ÷ async CPU time) times faster than the sync call. Median of that per round (min–max):',
         '',
-        ...b.async.map((a) => `- \`${a.asyncName}\`: at most ${fmtRatioRange(a.bound)} the sync batch; measured ${fmtRatioRange(a.ratio)}.`),
+        ...b.async.map(
+          (a) =>
+            `- \`${a.asyncName}\`: at most ${fmtRatioRange(a.bound)} the sync batch; measured ${fmtRatioRange(a.ratio)}.`,
+        ),
       );
       if (hasJs) {
         out.push(
           '',
-          'Only the JS thread can turn results into strings, and V8 runs its collections\' pauses there: an async call',
+          "Only the JS thread can turn results into strings, and V8 runs its collections' pauses there: an async call",
           'takes at least its JS thread time, so it can be at most (sync wall time ÷ async JS thread time) times faster.',
           '',
-          ...b.async.map((a) => `- \`${a.asyncName}\`: ${(a.sync.ms.median / a.async.jsMs.median).toFixed(2)}× from the medians.`),
+          ...b.async.map(
+            (a) => `- \`${a.asyncName}\`: ${(a.sync.ms.median / a.async.jsMs.median).toFixed(2)}× from the medians.`,
+          ),
         );
       }
     }
@@ -380,7 +418,7 @@ function markdownBatch(b) {
         'after an unrecorded warm-up. A single call can leave the collection its results set off to whatever runs next (a',
         'sync call, which never yields, leaves it to the pause after it); in a block every call but the last pays for the',
         'one before it, as in a process that does nothing else. Per call: wall time, CPU time (all threads) and the JS',
-        'thread\'s CPU time; the max event-loop delay is over the whole block.',
+        "thread's CPU time; the max event-loop delay is over the whole block.",
         '',
         mdTable(
           [
@@ -403,7 +441,12 @@ function markdownBatch(b) {
             ];
             return [
               cells(a.syncName, t.sync, '1× (baseline)', 'its run time'),
-              cells(a.asyncName, t.async, fmtRatioRange(t.ratio), `${t.async.delay.median.toFixed(1)}; ${t.async.delay.max.toFixed(1)}`),
+              cells(
+                a.asyncName,
+                t.async,
+                fmtRatioRange(t.ratio),
+                `${t.async.delay.median.toFixed(1)}; ${t.async.delay.max.toFixed(1)}`,
+              ),
             ];
           }),
         ),
@@ -429,7 +472,9 @@ function markdownBatch(b) {
         out.push(
           '',
           'Bound set by the JS thread (sync ms per call ÷ async JS thread ms per call, from the medians): ' +
-            rows.map((a) => `\`${a.asyncName}\` ${(a.inARow.sync.ms.median / a.inARow.async.jsMs.median).toFixed(2)}×`).join(', ') +
+            rows
+              .map((a) => `\`${a.asyncName}\` ${(a.inARow.sync.ms.median / a.inARow.async.jsMs.median).toFixed(2)}×`)
+              .join(', ') +
             '.',
         );
       }
@@ -444,12 +489,20 @@ function markdownBatch(b) {
         '',
         `A pass of its own after the timed ones: ${s0.rounds} rounds alternating a single async call and a block of ${s0.inARow} in`,
         `a row, ${s0.calls} calls in all, with a 1 ms timer. For each gap of ${s0.thresholdMs} ms or more between its ticks:`,
-        'how long the JS thread was runnable but waiting for a core (the scheduler\'s count in /proc), and how much of',
+        "how long the JS thread was runnable but waiting for a core (the scheduler's count in /proc), and how much of",
         'the gap V8 spent in collection pauses (perf_hooks GC entries). The two can overlap: a pause whose thread',
         'waits for a core counts in both.',
         '',
         mdTable(
-          ['call', 'calls', `stalls of ${s0.thresholdMs} ms or more`, 'their time, ms', 'waiting for a core', 'in V8 pauses', 'worst stall, ms (waiting; in V8 pauses)'],
+          [
+            'call',
+            'calls',
+            `stalls of ${s0.thresholdMs} ms or more`,
+            'their time, ms',
+            'waiting for a core',
+            'in V8 pauses',
+            'worst stall, ms (waiting; in V8 pauses)',
+          ],
           withStalls.map((a) => {
             const st = a.stalls;
             return [
@@ -495,7 +548,8 @@ function decadeLabel(e) {
 
 function marker(shape, x, y, color) {
   const r = 3.6;
-  if (shape === 1) return `<rect x="${(x - r).toFixed(1)}" y="${(y - r).toFixed(1)}" width="${2 * r}" height="${2 * r}" fill="${color}"/>`;
+  if (shape === 1)
+    return `<rect x="${(x - r).toFixed(1)}" y="${(y - r).toFixed(1)}" width="${2 * r}" height="${2 * r}" fill="${color}"/>`;
   if (shape === 2)
     return `<path d="M${x.toFixed(1)} ${(y - r - 1).toFixed(1)}L${(x + r + 0.5).toFixed(1)} ${(y + r).toFixed(1)}L${(x - r - 0.5).toFixed(1)} ${(y + r).toFixed(1)}Z" fill="${color}"/>`;
   if (shape === 3)
@@ -560,7 +614,9 @@ function svgChart(run) {
   let lx = (W - itemW.reduce((a, b) => a + b, 0)) / 2;
   for (const [n, it] of legendItems.entries()) {
     const width = it.label === 'fieldcrypt' ? 3 : 2;
-    o.push(`<line x1="${lx}" y1="44" x2="${lx + 22}" y2="44" stroke="${it.color}" stroke-width="${width}"${dash(it.id)}/>`);
+    o.push(
+      `<line x1="${lx}" y1="44" x2="${lx + 22}" y2="44" stroke="${it.color}" stroke-width="${width}"${dash(it.id)}/>`,
+    );
     o.push(marker(it.k % 4, lx + 11, 44, it.color));
     o.push(`<text x="${lx + 28}" y="48">${esc(it.label)}</text>`);
     lx += itemW[n];
@@ -578,7 +634,9 @@ function svgChart(run) {
   for (const [p, op] of ops.entries()) {
     const x0 = m.left + p * (panelW + gap);
     o.push(`<g>`);
-    o.push(`<text x="${(x0 + panelW / 2).toFixed(1)}" y="${m.top - 8}" text-anchor="middle" font-weight="bold" font-size="13">${esc(OP_SHORT[op])}</text>`);
+    o.push(
+      `<text x="${(x0 + panelW / 2).toFixed(1)}" y="${m.top - 8}" text-anchor="middle" font-weight="bold" font-size="13">${esc(OP_SHORT[op])}</text>`,
+    );
     for (let e = yLo; e <= yHi; e++) {
       for (const f of [1, 2, 5]) {
         const v = f * 10 ** e;
@@ -590,7 +648,9 @@ function svgChart(run) {
         );
       }
     }
-    o.push(`<rect x="${x0.toFixed(1)}" y="${m.top}" width="${panelW.toFixed(1)}" height="${plotH}" fill="none" stroke="#888"/>`);
+    o.push(
+      `<rect x="${x0.toFixed(1)}" y="${m.top}" width="${panelW.toFixed(1)}" height="${plotH}" fill="none" stroke="#888"/>`,
+    );
     for (const s of sizes) {
       const x = xPos(p, s.bytes).toFixed(1);
       o.push(`<line x1="${x}" y1="${m.top + plotH}" x2="${x}" y2="${m.top + plotH + 5}" stroke="#888"/>`);
@@ -643,7 +703,13 @@ function toJSON(run) {
     options: { ...run.opts, sizes: run.opts.sizes.map((s) => s.id) },
     implementations: run.impls.map(({ id, label, pkg, version, note }) => ({ id, label, pkg, version, note })),
     skipped: run.skipped,
-    cases: run.cases.map((c) => ({ size: c.size, op: c.op, results: mapObj(c.results), ratios: c.ratios, vsNode: c.vsNode })),
+    cases: run.cases.map((c) => ({
+      size: c.size,
+      op: c.op,
+      results: mapObj(c.results),
+      ratios: c.ratios,
+      vsNode: c.vsNode,
+    })),
     batch: run.batch && {
       ...run.batch,
       sync: run.batch.sync.map((s) => ({ ...s, results: mapObj(s.results) })),

@@ -27,11 +27,14 @@ const DemographicsSchema = new Schema({ alienRegistrationNumber: String });
 DemographicsSchema.pre('save', encryptFieldIfModified('alienRegistrationNumber'));
 DemographicsSchema.virtual('alienRegistrationNumberPlain').get(createDecryptedGetter('alienRegistrationNumber'));
 
-const Learner = model('Learner', new Schema({
-  person: { firstName: String },
-  personExtended: { identifications: [IdentificationSchema] },
-  demographics: DemographicsSchema,
-}));
+const Learner = model(
+  'Learner',
+  new Schema({
+    person: { firstName: String },
+    personExtended: { identifications: [IdentificationSchema] },
+    demographics: DemographicsSchema,
+  }),
+);
 
 async function main() {
   const server = await startServer();

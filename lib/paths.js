@@ -44,7 +44,14 @@ function walk(node, parts, i, where, visit) {
       const el = node[k];
       const at = `${where}.${k}`;
       if (i === parts.length) {
-        if (el !== null && el !== undefined) visit(el, (v) => { node[k] = v; }, at);
+        if (el !== null && el !== undefined)
+          visit(
+            el,
+            (v) => {
+              node[k] = v;
+            },
+            at,
+          );
       } else {
         walk(el, parts, i, at, visit);
       }
@@ -62,7 +69,12 @@ function walk(node, parts, i, where, visit) {
       if (Array.isArray(value)) {
         walk(value, parts, i + 1, at, visit);
       } else {
-        const set = node instanceof Map ? (v) => node.set(key, v) : (v) => { node[key] = v; };
+        const set =
+          node instanceof Map
+            ? (v) => node.set(key, v)
+            : (v) => {
+                node[key] = v;
+              };
         visit(value, set, at);
       }
     } else {

@@ -7,7 +7,7 @@
  *
  * On x86-64 it builds a second, accelerated addon (target-cpu x86-64-v3 with
  * AES-NI and PCLMULQDQ) that lib/core/native.js loads only on CPUs that have all
- * of those; see README, "Performance". FIELDCRYPT_PORTABLE_ONLY=1 skips it.
+ * of those; see docs/performance.md. FIELDCRYPT_PORTABLE_ONLY=1 skips it.
  *
  * FIELDCRYPT_SKIP_BUILD=1 skips the build (e.g. when a prebuilt addon is
  * shipped); CARGO selects the cargo binary.

@@ -80,7 +80,15 @@ describe('fieldcrypt CLI', () => {
   });
 
   it('usage errors exit 2 and say what to do', async () => {
-    for (const args of [['frobnicate'], ['encrypt'], ['encrypt', '--collection', 'x'], ['rotate', '--collection', 'x', '--field', 'a'], ['encrypt', '--collection', 'x', '--field', 'a', '--field', 'a.b'], ['encrypt', '--collection', 'x', '--field', '_id'], ['encrypt', '--collection', 'x', '--field', 'a', '--partition', '3/3']]) {
+    for (const args of [
+      ['frobnicate'],
+      ['encrypt'],
+      ['encrypt', '--collection', 'x'],
+      ['rotate', '--collection', 'x', '--field', 'a'],
+      ['encrypt', '--collection', 'x', '--field', 'a', '--field', 'a.b'],
+      ['encrypt', '--collection', 'x', '--field', '_id'],
+      ['encrypt', '--collection', 'x', '--field', 'a', '--partition', '3/3'],
+    ]) {
       const r = await runCli([...args, ...common()], { uri: t.uri });
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^fieldcrypt: .+\nRun fieldcrypt --help/);
@@ -98,16 +106,39 @@ describe('fieldcrypt CLI', () => {
     assert.equal(report.currentVersion, '01');
     const [c] = report.collections;
     assert.equal(c.documents, N + SPECIAL.length);
-    assert.deepEqual(c.fields.ssn, { plaintext: N + 1, empty: 1, encrypted: {}, malformed: 2, unsupported: 2, ok: false });
-    assert.deepEqual(c.fields['personExtended.identifications.idNumber'], { plaintext: 2 * N, empty: 0, encrypted: {}, malformed: 0, unsupported: 0, ok: false });
-    assert.deepEqual(c.fields.tags, { plaintext: 2 * N, empty: 0, encrypted: {}, malformed: 0, unsupported: 0, ok: false });
+    assert.deepEqual(c.fields.ssn, {
+      plaintext: N + 1,
+      empty: 1,
+      encrypted: {},
+      malformed: 2,
+      unsupported: 2,
+      ok: false,
+    });
+    assert.deepEqual(c.fields['personExtended.identifications.idNumber'], {
+      plaintext: 2 * N,
+      empty: 0,
+      encrypted: {},
+      malformed: 0,
+      unsupported: 0,
+      ok: false,
+    });
+    assert.deepEqual(c.fields.tags, {
+      plaintext: 2 * N,
+      empty: 0,
+      encrypted: {},
+      malformed: 0,
+      unsupported: 0,
+      ok: false,
+    });
     const text = await runCli(['status', ...common(), '--collection', 'learners', ...fieldArgs], { uri: t.uri });
     assert.match(text.stdout, /ssn\s+41\s+1\s+2\s+2\s+0\s+NOT CURRENT/);
   });
 
   it('encrypt --dry-run reports what would change and writes nothing', async () => {
     const before = await raw();
-    const r = await runCli(['encrypt', ...common(), '--collection', 'learners', ...fieldArgs, '--dry-run', '--json'], { uri: t.uri });
+    const r = await runCli(['encrypt', ...common(), '--collection', 'learners', ...fieldArgs, '--dry-run', '--json'], {
+      uri: t.uri,
+    });
     assert.equal(r.code, 0, r.stderr);
     const [c] = jsonOf(r).collections;
     assert.equal(c.updated, 0);
@@ -119,7 +150,10 @@ describe('fieldcrypt CLI', () => {
 
   it('encrypt encrypts every plaintext value in place, through arrays, and leaves the rest alone', async () => {
     const specialBefore = await special();
-    const r = await runCli(['encrypt', ...common(), '--collection', 'learners', ...fieldArgs, '--batch-size', '7', '--json'], { uri: t.uri });
+    const r = await runCli(
+      ['encrypt', ...common(), '--collection', 'learners', ...fieldArgs, '--batch-size', '7', '--json'],
+      { uri: t.uri },
+    );
     assert.equal(r.code, 0, r.stderr);
     const [c] = jsonOf(r).collections;
     assert.equal(c.status, 'done');
@@ -131,8 +165,14 @@ describe('fieldcrypt CLI', () => {
       if (typeof doc._id === 'string') continue;
       const o = originals.get(String(doc._id));
       assert.equal(decrypt(doc.ssn), o.ssn);
-      assert.deepEqual(doc.personExtended.identifications.map((x) => x.idType), ['passport', 'dl']);
-      assert.deepEqual(doc.personExtended.identifications.map((x) => decrypt(x.idNumber)), [`P-${doc.name.slice(8)}`, `D-${doc.name.slice(8)}`]);
+      assert.deepEqual(
+        doc.personExtended.identifications.map((x) => x.idType),
+        ['passport', 'dl'],
+      );
+      assert.deepEqual(
+        doc.personExtended.identifications.map((x) => decrypt(x.idNumber)),
+        [`P-${doc.name.slice(8)}`, `D-${doc.name.slice(8)}`],
+      );
       assert.deepEqual(doc.tags.map(decrypt), o.tags);
       assert.equal(doc.name, o.name);
     }
@@ -148,7 +188,9 @@ describe('fieldcrypt CLI', () => {
 
   it('is idempotent: a second encrypt changes nothing', async () => {
     const before = await raw();
-    const r = await runCli(['encrypt', ...common(), '--collection', 'learners', ...fieldArgs, '--json'], { uri: t.uri });
+    const r = await runCli(['encrypt', ...common(), '--collection', 'learners', ...fieldArgs, '--json'], {
+      uri: t.uri,
+    });
     assert.equal(r.code, 0, r.stderr);
     const [c] = jsonOf(r).collections;
     assert.equal(c.updated, 0);
@@ -160,16 +202,28 @@ describe('fieldcrypt CLI', () => {
     const r = await runCli(['status', ...common(), '--collection', 'learners', ...fieldArgs, '--json'], { uri: t.uri });
     assert.equal(r.code, 1);
     const { fields } = jsonOf(r).collections[0];
-    assert.deepEqual(fields.ssn, { plaintext: 0, empty: 1, encrypted: { '01': N + 1 }, malformed: 2, unsupported: 2, ok: false });
+    assert.deepEqual(fields.ssn, {
+      plaintext: 0,
+      empty: 1,
+      encrypted: { '01': N + 1 },
+      malformed: 2,
+      unsupported: 2,
+      ok: false,
+    });
     assert.equal(fields.tags.ok, true);
   });
 
   it('rotate --to 02 re-encrypts every value, then status with version 02 is all 02 and exits 0', async () => {
     const clean = t.db.collection('clean');
-    await clean.insertMany(Array.from({ length: 25 }, (_, i) => ({ secret: `S${i}`, list: [{ v: `a${i}` }, { v: `b${i}` }] })));
+    await clean.insertMany(
+      Array.from({ length: 25 }, (_, i) => ({ secret: `S${i}`, list: [{ v: `a${i}` }, { v: `b${i}` }] })),
+    );
     const args = ['--collection', 'clean', '--field', 'secret', '--field', 'list.v'];
     assert.equal((await runCli(['encrypt', ...common(), ...args], { uri: t.uri })).code, 0);
-    let r = await runCli(['rotate', ...common(), ...args, '--to', '02', '--json'], { uri: t.uri, env: { ENCRYPTION_KEY_VERSION: '02' } });
+    let r = await runCli(['rotate', ...common(), ...args, '--to', '02', '--json'], {
+      uri: t.uri,
+      env: { ENCRYPTION_KEY_VERSION: '02' },
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(jsonOf(r).collections[0].perField['list.v'].changed, 50);
     r = await runCli(['status', ...common(), ...args], { uri: t.uri, env: { ENCRYPTION_KEY_VERSION: '02' } });
@@ -182,24 +236,35 @@ describe('fieldcrypt CLI', () => {
     for (const doc of await clean.find().toArray()) {
       assert.equal(getKeyVersion(doc.secret), '02');
       assert.match(decrypt(doc.secret), /^S\d+$/);
-      assert.deepEqual(doc.list.map((x) => decrypt(x.v).slice(1)), [doc.list.length && decrypt(doc.secret).slice(1), decrypt(doc.secret).slice(1)]);
+      assert.deepEqual(
+        doc.list.map((x) => decrypt(x.v).slice(1)),
+        [doc.list.length && decrypt(doc.secret).slice(1), decrypt(doc.secret).slice(1)],
+      );
     }
   });
 
   it('rotate on arrays of subdocuments; malformed values are reported and untouched; a rerun changes nothing', async () => {
     const specialBefore = (await special()).filter((d) => d._id !== 'time');
-    let r = await runCli(['rotate', ...common(), '--collection', 'learners', ...fieldArgs, '--to', '02', '--json'], { uri: t.uri });
+    let r = await runCli(['rotate', ...common(), '--collection', 'learners', ...fieldArgs, '--to', '02', '--json'], {
+      uri: t.uri,
+    });
     assert.equal(r.code, 0, r.stderr);
     const [c] = jsonOf(r).collections;
     assert.equal(c.perField.ssn.changed, N + 1);
     assert.equal(c.perField.ssn.malformed, 2);
     for (const doc of await raw()) {
       if (typeof doc._id === 'string') continue;
-      for (const v of [doc.ssn, ...doc.tags, ...doc.personExtended.identifications.map((x) => x.idNumber)]) assert.equal(getKeyVersion(v), '02');
+      for (const v of [doc.ssn, ...doc.tags, ...doc.personExtended.identifications.map((x) => x.idNumber)])
+        assert.equal(getKeyVersion(v), '02');
       assert.equal(decrypt(doc.ssn), originals.get(String(doc._id)).ssn);
     }
-    assert.deepEqual((await special()).filter((d) => d._id !== 'time'), specialBefore);
-    r = await runCli(['rotate', ...common(), '--collection', 'learners', ...fieldArgs, '--to', '02', '--json'], { uri: t.uri });
+    assert.deepEqual(
+      (await special()).filter((d) => d._id !== 'time'),
+      specialBefore,
+    );
+    r = await runCli(['rotate', ...common(), '--collection', 'learners', ...fieldArgs, '--to', '02', '--json'], {
+      uri: t.uri,
+    });
     assert.equal(jsonOf(r).collections[0].updated, 0);
   });
 
@@ -239,13 +304,18 @@ describe('fieldcrypt CLI', () => {
     assert.equal(jsonOf(r).collections[0].status, 'done');
     assert.equal(jsonOf(r).collections[0].documents, 10);
     assert.equal(await encryptedCount(), 50);
-    const saved = await t.db.collection('fieldcrypt_checkpoints').findOne({ _id: checkpointKey({ command: 'encrypt', collection: 'limited', fields: ['v'] }) });
+    const saved = await t.db
+      .collection('fieldcrypt_checkpoints')
+      .findOne({ _id: checkpointKey({ command: 'encrypt', collection: 'limited', fields: ['v'] }) });
     assert.equal(saved.status, 'done');
     assert.equal(saved.totals.documents, 50, 'the checkpoint carries totals across resumed runs');
   });
 
   it('--config lists targets (collections with fields, models with fields) and maps ($*) work', async () => {
-    await t.db.collection('things').insertMany([{ secret: 's1', attrs: { a: 'x', b: 'y' } }, { secret: 's2', attrs: {} }]);
+    await t.db.collection('things').insertMany([
+      { secret: 's1', attrs: { a: 'x', b: 'y' } },
+      { secret: 's2', attrs: {} },
+    ]);
     await t.db.collection('others').insertMany([{ code: 'c1' }]);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fieldcrypt-cli-config-'));
     try {
@@ -264,14 +334,17 @@ module.exports = { db: ${JSON.stringify(t.dbName)}, targets: [{ model: Thing, fi
       assert.match(r.stdout, /encrypt others: done/);
       const things = await t.db.collection('things').find().sort({ _id: 1 }).toArray();
       assert.equal(decrypt(things[0].secret), 's1');
-      assert.deepEqual(Object.fromEntries(Object.entries(things[0].attrs).map(([k, v]) => [k, decrypt(v)])), { a: 'x', b: 'y' });
+      assert.deepEqual(Object.fromEntries(Object.entries(things[0].attrs).map(([k, v]) => [k, decrypt(v)])), {
+        a: 'x',
+        b: 'y',
+      });
       assert.equal(decrypt((await t.db.collection('others').findOne()).code), 'c1');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it('encrypt --typed stores other types in the plugin\'s typed format; the plugin reads them back; decrypt restores them', async () => {
+  it("encrypt --typed stores other types in the plugin's typed format; the plugin reads them back; decrypt restores them", async () => {
     const mongoose = require('mongoose');
     const { fieldEncryption } = require('..');
     // (FerretDB v1 has no Decimal128; the codec's own tests cover it.)
@@ -283,7 +356,12 @@ module.exports = { db: ${JSON.stringify(t.dbName)}, targets: [{ model: Thing, fi
       { n: 42, d: when, b: true, dec: ref, s: 'text' },
       { n: 7.5, d: when, b: false, dec: ref, s: 'more' },
     ]);
-    const args = [...common(), '--collection', 'typedvalues', ...['n', 'd', 'b', 'dec', 's'].flatMap((f) => ['--field', f])];
+    const args = [
+      ...common(),
+      '--collection',
+      'typedvalues',
+      ...['n', 'd', 'b', 'dec', 's'].flatMap((f) => ['--field', f]),
+    ];
 
     // Without --typed, other types are left alone.
     let r = await runCli(['encrypt', ...args, '--json'], { uri: t.uri });
@@ -296,7 +374,8 @@ module.exports = { db: ${JSON.stringify(t.dbName)}, targets: [{ model: Thing, fi
     assert.equal(r.code, 0, r.stderr);
     assert.equal(jsonOf(r).collections[0].perField.n.changed, 2);
     rows = await typedDocs.find().sort({ _id: 1 }).toArray();
-    for (const row of rows) for (const f of ['n', 'd', 'b', 'dec', 's']) assert.ok(isEncrypted(row[f]), `${f} is stored encrypted`);
+    for (const row of rows)
+      for (const f of ['n', 'd', 'b', 'dec', 's']) assert.ok(isEncrypted(row[f]), `${f} is stored encrypted`);
     r = await runCli(['status', ...args], { uri: t.uri });
     assert.equal(r.code, 0, r.stdout + r.stderr);
 
@@ -304,7 +383,10 @@ module.exports = { db: ${JSON.stringify(t.dbName)}, targets: [{ model: Thing, fi
     const m = new mongoose.Mongoose();
     const conn = await m.createConnection(t.uri, { dbName: t.dbName }).asPromise();
     try {
-      const schema = new m.Schema({ n: Number, d: Date, b: Boolean, dec: m.Schema.Types.ObjectId, s: String }, { collection: 'typedvalues' });
+      const schema = new m.Schema(
+        { n: Number, d: Date, b: Boolean, dec: m.Schema.Types.ObjectId, s: String },
+        { collection: 'typedvalues' },
+      );
       schema.plugin(fieldEncryption, { fields: ['n', 'd', 'b', 'dec', 's'] });
       const Typed = conn.model('TypedValue', schema);
       const docs = await Typed.find().sort({ _id: 1 }).lean();
@@ -328,11 +410,17 @@ module.exports = { db: ${JSON.stringify(t.dbName)}, targets: [{ model: Thing, fi
     assert.equal(rows[1].b, false);
     assert.ok(rows[0].dec instanceof ObjectId && rows[0].dec.equals(ref));
     assert.equal(rows[1].s, 'more');
-    assert.equal((await runCli(['decrypt', ...common(), '--collection', 'x', '--field', 'n', '--typed', '--yes'], { uri: t.uri })).code, 2);
+    assert.equal(
+      (await runCli(['decrypt', ...common(), '--collection', 'x', '--field', 'n', '--typed', '--yes'], { uri: t.uri }))
+        .code,
+      2,
+    );
   });
 
   it('a --config model that uses the plugin needs no fields: they come from encryptedPaths()', async () => {
-    await t.db.collection('patients').insertMany([{ name: 'A', ssn: '123-45-6789', ids: [{ no: 'X1' }, { no: 'X2' }] }]);
+    await t.db
+      .collection('patients')
+      .insertMany([{ name: 'A', ssn: '123-45-6789', ids: [{ no: 'X1' }, { no: 'X2' }] }]);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fieldcrypt-cli-plugin-'));
     try {
       const config = path.join(dir, 'fieldcrypt.config.js');
@@ -352,14 +440,19 @@ module.exports = { db: ${JSON.stringify(t.dbName)}, targets: [{ model: Patient }
       const doc = await t.db.collection('patients').findOne();
       assert.equal(doc.name, 'A');
       assert.equal(decrypt(doc.ssn), '123-45-6789');
-      assert.deepEqual(doc.ids.map((x) => decrypt(x.no)), ['X1', 'X2']);
+      assert.deepEqual(
+        doc.ids.map((x) => decrypt(x.no)),
+        ['X1', 'X2'],
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('a missing key fails at the start, naming the variable and not the key', async () => {
-    const r = await runCli(['rotate', ...common(), '--collection', 'learners', '--field', 'ssn', '--to', '03'], { uri: t.uri });
+    const r = await runCli(['rotate', ...common(), '--collection', 'learners', '--field', 'ssn', '--to', '03'], {
+      uri: t.uri,
+    });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /ENCRYPTION_KEY_V03/);
   });
@@ -368,10 +461,25 @@ module.exports = { db: ${JSON.stringify(t.dbName)}, targets: [{ model: Patient }
 describe('CLI building blocks', () => {
   it('malformed: damaged stored values, not ordinary text', () => {
     const v = encrypt('x');
-    for (const bad of [v.slice(0, 40), v.slice(0, -1), ` ${v}`, `${v}\n`, `${v}:`, v.slice(3), `01:${'ab'.repeat(12)}:${'cd'.repeat(16)}:ee`]) {
+    for (const bad of [
+      v.slice(0, 40),
+      v.slice(0, -1),
+      ` ${v}`,
+      `${v}\n`,
+      `${v}:`,
+      v.slice(3),
+      `01:${'ab'.repeat(12)}:${'cd'.repeat(16)}:ee`,
+    ]) {
       assert.equal(classify(bad), 'malformed', JSON.stringify(bad));
     }
-    for (const ok of ['12:30:45', '00:1A:2B:3C:4D:5E', 'deadbeef', 'SSN-1', '2001:0db8:85a3:0000:0000:8a2e:0370:7334', 'A123456789']) {
+    for (const ok of [
+      '12:30:45',
+      '00:1A:2B:3C:4D:5E',
+      'deadbeef',
+      'SSN-1',
+      '2001:0db8:85a3:0000:0000:8a2e:0370:7334',
+      'A123456789',
+    ]) {
       assert.equal(isMalformed(ok), false, ok);
     }
     assert.equal(classify(v), 'encrypted');
@@ -381,7 +489,11 @@ describe('CLI building blocks', () => {
 
   it('partitions: stable, for any _id type, and every partition gets a share', () => {
     const { ObjectId } = require('mongodb');
-    const ids = [...Array.from({ length: 300 }, () => new ObjectId()), ...Array.from({ length: 100 }, (_, i) => `id-${i}`), ...Array.from({ length: 100 }, (_, i) => i)];
+    const ids = [
+      ...Array.from({ length: 300 }, () => new ObjectId()),
+      ...Array.from({ length: 100 }, (_, i) => `id-${i}`),
+      ...Array.from({ length: 100 }, (_, i) => i),
+    ];
     const counts = [0, 0, 0];
     for (const id of ids) {
       const p = partitionOf(id, 3);
@@ -389,15 +501,29 @@ describe('CLI building blocks', () => {
       counts[p]++;
     }
     for (const n of counts) assert.ok(n > 100, `uneven partitions: ${counts}`);
-    assert.equal(partitionOf(new ObjectId('0123456789abcdef01234567'), 7), partitionOf(new ObjectId('0123456789abcdef01234567'), 7));
+    assert.equal(
+      partitionOf(new ObjectId('0123456789abcdef01234567'), 7),
+      partitionOf(new ObjectId('0123456789abcdef01234567'), 7),
+    );
   });
 
   it('the resume hint repeats the arguments with --resume and hides the password', () => {
     assert.equal(
-      resumeCommand(['encrypt', '--uri', 'mongodb://app:s3cret@db.example:27017/prod', '--collection', 'users', '--field', 'a b']),
+      resumeCommand([
+        'encrypt',
+        '--uri',
+        'mongodb://app:s3cret@db.example:27017/prod',
+        '--collection',
+        'users',
+        '--field',
+        'a b',
+      ]),
       "fieldcrypt encrypt --uri 'mongodb://app:****@db.example:27017/prod' --collection users --field 'a b' --resume",
     );
-    assert.equal(resumeCommand(['encrypt', '--resume', '--uri=mongodb://u:p@h/d']), "fieldcrypt encrypt '--uri=mongodb://u:****@h/d' --resume");
+    assert.equal(
+      resumeCommand(['encrypt', '--resume', '--uri=mongodb://u:p@h/d']),
+      "fieldcrypt encrypt '--uri=mongodb://u:****@h/d' --resume",
+    );
   });
 
   it('parses options with defaults', () => {

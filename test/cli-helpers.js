@@ -23,7 +23,8 @@ process.env.ENCRYPTION_KEY_V02 = KEY_02;
 /** The environment for a CLI child: the test keys, `extra` on top (undefined removes). */
 function cliEnv(uri, extra = {}) {
   const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ENCRYPTION_KEY') && !k.startsWith('NODE_TEST')) env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('ENCRYPTION_KEY') && !k.startsWith('NODE_TEST')) env[k] = v;
   Object.assign(env, { MONGODB_URI: uri, ENCRYPTION_KEY: KEY_01, ENCRYPTION_KEY_V02: KEY_02 }, extra);
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   return env;
@@ -31,7 +32,11 @@ function cliEnv(uri, extra = {}) {
 
 /** Starts the CLI; returns the child plus a promise of { code, signal, stdout, stderr }. */
 function spawnCli(args, { uri, env, cwd } = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { env: cliEnv(uri, env), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: cliEnv(uri, env),
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));

@@ -19,7 +19,15 @@ const { spawnCli, runCli, jsonOf, openCliDatabase, prng, sleep } = require('./cl
 const { decrypt, isEncrypted } = require('..');
 
 function person(i) {
-  return { i, ssn: `SSN-${i}-${'x'.repeat(i % 7)}`, ids: [{ kind: 'passport', n: `P${i}` }, { kind: 'dl', n: `D-${i}` }], note: `note ${i}` };
+  return {
+    i,
+    ssn: `SSN-${i}-${'x'.repeat(i % 7)}`,
+    ids: [
+      { kind: 'passport', n: `P${i}` },
+      { kind: 'dl', n: `D-${i}` },
+    ],
+    note: `note ${i}`,
+  };
 }
 const FIELD_ARGS = ['--field', 'ssn', '--field', 'ids.n'];
 
@@ -44,7 +52,10 @@ function checkDocs(docs, expected, { final, context }) {
       }
     }
     assert.equal(doc.note, want.note, `${context}: other fields untouched`);
-    assert.deepEqual(doc.ids.map((x) => x.kind), ['passport', 'dl']);
+    assert.deepEqual(
+      doc.ids.map((x) => x.kind),
+      ['passport', 'dl'],
+    );
   }
   return encrypted;
 }
@@ -76,7 +87,18 @@ describe('CLI safety', () => {
     const random = prng(seed0);
     const context = (k) => `crash run ${k} (replay with FIELDCRYPT_CRASH_SEED=${seed0})`;
     const { coll, expected } = await seed('crash', 500);
-    const args = ['encrypt', ...common(), '--collection', 'crash', ...FIELD_ARGS, '--batch-size', '25', '--concurrency', '3', '--quiet'];
+    const args = [
+      'encrypt',
+      ...common(),
+      '--collection',
+      'crash',
+      ...FIELD_ARGS,
+      '--batch-size',
+      '25',
+      '--concurrency',
+      '3',
+      '--quiet',
+    ];
     let killed = 0;
     const checkpoints = t.db.collection('fieldcrypt_checkpoints');
     for (let k = 0; k < runs; k++) {
@@ -111,7 +133,8 @@ describe('CLI safety', () => {
         assert.equal(res.code, 0, `${context(k)}: ${res.stderr}`);
       }
       checkDocs(await coll.find().toArray(), expected, { final: false, context: context(k) });
-      if (process.env.FIELDCRYPT_TEST_VERBOSE) console.error(`${context(k)}: killed after ${seen} checkpoint saves + ${extra} ms`);
+      if (process.env.FIELDCRYPT_TEST_VERBOSE)
+        console.error(`${context(k)}: killed after ${seen} checkpoint saves + ${extra} ms`);
     }
     const last = await runCli([...args, '--resume'], { uri: t.uri });
     assert.equal(last.code, 0, `${context('final')}: ${last.stderr}`);
@@ -119,16 +142,34 @@ describe('CLI safety', () => {
     // scans everything and must find nothing left to do.
     const check = await runCli([...args, '--json'], { uri: t.uri });
     assert.equal(check.code, 0, check.stderr);
-    assert.equal(jsonOf(check).collections[0].updated, 0, `${context('check')}: a full rerun after the final run has nothing left to encrypt`);
+    assert.equal(
+      jsonOf(check).collections[0].updated,
+      0,
+      `${context('check')}: a full rerun after the final run has nothing left to encrypt`,
+    );
     const encrypted = checkDocs(await coll.find().toArray(), expected, { final: true, context: context('final') });
     assert.equal(encrypted, 3 * 500);
     assert.ok(killed >= 1, `${context('all')}: at least one run was killed`);
-    t2.diagnostic(`crash test: ${killed} of ${runs} runs killed with SIGKILL, seed ${seed0}; all 1,500 values encrypted exactly once`);
+    t2.diagnostic(
+      `crash test: ${killed} of ${runs} runs killed with SIGKILL, seed ${seed0}; all 1,500 values encrypted exactly once`,
+    );
   });
 
   it('SIGINT finishes the batches in flight, saves the checkpoint, exits 130; --resume completes', async () => {
     const { coll, expected } = await seed('interrupt', 300);
-    const args = ['encrypt', ...common(), '--collection', 'interrupt', ...FIELD_ARGS, '--batch-size', '10', '--concurrency', '2', '--progress-interval', '1'];
+    const args = [
+      'encrypt',
+      ...common(),
+      '--collection',
+      'interrupt',
+      ...FIELD_ARGS,
+      '--batch-size',
+      '10',
+      '--concurrency',
+      '2',
+      '--progress-interval',
+      '1',
+    ];
     const run = spawnCli(args, { uri: t.uri });
     const checkpoints = t.db.collection('fieldcrypt_checkpoints');
     for (let i = 0; i < 400; i++) {
@@ -159,10 +200,27 @@ describe('CLI safety', () => {
 
   it('an application writing during the migration loses nothing', async () => {
     const { coll, expected } = await seed('concurrent', 300);
-    const ids = (await coll.find({}, { projection: { i: 1 } }).sort({ _id: 1 }).toArray()).map((d) => d._id);
+    const ids = (
+      await coll
+        .find({}, { projection: { i: 1 } })
+        .sort({ _id: 1 })
+        .toArray()
+    ).map((d) => d._id);
     const batchSize = 20;
     const concurrency = 2;
-    const args = ['encrypt', ...common(), '--collection', 'concurrent', ...FIELD_ARGS, '--batch-size', String(batchSize), '--concurrency', String(concurrency), '--json', '--quiet'];
+    const args = [
+      'encrypt',
+      ...common(),
+      '--collection',
+      'concurrent',
+      ...FIELD_ARGS,
+      '--batch-size',
+      String(batchSize),
+      '--concurrency',
+      String(concurrency),
+      '--json',
+      '--quiet',
+    ];
     const checkpoints = t.db.collection('fieldcrypt_checkpoints');
     const run = spawnCli(args, { uri: t.uri });
     let finished = false;
@@ -199,8 +257,14 @@ describe('CLI safety', () => {
     assert.equal(res.code, 0, res.stderr);
     const [c] = jsonOf(res).collections;
     assert.ok(writes > 10, `the application wrote during the run (${writes} writes)`);
-    assert.ok(c.conflicts > 0, `some compare-and-swap updates met a concurrent write and were retried (${c.conflicts})`);
-    checkDocs(await coll.find().toArray(), expected, { final: true, context: `concurrent writer (${writes} writes, ${c.conflicts} conflicts)` });
+    assert.ok(
+      c.conflicts > 0,
+      `some compare-and-swap updates met a concurrent write and were retried (${c.conflicts})`,
+    );
+    checkDocs(await coll.find().toArray(), expected, {
+      final: true,
+      context: `concurrent writer (${writes} writes, ${c.conflicts} conflicts)`,
+    });
     // Nothing is left for a rerun.
     const rerun = await runCli(args, { uri: t.uri });
     assert.equal(jsonOf(rerun).collections[0].updated, 0);
@@ -215,7 +279,22 @@ describe('CLI safety', () => {
       await coll.insertOne(doc);
     }
     const runs = [0, 1, 2].map((p) =>
-      runCli(['encrypt', ...common(), '--collection', 'parts', ...FIELD_ARGS, '--partition', `${p}/3`, '--batch-size', '20', '--json', '--quiet'], { uri: t.uri }),
+      runCli(
+        [
+          'encrypt',
+          ...common(),
+          '--collection',
+          'parts',
+          ...FIELD_ARGS,
+          '--partition',
+          `${p}/3`,
+          '--batch-size',
+          '20',
+          '--json',
+          '--quiet',
+        ],
+        { uri: t.uri },
+      ),
     );
     const results = await Promise.all(runs);
     let documents = 0;
@@ -232,6 +311,10 @@ describe('CLI safety', () => {
     assert.equal(changed, 900, 'every value was encrypted by exactly one partition');
     checkDocs(await coll.find().toArray(), expected, { final: true, context: 'partitions' });
     const checkpoints = await t.db.collection('fieldcrypt_checkpoints').find({ collection: 'parts' }).toArray();
-    assert.deepEqual(checkpoints.map((c) => c.status), ['done', 'done', 'done'], 'one checkpoint per partition');
+    assert.deepEqual(
+      checkpoints.map((c) => c.status),
+      ['done', 'done', 'done'],
+      'one checkpoint per partition',
+    );
   });
 });

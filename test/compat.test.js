@@ -121,7 +121,9 @@ describe('node:crypto compatibility and key rotation', () => {
           _id: new ObjectId(),
           person: { firstName: 'Legacy' },
           personExtended: {
-            identifications: [{ _id: new ObjectId(), idType: 'passport', idNumber: nodeEncrypt(PASSPORT, KEY_01, '01') }],
+            identifications: [
+              { _id: new ObjectId(), idType: 'passport', idNumber: nodeEncrypt(PASSPORT, KEY_01, '01') },
+            ],
           },
           demographics: { _id: new ObjectId(), alienRegistrationNumber: nodeEncrypt(A_NUMBER, KEY_01, '01') },
           ssn: nodeEncrypt(SSN, KEY_01, '01'),
@@ -174,12 +176,21 @@ describe('node:crypto compatibility and key rotation', () => {
           const after = encryptedPathsOf(await rawLearner(old._id));
           assert.equal(getKeyVersion(after.ssn), '02');
           assert.equal(decrypt(after.ssn), '987-65-4321');
-          assert.equal(after['personExtended.identifications.0.idNumber'], oldStored['personExtended.identifications.0.idNumber']);
-          assert.equal(after['demographics.alienRegistrationNumber'], oldStored['demographics.alienRegistrationNumber']);
+          assert.equal(
+            after['personExtended.identifications.0.idNumber'],
+            oldStored['personExtended.identifications.0.idNumber'],
+          );
+          assert.equal(
+            after['demographics.alienRegistrationNumber'],
+            oldStored['demographics.alienRegistrationNumber'],
+          );
         });
 
         // Back to the test key alone: version 01 values still decrypt, new ones are 01 again.
-        assert.equal((await Learner.findById(old._id)).personExtended.identifications[0].getDecryptedIdNumber(), PASSPORT);
+        assert.equal(
+          (await Learner.findById(old._id)).personExtended.identifications[0].getDecryptedIdNumber(),
+          PASSPORT,
+        );
         const again = await Learner.create(learnerData());
         assert.equal(getKeyVersion((await rawLearner(again._id)).ssn), '01');
       });

@@ -70,7 +70,8 @@ function goBuild(output, env) {
     child.on('error', (err) => {
       exitCleanups.delete(kill);
       if (err.code === 'ENOENT') {
-        err.message = 'Go was not found on PATH: install Go (https://go.dev/dl) to build the test FerretDB, or set MONGODB_URI to an existing MongoDB server';
+        err.message =
+          'Go was not found on PATH: install Go (https://go.dev/dl) to build the test FerretDB, or set MONGODB_URI to an existing MongoDB server';
       }
       reject(err);
     });
@@ -102,7 +103,9 @@ async function buildFerretDB() {
   const tmp = `${FERRETDB_BIN}.${process.pid}.tmp`;
   const removeTmp = () => fs.rmSync(tmp, { force: true });
   exitCleanups.add(removeTmp);
-  log(`building FerretDB ${FERRETDB_VERSION} into ${path.relative(ROOT, FERRETDB_BIN)} (first run only, about 1-2 minutes)`);
+  log(
+    `building FerretDB ${FERRETDB_VERSION} into ${path.relative(ROOT, FERRETDB_BIN)} (first run only, about 1-2 minutes)`,
+  );
   const started = performance.now();
   try {
     let result = await goBuild(tmp, process.env);
@@ -191,7 +194,10 @@ async function startServer({ handleSignals = true } = {}) {
   try {
     const uri = await new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`FerretDB did not report READY within ${READY_TIMEOUT_MS / 1000} s; its stderr:\n${stderr}`)),
+        () =>
+          reject(
+            new Error(`FerretDB did not report READY within ${READY_TIMEOUT_MS / 1000} s; its stderr:\n${stderr}`),
+          ),
         READY_TIMEOUT_MS,
       );
       const fail = (err) => {

@@ -12,7 +12,14 @@ const assert = require('node:assert/strict');
 for (const name of Object.keys(process.env)) if (name.startsWith('ENCRYPTION_KEY')) delete process.env[name];
 process.env.ENCRYPTION_KEY = '8c6f2a1e0d9b4c7a5e3f1b2d4a6c8e0f1a3b5c7d9e0f2a4b6c8d0e1f3a5b7c9d';
 
-const { decrypt, isEncrypted, reloadKeys, encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('..');
+const {
+  decrypt,
+  isEncrypted,
+  reloadKeys,
+  encryptFieldIfModified,
+  createDecryptMethod,
+  createDecryptedGetter,
+} = require('..');
 const {
   startServer,
   mongooseVersions,
@@ -129,18 +136,32 @@ describe('Mongoose integration', () => {
         const raw = await rawLearner(_id);
         assertStoredEncrypted(raw, { ...ORIGINAL, 'personExtended.identifications.0.idNumber': 'P7654321' });
         const after = encryptedPathsOf(raw);
-        assert.notEqual(after['personExtended.identifications.0.idNumber'], before['personExtended.identifications.0.idNumber']);
-        for (const path of ['personExtended.identifications.1.idNumber', 'demographics.alienRegistrationNumber', 'ssn']) {
+        assert.notEqual(
+          after['personExtended.identifications.0.idNumber'],
+          before['personExtended.identifications.0.idNumber'],
+        );
+        for (const path of [
+          'personExtended.identifications.1.idNumber',
+          'demographics.alienRegistrationNumber',
+          'ssn',
+        ]) {
           assert.equal(after[path], before[path], `${path} is byte-identical`);
         }
-        assert.equal((await Learner.findById(_id)).personExtended.identifications[0].getDecryptedIdNumber(), 'P7654321');
+        assert.equal(
+          (await Learner.findById(_id)).personExtended.identifications[0].getDecryptedIdNumber(),
+          'P7654321',
+        );
       });
 
       it('pushing an identification encrypts the new element only', async () => {
         const { _id } = await Learner.create(learnerData());
         const before = encryptedPathsOf(await rawLearner(_id));
         const learner = await Learner.findById(_id);
-        learner.personExtended.identifications.push({ idType: 'nationalId', idNumber: 'N-998877', issuingAuthority: 'Utopia' });
+        learner.personExtended.identifications.push({
+          idType: 'nationalId',
+          idNumber: 'N-998877',
+          issuingAuthority: 'Utopia',
+        });
         await learner.save();
 
         const raw = await rawLearner(_id);
@@ -165,7 +186,11 @@ describe('Mongoose integration', () => {
         assertStoredEncrypted(raw, { ...ORIGINAL, 'demographics.alienRegistrationNumber': 'A087654321' });
         const after = encryptedPathsOf(raw);
         assert.notEqual(after['demographics.alienRegistrationNumber'], before['demographics.alienRegistrationNumber']);
-        for (const path of ['personExtended.identifications.0.idNumber', 'personExtended.identifications.1.idNumber', 'ssn']) {
+        for (const path of [
+          'personExtended.identifications.0.idNumber',
+          'personExtended.identifications.1.idNumber',
+          'ssn',
+        ]) {
           assert.equal(after[path], before[path], `${path} is byte-identical`);
         }
         assert.equal((await Learner.findById(_id)).demographics.alienRegistrationNumberPlain, 'A087654321');
@@ -219,7 +244,7 @@ describe('Mongoose integration', () => {
 
       it('decrypt helpers read the stored value past schema getters, at top-level and dotted paths', async () => {
         // Top-level paths are read with Document#get's noDottedPath option,
-        // dotted ones without it (lib/mongoose.js rawOptions): both must see
+        // dotted ones without it (lib/mongoose/compat.js storedGetOptions): both must see
         // the stored ciphertext, not what a getter makes of it.
         const masked = (v) => (typeof v === 'string' ? `masked:${v.length}` : v);
         const schema = new mongoose.Schema({
@@ -342,7 +367,9 @@ describe('Mongoose integration', () => {
         process.env.ENCRYPTION_KEY_VERSION = '07';
         reloadKeys();
         try {
-          const learner = new Learner({ personExtended: { identifications: [{ idType: 'passport', idNumber: PASSPORT }] } });
+          const learner = new Learner({
+            personExtended: { identifications: [{ idType: 'passport', idNumber: PASSPORT }] },
+          });
           await assert.rejects(learner.save(), { name: 'FieldCryptError', code: 'ERR_FIELDCRYPT_KEY_NOT_FOUND' });
           assert.equal(await rawLearner(learner._id), null);
 
@@ -365,10 +392,9 @@ describe('Mongoose integration', () => {
         // A tampered stored value does not decrypt.
         const stored = before.personExtended.identifications[0].idNumber;
         const flipped = stored.slice(0, -1) + (stored.endsWith('0') ? '1' : '0');
-        await connection.db.collection('learners').updateOne(
-          { _id: existing._id },
-          { $set: { 'personExtended.identifications.0.idNumber': flipped } },
-        );
+        await connection.db
+          .collection('learners')
+          .updateOne({ _id: existing._id }, { $set: { 'personExtended.identifications.0.idNumber': flipped } });
         const tampered = await Learner.findById(existing._id);
         assert.throws(() => tampered.personExtended.identifications[0].getDecryptedIdNumber(), {
           name: 'FieldCryptError',

@@ -41,7 +41,18 @@ const REAL_MONGODB = /^(1|true|yes)$/i.test(process.env.FIELDCRYPT_REAL_MONGODB 
 const it = (name, fn) => test.it(name, (t) => withTimeout(fn(t), 30_000));
 
 /** The paths the fixture encrypts through the plugin's `fields` option (the rest are marked `encrypted: true`). */
-const FIELDS = ['ssn', 'age', 'born', 'active', 'photo', 'balance', 'ownerId', 'count', 'profile', 'patientRecord.billing'];
+const FIELDS = [
+  'ssn',
+  'age',
+  'born',
+  'active',
+  'photo',
+  'balance',
+  'ownerId',
+  'count',
+  'profile',
+  'patientRecord.billing',
+];
 const STATUS_DEFAULT = 'status-default-zz';
 
 function recordSchema(mongoose, pluginOptions = {}) {
@@ -166,7 +177,8 @@ function plaintextsOf(...valueSets) {
   const add = (v) => {
     if (v === null || v === undefined) return;
     if (Array.isArray(v)) return v.forEach(add);
-    if (typeof v === 'object' && !Buffer.isBuffer(v) && !(v instanceof Date) && !v._bsontype) return Object.values(v).forEach(add);
+    if (typeof v === 'object' && !Buffer.isBuffer(v) && !(v instanceof Date) && !v._bsontype)
+      return Object.values(v).forEach(add);
     out.push(v);
   };
   for (const values of valueSets) {
@@ -213,7 +225,10 @@ function findPlaintexts(value, plaintexts) {
       return;
     }
     if (typeof v === 'boolean') {
-      const last = String(key).split('.').filter((p) => !/^(\d+|\$.*)$/.test(p)).pop();
+      const last = String(key)
+        .split('.')
+        .filter((p) => !/^(\d+|\$.*)$/.test(p))
+        .pop();
       if (BOOLEAN_KEYS.has(last)) found.push(`${at}: boolean at an encrypted Boolean path`);
       return;
     }
@@ -285,7 +300,9 @@ function assertNothingInClear(commands, plaintexts) {
 
 /** The error a server gives for an update shape it does not implement (FerretDB v1). */
 function isServerRejection(err) {
-  return Boolean(err) && (err.name === 'MongoServerError' || err.name === 'MongoBulkWriteError') && err.code !== undefined;
+  return (
+    Boolean(err) && (err.name === 'MongoServerError' || err.name === 'MongoBulkWriteError') && err.code !== undefined
+  );
 }
 
 /**
@@ -320,10 +337,16 @@ function valueAt(obj, path) {
 /** Typed equality: the value and its type (Date, Buffer, Decimal128, ObjectId, number, boolean, string, objects). */
 function assertSameTyped(actual, expected, where) {
   if (expected instanceof Date) {
-    assert.ok(actual instanceof Date, `${where} is a Date (got ${actual && actual.constructor && actual.constructor.name})`);
+    assert.ok(
+      actual instanceof Date,
+      `${where} is a Date (got ${actual && actual.constructor && actual.constructor.name})`,
+    );
     assert.equal(actual.getTime(), expected.getTime(), where);
   } else if (Buffer.isBuffer(expected)) {
-    assert.ok(Buffer.isBuffer(actual), `${where} is a Buffer (got ${actual && actual.constructor && actual.constructor.name})`);
+    assert.ok(
+      Buffer.isBuffer(actual),
+      `${where} is a Buffer (got ${actual && actual.constructor && actual.constructor.name})`,
+    );
     assert.ok(Buffer.from(actual).equals(expected), `${where} has the same bytes`);
   } else if (expected && expected._bsontype) {
     assert.equal(actual && actual._bsontype, expected._bsontype, `${where} is a ${expected._bsontype}`);

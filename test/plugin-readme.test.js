@@ -27,7 +27,16 @@ function readmeExample() {
   return code.replace(/^import .*\n/gm, '');
 }
 
-const PLAINTEXTS = ['123-45-6789', '4111-1111-1111-1111', 120.5, 99.5, 'X1234567', 'penicillin', 'latex', new Date('1815-12-10')];
+const PLAINTEXTS = [
+  '123-45-6789',
+  '4111-1111-1111-1111',
+  120.5,
+  99.5,
+  'X1234567',
+  'penicillin',
+  'latex',
+  new Date('1815-12-10'),
+];
 
 describe('README: the fieldEncryption example', () => {
   let server;

@@ -62,7 +62,21 @@ function outputAt(out, path) {
 
 /** Every encrypted path of a toJSON()/toObject() result is gone; the others are there. */
 function assertOmitted(out) {
-  for (const key of ['ssn', 'age', 'born', 'active', 'photo', 'balance', 'ownerId', 'count', 'profile', 'aliases', 'scores', 'secrets', 'status']) {
+  for (const key of [
+    'ssn',
+    'age',
+    'born',
+    'active',
+    'photo',
+    'balance',
+    'ownerId',
+    'count',
+    'profile',
+    'aliases',
+    'scores',
+    'secrets',
+    'status',
+  ]) {
     assert.ok(!(key in out), `${key} is omitted`);
   }
   assert.deepEqual(Object.keys(out.patientRecord.billing || {}), [], 'patientRecord.billing.* are omitted');
@@ -111,7 +125,11 @@ describe('fieldEncryption: read paths and options', () => {
           const [fromFind] = await Record.find({ _id: id });
           const fromFindOne = await Record.findOne({ name: v.name });
           const fromFindById = await Record.findById(id);
-          for (const [name, doc] of [['find', fromFind], ['findOne', fromFindOne], ['findById', fromFindById]]) {
+          for (const [name, doc] of [
+            ['find', fromFind],
+            ['findOne', fromFindOne],
+            ['findById', fromFindById],
+          ]) {
             assertAllTyped((p) => doc.get(p), full(v), name);
             assert.equal(doc.isModified(), false, `${name}: decrypting marks nothing modified`);
           }
@@ -122,26 +140,43 @@ describe('fieldEncryption: read paths and options', () => {
           const [fromFind] = await Record.find({ _id: id }).lean();
           const fromFindOne = await Record.findOne({ name: v.name }).lean();
           const fromFindById = await Record.findById(id).lean();
-          for (const [name, doc] of [['find', fromFind], ['findOne', fromFindOne], ['findById', fromFindById]]) {
+          for (const [name, doc] of [
+            ['find', fromFind],
+            ['findOne', fromFindOne],
+            ['findById', fromFindById],
+          ]) {
             assertAllTyped((p) => valueAt(doc, p), full(v), `${name} lean`);
           }
         });
 
         it('cursors, hydrated and lean', async () => {
           const { v, id } = await created();
-          for await (const doc of Record.find({ _id: id }).cursor()) assertAllTyped((p) => doc.get(p), full(v), 'cursor');
-          for await (const doc of Record.find({ _id: id }).lean().cursor()) assertAllTyped((p) => valueAt(doc, p), full(v), 'lean cursor');
+          for await (const doc of Record.find({ _id: id }).cursor())
+            assertAllTyped((p) => doc.get(p), full(v), 'cursor');
+          for await (const doc of Record.find({ _id: id }).lean().cursor())
+            assertAllTyped((p) => valueAt(doc, p), full(v), 'lean cursor');
         });
 
         it('documents returned by findOneAndUpdate, findOneAndReplace, findOneAndDelete (hydrated, lean, with result metadata)', async () => {
           const { v, id } = await created();
           const updated = await Record.findOneAndUpdate({ _id: id }, { name: 'n1' }, { returnDocument: 'after' });
           assertAllTyped((p) => updated.get(p), full(v), 'findOneAndUpdate');
-          const lean = await Record.findOneAndUpdate({ _id: id }, { name: 'n2' }, { returnDocument: 'after', lean: true });
+          const lean = await Record.findOneAndUpdate(
+            { _id: id },
+            { name: 'n2' },
+            { returnDocument: 'after', lean: true },
+          );
           assertAllTyped((p) => valueAt(lean, p), full(v), 'findOneAndUpdate lean');
-          const meta = await Record.findOneAndUpdate({ _id: id }, { name: 'n3' }, { lean: true, includeResultMetadata: true });
+          const meta = await Record.findOneAndUpdate(
+            { _id: id },
+            { name: 'n3' },
+            { lean: true, includeResultMetadata: true },
+          );
           assertAllTyped((p) => valueAt(meta.value, p), full(v), 'findOneAndUpdate lean includeResultMetadata');
-          const before = await Record.findOneAndReplace({ _id: id }, docOf(v), { returnDocument: 'before', lean: true });
+          const before = await Record.findOneAndReplace({ _id: id }, docOf(v), {
+            returnDocument: 'before',
+            lean: true,
+          });
           assertAllTyped((p) => valueAt(before, p), full(v), 'findOneAndReplace lean');
           const deleted = await Record.findOneAndDelete({ _id: id });
           assertAllTyped((p) => deleted.get(p), full(v), 'findOneAndDelete');
@@ -152,7 +187,10 @@ describe('fieldEncryption: read paths and options', () => {
 
         it('populate, hydrated and lean', async () => {
           const { v, id } = await created();
-          const Ref = connection.model('Ref', new mongoose.Schema({ record: { type: mongoose.Schema.Types.ObjectId, ref: 'Record' } }));
+          const Ref = connection.model(
+            'Ref',
+            new mongoose.Schema({ record: { type: mongoose.Schema.Types.ObjectId, ref: 'Record' } }),
+          );
           const ref = await Ref.create({ record: id });
           const populated = await Ref.findById(ref._id).populate('record');
           assertAllTyped((p) => populated.record.get(p), full(v), 'populated');
@@ -206,8 +244,14 @@ describe('fieldEncryption: read paths and options', () => {
           assert.equal(outputs[0].idType, 'passport');
           assert.equal(outputs[1].country, 'UT');
           assert.equal(outputs[2].label, 'home');
-          assert.equal(found.identifications[0].toJSON({ includeDecrypted: true }).idNumber, v.identifications[0].idNumber);
-          assert.equal(found.demographics.toObject({ includeDecrypted: true }).alienRegistrationNumber, v.demographics.alienRegistrationNumber);
+          assert.equal(
+            found.identifications[0].toJSON({ includeDecrypted: true }).idNumber,
+            v.identifications[0].idNumber,
+          );
+          assert.equal(
+            found.demographics.toObject({ includeDecrypted: true }).alienRegistrationNumber,
+            v.demographics.alienRegistrationNumber,
+          );
         });
 
         it('toJSON/toObject({ includeDecrypted: true }) include the typed plaintext', async () => {
@@ -251,7 +295,8 @@ describe('fieldEncryption: read paths and options', () => {
           assert.match(found.get('ssn'), STORED_VALUE);
           assert.match(found.get('age'), STORED_VALUE, 'a Number path holds its ciphertext string');
           assert.match(found.identifications[0].idNumber, STORED_VALUE);
-          for (const [path, value] of Object.entries(full(v))) assertSameTyped(found.decryptField(path), value, `decryptField(${path})`);
+          for (const [path, value] of Object.entries(full(v)))
+            assertSameTyped(found.decryptField(path), value, `decryptField(${path})`);
           assertSameTyped(found.decryptField('aliases'), v.aliases, 'decryptField of a whole encrypted array');
           assert.throws(() => found.decryptField('name'), { code: 'ERR_FIELDCRYPT_INVALID_ARGUMENT' });
         });
@@ -260,7 +305,11 @@ describe('fieldEncryption: read paths and options', () => {
           const v = recordValues(mongoose);
           const { _id } = await Explicit.create(docOf(v));
           const found = await Explicit.findById(_id);
-          assertAllTyped((p) => outputAt(found.toObject({ includeDecrypted: true, flattenMaps: true }), p), full(v), 'includeDecrypted');
+          assertAllTyped(
+            (p) => outputAt(found.toObject({ includeDecrypted: true, flattenMaps: true }), p),
+            full(v),
+            'includeDecrypted',
+          );
           assertOmitted(found.toJSON());
           const lean = await Explicit.findById(_id).lean();
           assert.match(lean.ssn, STORED_VALUE);
@@ -310,10 +359,26 @@ describe('fieldEncryption: read paths and options', () => {
             assert.ok(e.documentId.equals(doc._id));
             assert.equal(e.keyVersion, '01');
           }
-          assert.deepEqual(
-            [...new Set(encrypted.map((e) => e.path))].sort(),
-            ['active', 'age', 'aliases', 'balance', 'born', 'contacts.$*.phone', 'count', 'demographics.alienRegistrationNumber', 'identifications.idNumber', 'ownerId', 'patientRecord.billing.amount', 'patientRecord.billing.cardNumber', 'photo', 'profile', 'scores', 'secrets.$*', 'ssn', 'status'],
-          );
+          assert.deepEqual([...new Set(encrypted.map((e) => e.path))].sort(), [
+            'active',
+            'age',
+            'aliases',
+            'balance',
+            'born',
+            'contacts.$*.phone',
+            'count',
+            'demographics.alienRegistrationNumber',
+            'identifications.idNumber',
+            'ownerId',
+            'patientRecord.billing.amount',
+            'patientRecord.billing.cardNumber',
+            'photo',
+            'profile',
+            'scores',
+            'secrets.$*',
+            'ssn',
+            'status',
+          ]);
           events.length = 0;
           await Audited.findById(doc._id);
           await Audited.findById(doc._id).lean();
@@ -322,11 +387,21 @@ describe('fieldEncryption: read paths and options', () => {
           assert.ok(decrypted.every((e) => e.documentId.equals(doc._id) && e.keyVersion === '01'));
           events.length = 0;
           await Audited.updateOne({ _id: doc._id }, { $set: { ssn: v.ssn } });
-          assert.deepEqual(events.map(([kind, e]) => [kind, e.path, String(e.documentId)]), [['encrypt', 'ssn', String(doc._id)]]);
+          assert.deepEqual(
+            events.map(([kind, e]) => [kind, e.path, String(e.documentId)]),
+            [['encrypt', 'ssn', String(doc._id)]],
+          );
           assert.deepEqual(findPlaintexts(events, plaintextsOf(v)), [], 'no plaintext in any audit record');
 
           // An audit callback that throws fails the operation: nothing is written unaudited.
-          const Strict = connection.model('AuditFailsRecord', recordSchema(mongoose, { onEncrypt: () => { throw new Error('audit log unavailable'); } }));
+          const Strict = connection.model(
+            'AuditFailsRecord',
+            recordSchema(mongoose, {
+              onEncrypt: () => {
+                throw new Error('audit log unavailable');
+              },
+            }),
+          );
           const attempt = new Strict(docOf(recordValues(mongoose)));
           await assert.rejects(attempt.save(), /audit log unavailable/);
           assert.equal(await rawCollection(Strict).findOne({ _id: attempt._id }), null);
@@ -337,7 +412,11 @@ describe('fieldEncryption: read paths and options', () => {
         it('a stored plaintext on an encrypted path is an error naming model and path, hydrated and lean', async () => {
           const { id: _id } = await created();
           await rawCollection(Record).updateOne({ _id }, { $set: { ssn: 'legacy-ssn-zz', age: 41 } });
-          for (const read of [() => Record.findById(_id), () => Record.findById(_id).lean(), () => Record.find({ _id })]) {
+          for (const read of [
+            () => Record.findById(_id),
+            () => Record.findById(_id).lean(),
+            () => Record.find({ _id }),
+          ]) {
             await assert.rejects(read(), (err) => {
               assert.equal(err.code, 'ERR_FIELDCRYPT_UNENCRYPTED_VALUE');
               assert.equal(err.modelName, 'Record');
@@ -358,7 +437,10 @@ describe('fieldEncryption: read paths and options', () => {
           const Lenient = connection.model('LenientRecord', recordSchema(mongoose, { allowUnencrypted: true }));
           const v = recordValues(mongoose);
           const { _id } = await Lenient.create(docOf(v));
-          await rawCollection(Lenient).updateOne({ _id }, { $set: { ssn: 'legacy-ssn-zz', age: 41, 'aliases.0': 'legacy-alias-zz' } });
+          await rawCollection(Lenient).updateOne(
+            { _id },
+            { $set: { ssn: 'legacy-ssn-zz', age: 41, 'aliases.0': 'legacy-alias-zz' } },
+          );
           const doc = await Lenient.findById(_id);
           assert.equal(doc.ssn, 'legacy-ssn-zz');
           assert.equal(doc.age, 41);
@@ -393,8 +475,14 @@ describe('fieldEncryption: read paths and options', () => {
           const [inserted] = await Person.insertMany([{ age: 40, code: 'UPPER-zz' }]);
           const stored = await rawCollection(Person).findOne({ _id: inserted._id });
           assert.match(stored.code, STORED_VALUE);
-          assert.equal((await Person.findById(inserted._id)).code, 'upper-zz', 'the setter ran on the plaintext, before encryption');
-          await assert.rejects(Person.updateOne({ _id: ok._id }, { age: 5 }, { runValidators: true }), { name: 'ValidationError' });
+          assert.equal(
+            (await Person.findById(inserted._id)).code,
+            'upper-zz',
+            'the setter ran on the plaintext, before encryption',
+          );
+          await assert.rejects(Person.updateOne({ _id: ok._id }, { age: 5 }, { runValidators: true }), {
+            name: 'ValidationError',
+          });
           await Person.updateOne({ _id: ok._id }, { age: 50, code: 'NEW-zz' }, { runValidators: true });
           const updated = await Person.findById(ok._id);
           assert.equal(updated.age, 50);
@@ -408,7 +496,10 @@ describe('fieldEncryption: read paths and options', () => {
           const twin = new Record({ _id: doc._id, ...docOf(v) });
           await assert.rejects(twin.save(), (err) => err.code === 11000);
           assertAllTyped((p) => twin.get(p), full(v), 'after the failed save');
-          await assert.rejects(Record.insertMany([twin]), (err) => err.code === 11000 || /duplicate/i.test(err.message));
+          await assert.rejects(
+            Record.insertMany([twin]),
+            (err) => err.code === 11000 || /duplicate/i.test(err.message),
+          );
           if (major >= 9) {
             assertAllTyped((p) => twin.get(p), full(v), 'after the failed insertMany');
           } else {
@@ -455,11 +546,17 @@ describe('fieldEncryption: read paths and options', () => {
           const nodeStored = `01:${iv.toString('hex')}:${cipher.getAuthTag().toString('hex')}:${ct.toString('hex')}`;
           await connection.db.collection('legacyids').insertOne({ idNumber: nodeStored, note: 'node:crypto' });
 
-          const pluginSchema = new Schema({ idNumber: { type: String, encrypted: true }, note: String }, { collection: 'legacyids' });
+          const pluginSchema = new Schema(
+            { idNumber: { type: String, encrypted: true }, note: String },
+            { collection: 'legacyids' },
+          );
           pluginSchema.plugin(fieldEncryption);
           const Migrated = connection.model('MigratedId', pluginSchema);
           const docs = await Migrated.find().sort({ note: 1 });
-          assert.deepEqual(docs.map((d) => d.idNumber), ['X1234567-zz', 'N7654321-zz']);
+          assert.deepEqual(
+            docs.map((d) => d.idNumber),
+            ['X1234567-zz', 'N7654321-zz'],
+          );
           // And what the plugin writes for a string, the helper's method reads.
           await Migrated.updateOne({ _id: written._id }, { idNumber: 'X7777777-zz' });
           assert.equal((await Legacy.findById(written._id)).getDecryptedIdNumber(), 'X7777777-zz');

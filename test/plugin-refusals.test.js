@@ -34,15 +34,27 @@ const UPDATE_REFUSALS = [
   ['$currentDate on an encrypted Date', { $currentDate: { born: true } }, 'born'],
   ['$rename of an encrypted path', { $rename: { ssn: 'formerSsn' } }, 'ssn'],
   ['$rename onto an encrypted path', { $rename: { name: 'ssn' } }, 'ssn'],
-  ['$rename of a container of encrypted paths', { $rename: { demographics: 'demo' } }, 'demographics.alienRegistrationNumber'],
+  [
+    '$rename of a container of encrypted paths',
+    { $rename: { demographics: 'demo' } },
+    'demographics.alienRegistrationNumber',
+  ],
   ['$inc on an encrypted array element', { $inc: { 'scores.0': 1 } }, 'scores'],
   ['$pull by value from an encrypted array', { $pull: { aliases: 'aliasA-zz' } }, 'aliases'],
-  ['$pull by a condition on an encrypted field', { $pull: { identifications: { idNumber: 'pass-zz' } } }, 'identifications.idNumber'],
+  [
+    '$pull by a condition on an encrypted field',
+    { $pull: { identifications: { idNumber: 'pass-zz' } } },
+    'identifications.idNumber',
+  ],
   ['$pullAll from an encrypted array', { $pullAll: { scores: [1.5] } }, 'scores'],
   ['$set inside an encrypted Mixed value', { $set: { 'profile.note': 'profile-zz' } }, 'profile'],
   ['$set inside an encrypted Buffer', { $set: { 'photo.0': 1 } }, 'photo'],
   ['$push with $sort on encrypted elements', { $push: { aliases: { $each: ['aliasX-zz'], $sort: 1 } } }, 'aliases'],
-  ['$push with $sort by an encrypted field', { $push: { identifications: { $each: [{ idNumber: 'passX-zz' }], $sort: { idNumber: 1 } } } }, 'identifications'],
+  [
+    '$push with $sort by an encrypted field',
+    { $push: { identifications: { $each: [{ idNumber: 'passX-zz' }], $sort: { idNumber: 1 } } } },
+    'identifications',
+  ],
   ['an update pipeline that sets an encrypted path', [{ $set: { ssn: 'ssn-pipe-zz' } }], 'ssn'],
   ['an update pipeline that replaces the document', [{ $replaceWith: { name: 'x' } }], 'ssn'],
 ];
@@ -52,9 +64,21 @@ const FILTER_REFUSALS = [
   ['$in with plaintexts', { age: { $in: [1000.0625, 7] } }, 'age'],
   ['$regex on an encrypted path', { ssn: { $regex: '^ssn' } }, 'ssn'],
   ['$gt on an encrypted Date', { born: { $gt: new Date(0) } }, 'born'],
-  ['an encrypted field of an array element', { 'identifications.idNumber': 'pass-find-zz' }, 'identifications.idNumber'],
-  ['$elemMatch on an encrypted field', { identifications: { $elemMatch: { idNumber: 'pass-find-zz' } } }, 'identifications.idNumber'],
-  ['a whole subdocument with a plaintext', { demographics: { alienRegistrationNumber: 'arn-find-zz', country: 'UT' } }, 'demographics.alienRegistrationNumber'],
+  [
+    'an encrypted field of an array element',
+    { 'identifications.idNumber': 'pass-find-zz' },
+    'identifications.idNumber',
+  ],
+  [
+    '$elemMatch on an encrypted field',
+    { identifications: { $elemMatch: { idNumber: 'pass-find-zz' } } },
+    'identifications.idNumber',
+  ],
+  [
+    'a whole subdocument with a plaintext',
+    { demographics: { alienRegistrationNumber: 'arn-find-zz', country: 'UT' } },
+    'demographics.alienRegistrationNumber',
+  ],
   ['a Map value', { 'secrets.k1': 'secret1-find-zz' }, 'secrets.$*'],
   ['$or with a plaintext', { $or: [{ name: 'x' }, { ssn: 'ssn-find-zz' }] }, 'ssn'],
   ['$expr naming an encrypted path', { $expr: { $eq: ['$ssn', 'ssn-find-zz'] } }, 'ssn'],
@@ -92,7 +116,11 @@ describe('fieldEncryption: refusals', () => {
         assert.equal(error.modelName, 'Record');
         assert.ok(error.message.includes(`Record.${path}`), `the message names Record.${path}: ${error.message}`);
         assert.ok(!/-zz/.test(error.message), 'the message does not contain the value');
-        assert.deepEqual(commands.map((c) => c.name), [], 'no command was sent');
+        assert.deepEqual(
+          commands.map((c) => c.name),
+          [],
+          'no command was sent',
+        );
         return error;
       }
 
@@ -129,7 +157,12 @@ describe('fieldEncryption: refusals', () => {
         it('arrayFilters that test an encrypted field', async () => {
           const id = new mongoose.Types.ObjectId();
           await refused(
-            () => Record.updateOne({ _id: id }, { $set: { 'identifications.$[el].idType': 'x' } }, { arrayFilters: [{ 'el.idNumber': 'pass-af-zz' }] }),
+            () =>
+              Record.updateOne(
+                { _id: id },
+                { $set: { 'identifications.$[el].idType': 'x' } },
+                { arrayFilters: [{ 'el.idNumber': 'pass-af-zz' }] },
+              ),
             'ERR_FIELDCRYPT_UNSUPPORTED_QUERY',
             'identifications.idNumber',
           );
@@ -155,7 +188,12 @@ describe('fieldEncryption: refusals', () => {
           const doc = await Record.create({ ...docOf(v), patientRecord: { ...v.patientRecord, ward: 'w' } });
           await Record.updateOne(
             { _id: doc._id },
-            { $unset: { ssn: 1 }, $pop: { aliases: 1 }, $pull: { identifications: { idType: 'license' } }, $inc: { __v: 1 } },
+            {
+              $unset: { ssn: 1 },
+              $pop: { aliases: 1 },
+              $pull: { identifications: { idType: 'license' } },
+              $inc: { __v: 1 },
+            },
           );
           const raw = await connection.db.collection('records').findOne({ _id: doc._id });
           assert.equal(raw.ssn, undefined);
@@ -173,7 +211,10 @@ describe('fieldEncryption: refusals', () => {
           ['Model.findOneAndDelete', (M, f) => M.findOneAndDelete(f)],
           ['Model.updateOne with upsert', (M, f) => M.updateOne(f, { $set: { name: 'x' } }, { upsert: true })],
           ['Model.replaceOne with upsert', (M, f) => M.replaceOne(f, { name: 'x' }, { upsert: true })],
-          ['Model.bulkWrite updateOne with upsert', (M, f) => M.bulkWrite([{ updateOne: { filter: f, update: { name: 'x' }, upsert: true } }])],
+          [
+            'Model.bulkWrite updateOne with upsert',
+            (M, f) => M.bulkWrite([{ updateOne: { filter: f, update: { name: 'x' }, upsert: true } }]),
+          ],
           ['Model.bulkWrite deleteMany', (M, f) => M.bulkWrite([{ deleteMany: { filter: f } }])],
           ['Model.aggregate $match', (M, f) => M.aggregate([{ $sort: { name: 1 } }, { $match: f }])],
         ];
@@ -191,12 +232,23 @@ describe('fieldEncryption: refusals', () => {
           const stored = (await connection.db.collection('records').findOne({ _id: doc._id })).ssn;
           assert.equal((await Record.find({ _id: doc._id, ssn: stored })).length, 1);
           assert.equal((await Record.find({ _id: doc._id, ssn: { $exists: true }, age: { $ne: null } })).length, 1);
-          assert.equal((await Record.find({ _id: doc._id, aliases: { $size: 2 }, born: { $type: 'string' } })).length, 1);
-          assert.equal((await Record.find({ _id: doc._id, 'identifications.idType': 'passport', ssn: { $in: [stored, null] } })).length, 1);
+          assert.equal(
+            (await Record.find({ _id: doc._id, aliases: { $size: 2 }, born: { $type: 'string' } })).length,
+            1,
+          );
+          assert.equal(
+            (await Record.find({ _id: doc._id, 'identifications.idType': 'passport', ssn: { $in: [stored, null] } }))
+              .length,
+            1,
+          );
           assert.equal(await Record.countDocuments({ _id: doc._id, demographics: { $exists: true } }), 1);
           assert.equal((await Record.aggregate([{ $match: { _id: doc._id, ssn: stored } }])).length, 1);
           // After a stage that reshapes the documents, field names are the pipeline's own: not checked.
-          await Record.aggregate([{ $match: { _id: doc._id } }, { $project: { ssn: '$name' } }, { $match: { ssn: v.name } }]);
+          await Record.aggregate([
+            { $match: { _id: doc._id } },
+            { $project: { ssn: '$name' } },
+            { $match: { ssn: v.name } },
+          ]);
         });
       });
     });

@@ -79,8 +79,20 @@ describe('fieldEncryption: schemas, discriminators and options', () => {
         });
         schema.plugin(fieldEncryption, { fields: ['home', 'past', 'codes', 'tags'] });
         const M = connection.model('WholeContainers', schema);
-        assert.deepEqual(encryptedPaths(M).sort(), ['codes.$*', 'grid', 'home.street', 'home.zip', 'past.street', 'past.zip', 'tags.$*.label']);
-        const { error, commands, result: doc } = await watch.during(() =>
+        assert.deepEqual(encryptedPaths(M).sort(), [
+          'codes.$*',
+          'grid',
+          'home.street',
+          'home.zip',
+          'past.street',
+          'past.zip',
+          'tags.$*.label',
+        ]);
+        const {
+          error,
+          commands,
+          result: doc,
+        } = await watch.during(() =>
           M.create({
             home: { street: 'Home-st-zz', zip: 12345.5 },
             past: [{ street: 'Past-st-zz', zip: 67890.5 }],
@@ -91,7 +103,19 @@ describe('fieldEncryption: schemas, discriminators and options', () => {
           }),
         );
         assert.ifError(error);
-        const plaintexts = ['Home-st-zz', 12345.5, 'Past-st-zz', 67890.5, 111.25, 'label-zz', 1.0625, 2.0625, 3.0625, 4.0625, 5.0625];
+        const plaintexts = [
+          'Home-st-zz',
+          12345.5,
+          'Past-st-zz',
+          67890.5,
+          111.25,
+          'label-zz',
+          1.0625,
+          2.0625,
+          3.0625,
+          4.0625,
+          5.0625,
+        ];
         assertNothingInClear(commands, plaintexts);
         const raw = await connection.db.collection(M.collection.collectionName).findOne({ _id: doc._id });
         assert.equal(assertStoredEncrypted(M, raw, plaintexts), 8);
@@ -109,20 +133,41 @@ describe('fieldEncryption: schemas, discriminators and options', () => {
         });
         assert.ifError(updated.error);
         assertNothingInClear(updated.commands, plaintexts);
-        assertStoredEncrypted(M, await connection.db.collection(M.collection.collectionName).findOne({ _id: doc._id }), plaintexts);
-        assert.deepEqual((await M.findById(doc._id)).grid.map((row) => [...row]), [[5.0625], [3.0625], [4.0625]]);
+        assertStoredEncrypted(
+          M,
+          await connection.db.collection(M.collection.collectionName).findOne({ _id: doc._id }),
+          plaintexts,
+        );
+        assert.deepEqual(
+          (await M.findById(doc._id)).grid.map((row) => [...row]),
+          [[5.0625], [3.0625], [4.0625]],
+        );
       });
 
       it('discriminators: paths of each discriminator, through the base model and the discriminator model', async () => {
         const base = new Schema({ name: String, ssn: { type: String, encrypted: true } }, { discriminatorKey: 'kind' });
         base.plugin(fieldEncryption);
         const Person = connection.model('Person', base);
-        const Patient = Person.discriminator('Patient', new Schema({ mrn: { type: String, encrypted: true }, ward: String }));
+        const Patient = Person.discriminator(
+          'Patient',
+          new Schema({ mrn: { type: String, encrypted: true }, ward: String }),
+        );
         const Staff = Person.discriminator('Staff', new Schema({ badge: { type: Number, encrypted: true } }));
         assert.deepEqual(encryptedPaths(Person).sort(), ['badge', 'mrn', 'ssn']);
         assert.deepEqual(encryptedPaths(Patient).sort(), ['mrn', 'ssn']);
 
-        const plaintexts = ['ssn-1-zz', 'mrn-1-zz', 4242.5, 'ssn-2-zz', 'mrn-2-zz', 'mrn-3-zz', 'ssn-4-zz', 'mrn-4-zz', 9191.5, 'mrn-5-zz'];
+        const plaintexts = [
+          'ssn-1-zz',
+          'mrn-1-zz',
+          4242.5,
+          'ssn-2-zz',
+          'mrn-2-zz',
+          'mrn-3-zz',
+          'ssn-4-zz',
+          'mrn-4-zz',
+          9191.5,
+          'mrn-5-zz',
+        ];
         const { error, commands } = await watch.during(async () => {
           const a = await Patient.create({ name: 'a', ssn: 'ssn-1-zz', mrn: 'mrn-1-zz' });
           await Staff.create({ name: 'b', badge: 4242.5 });
@@ -133,7 +178,9 @@ describe('fieldEncryption: schemas, discriminators and options', () => {
           // discriminator's own.
           await Person.updateOne({ _id: a._id }, { $set: { mrn: 'mrn-5-zz' } });
           await Person.updateOne({ _id: a._id, kind: 'Patient' }, { $set: { mrn: 'mrn-3-zz' } });
-          await Person.bulkWrite([{ insertOne: { document: { kind: 'Patient', name: 'd', ssn: 'ssn-4-zz', mrn: 'mrn-4-zz' } } }]);
+          await Person.bulkWrite([
+            { insertOne: { document: { kind: 'Patient', name: 'd', ssn: 'ssn-4-zz', mrn: 'mrn-4-zz' } } },
+          ]);
           await Staff.updateOne({ name: 'b' }, { badge: 9191.5 });
         });
         assert.ifError(error);
@@ -152,19 +199,38 @@ describe('fieldEncryption: schemas, discriminators and options', () => {
           ],
         );
         const lean = await Person.find().sort({ name: 1 }).lean();
-        assert.deepEqual(lean.map((p) => p.mrn || p.badge), ['mrn-3-zz', 9191.5, 'mrn-2-zz', 'mrn-4-zz']);
+        assert.deepEqual(
+          lean.map((p) => p.mrn || p.badge),
+          ['mrn-3-zz', 9191.5, 'mrn-2-zz', 'mrn-4-zz'],
+        );
         const [aggregated] = await Person.aggregate([{ $match: { name: 'b' } }]);
-        assert.equal(decryptDocument(Person, aggregated).badge, 9191.5, 'decryptDocument picks the discriminator by its key');
+        assert.equal(
+          decryptDocument(Person, aggregated).badge,
+          9191.5,
+          'decryptDocument picks the discriminator by its key',
+        );
       });
 
       it('aliases: updates and filters through an alias (translateAliases) are encrypted or refused like the path', async () => {
         const Sub = new Schema({ n: { type: String, alias: 'number', encrypted: true } });
-        const schema = new Schema({ s: { type: String, alias: 'socialSecurity', encrypted: true }, sub: Sub, ids: [Sub] });
+        const schema = new Schema({
+          s: { type: String, alias: 'socialSecurity', encrypted: true },
+          sub: Sub,
+          ids: [Sub],
+        });
         schema.plugin(fieldEncryption);
         const M = connection.model('Aliased', schema);
         const plaintexts = ['alias-1-zz', 'alias-2-zz', 'alias-3-zz', 'alias-4-zz', 'alias-5-zz', 'alias-6-zz'];
-        const { error, commands, result: doc } = await watch.during(async () => {
-          const created = await M.create({ socialSecurity: 'alias-1-zz', sub: { number: 'alias-2-zz' }, ids: [{ number: 'alias-3-zz' }] });
+        const {
+          error,
+          commands,
+          result: doc,
+        } = await watch.during(async () => {
+          const created = await M.create({
+            socialSecurity: 'alias-1-zz',
+            sub: { number: 'alias-2-zz' },
+            ids: [{ number: 'alias-3-zz' }],
+          });
           await M.updateOne(
             { _id: created._id },
             { socialSecurity: 'alias-4-zz', 'sub.number': 'alias-5-zz', 'ids.0.number': 'alias-6-zz' },
@@ -192,7 +258,10 @@ describe('fieldEncryption: schemas, discriminators and options', () => {
         const conn = await instance.createConnection(server.uri, { dbName: connection.name }).asPromise();
         try {
           const Child = new instance.Schema({ secret: { type: String, encrypted: true } });
-          const M = conn.model('GlobalPlugin', new instance.Schema({ top: { type: Number, encrypted: true }, kids: [Child] }));
+          const M = conn.model(
+            'GlobalPlugin',
+            new instance.Schema({ top: { type: Number, encrypted: true }, kids: [Child] }),
+          );
           const doc = await M.create({ top: 7.25, kids: [{ secret: 'kid-zz' }] });
           const raw = await conn.db.collection(M.collection.collectionName).findOne({ _id: doc._id });
           assertStoredEncrypted(M, raw, [7.25, 'kid-zz']);
@@ -207,7 +276,7 @@ describe('fieldEncryption: schemas, discriminators and options', () => {
         }
       });
 
-      it("save hooks: those before the plugin see plaintext; a plaintext assigned by one after it is still encrypted", async () => {
+      it('save hooks: those before the plugin see plaintext; a plaintext assigned by one after it is still encrypted', async () => {
         const schema = new Schema({
           ssn: { type: String, encrypted: true },
           digits: { type: String, encrypted: true },
@@ -272,9 +341,15 @@ describe('fieldEncryption: schemas, discriminators and options', () => {
           ['ssn', /options must be an object/],
         ];
         for (const [options, message] of bad) {
-          assert.throws(() => schema().plugin(fieldEncryption, options), { code: 'ERR_FIELDCRYPT_INVALID_ARGUMENT', message });
+          assert.throws(() => schema().plugin(fieldEncryption, options), {
+            code: 'ERR_FIELDCRYPT_INVALID_ARGUMENT',
+            message,
+          });
         }
-        assert.throws(() => new Schema({ _id: { type: String, encrypted: true } }).plugin(fieldEncryption), /'_id' cannot be encrypted/);
+        assert.throws(
+          () => new Schema({ _id: { type: String, encrypted: true } }).plugin(fieldEncryption),
+          /'_id' cannot be encrypted/,
+        );
         // Fine: nested names, `$*` for Map values, deduplicate (Mongoose's own option).
         schema().plugin(fieldEncryption, { fields: ['nested'], deduplicate: true });
         new Schema({ m: { type: Map, of: String } }).plugin(fieldEncryption, { fields: ['m.$*'] });

@@ -94,7 +94,13 @@ const UPDATE_SHAPES = [
   {
     name: '$push',
     build: (s, v) => ({
-      update: { $push: { aliases: v.more.alias, scores: v.more.score, identifications: { idType: 'visa', idNumber: v.more.idNumber } } },
+      update: {
+        $push: {
+          aliases: v.more.alias,
+          scores: v.more.score,
+          identifications: { idType: 'visa', idNumber: v.more.idNumber },
+        },
+      },
     }),
     expect: (s, v) => ({
       ...withStatus(expectedOf(s)),
@@ -125,7 +131,13 @@ const UPDATE_SHAPES = [
   {
     name: '$addToSet',
     build: (s, v) => ({
-      update: { $addToSet: { aliases: v.more.alias, scores: v.more.score, identifications: { idType: 'visa', idNumber: v.more.idNumber } } },
+      update: {
+        $addToSet: {
+          aliases: v.more.alias,
+          scores: v.more.score,
+          identifications: { idType: 'visa', idNumber: v.more.idNumber },
+        },
+      },
     }),
     expect: (s, v) => ({
       ...withStatus(expectedOf(s)),
@@ -166,7 +178,9 @@ const UPDATE_SHAPES = [
   {
     name: '$[] all positional',
     ferretdb: true,
-    build: (s, v) => ({ update: { $set: { 'identifications.$[].idNumber': v.more.idNumber, 'aliases.$[]': v.more.alias } } }),
+    build: (s, v) => ({
+      update: { $set: { 'identifications.$[].idNumber': v.more.idNumber, 'aliases.$[]': v.more.alias } },
+    }),
     expect: (s, v) => ({
       ...withStatus(expectedOf(s)),
       'identifications.0.idNumber': v.more.idNumber,
@@ -186,7 +200,9 @@ const UPDATE_SHAPES = [
   },
   {
     name: '$setOnInsert (no upsert: no effect)',
-    build: (s, v) => ({ update: { $set: { name: 'renamed' }, $setOnInsert: { ssn: v.ssn, age: v.age, aliases: v.aliases } } }),
+    build: (s, v) => ({
+      update: { $set: { name: 'renamed' }, $setOnInsert: { ssn: v.ssn, age: v.age, aliases: v.aliases } },
+    }),
     expect: (s) => withStatus(expectedOf(s)),
   },
 ];
@@ -207,13 +223,19 @@ const UPDATE_METHODS = [
   {
     name: 'Model.findOneAndUpdate',
     returnsDocument: true,
-    run: (M, o) => M.findOneAndUpdate(o.filter, o.update, { arrayFilters: o.arrayFilters, upsert: o.upsert, returnDocument: 'after' }),
+    run: (M, o) =>
+      M.findOneAndUpdate(o.filter, o.update, {
+        arrayFilters: o.arrayFilters,
+        upsert: o.upsert,
+        returnDocument: 'after',
+      }),
   },
   {
     name: 'Model.findByIdAndUpdate',
     idOnly: true,
     returnsDocument: true,
-    run: (M, o) => M.findByIdAndUpdate(o.id, o.update, { arrayFilters: o.arrayFilters, upsert: o.upsert, returnDocument: 'after' }),
+    run: (M, o) =>
+      M.findByIdAndUpdate(o.id, o.update, { arrayFilters: o.arrayFilters, upsert: o.upsert, returnDocument: 'after' }),
   },
   {
     name: 'doc.updateOne',
@@ -222,11 +244,17 @@ const UPDATE_METHODS = [
   },
   {
     name: 'Model.bulkWrite updateOne',
-    run: (M, o) => M.bulkWrite([{ updateOne: { filter: o.filter, update: o.update, arrayFilters: o.arrayFilters, upsert: o.upsert } }]),
+    run: (M, o) =>
+      M.bulkWrite([
+        { updateOne: { filter: o.filter, update: o.update, arrayFilters: o.arrayFilters, upsert: o.upsert } },
+      ]),
   },
   {
     name: 'Model.bulkWrite updateMany',
-    run: (M, o) => M.bulkWrite([{ updateMany: { filter: o.filter, update: o.update, arrayFilters: o.arrayFilters, upsert: o.upsert } }]),
+    run: (M, o) =>
+      M.bulkWrite([
+        { updateMany: { filter: o.filter, update: o.update, arrayFilters: o.arrayFilters, upsert: o.upsert } },
+      ]),
   },
 ];
 
@@ -272,7 +300,9 @@ describe('fieldEncryption: write paths', () => {
         if (error) {
           const acceptable = isServerRejection(error) && (anyServerRejects || (serverMayReject && !REAL_MONGODB));
           if (!acceptable) throw error;
-          t.diagnostic(`the server rejected this shape (${error.code}); check 1 passed, check 2 needs a server that runs it`);
+          t.diagnostic(
+            `the server rejected this shape (${error.code}); check 1 passed, check 2 needs a server that runs it`,
+          );
           return { rejected: true };
         }
         assert.ok(!anyServerRejects, 'the server was expected to reject this shape');
@@ -286,9 +316,15 @@ describe('fieldEncryption: write paths', () => {
         it('new Model(doc).save()', async (t) => {
           const v = recordValues(mongoose);
           const doc = new Record(docOf(v));
-          await check(t, { write: () => doc.save(), plaintexts: plaintextsOf(v), id: doc._id, expected: withStatus(expectedOf(v)) });
+          await check(t, {
+            write: () => doc.save(),
+            plaintexts: plaintextsOf(v),
+            id: doc._id,
+            expected: withStatus(expectedOf(v)),
+          });
           // After save() the document in memory shows plaintext again.
-          for (const [path, value] of Object.entries(withStatus(expectedOf(v)))) assertSameTyped(doc.get(path), value, `in memory ${path}`);
+          for (const [path, value] of Object.entries(withStatus(expectedOf(v))))
+            assertSameTyped(doc.get(path), value, `in memory ${path}`);
           assert.equal(doc.isModified(), false);
         });
 
@@ -322,7 +358,11 @@ describe('fieldEncryption: write paths', () => {
           const b = recordValues(mongoose);
           const ids = [new mongoose.Types.ObjectId(), new mongoose.Types.ObjectId()];
           await check(t, {
-            write: () => Record.create([{ _id: ids[0], ...docOf(a) }, { _id: ids[1], ...docOf(b) }]),
+            write: () =>
+              Record.create([
+                { _id: ids[0], ...docOf(a) },
+                { _id: ids[1], ...docOf(b) },
+              ]),
             plaintexts: plaintextsOf(a, b),
             id: ids[0],
             expected: withStatus(expectedOf(a)),
@@ -391,7 +431,16 @@ describe('fieldEncryption: write paths', () => {
           const v = recordValues(mongoose);
           const doc = await Record.findOne({ name: s.name });
           assert.equal(doc.ssn, s.ssn, 'loaded decrypted');
-          Object.assign(doc, { ssn: v.ssn, age: v.age, born: v.born, active: v.active, photo: v.photo, balance: v.balance, ownerId: v.ownerId, count: v.count });
+          Object.assign(doc, {
+            ssn: v.ssn,
+            age: v.age,
+            born: v.born,
+            active: v.active,
+            photo: v.photo,
+            balance: v.balance,
+            ownerId: v.ownerId,
+            count: v.count,
+          });
           doc.profile = v.profile;
           doc.patientRecord.billing.cardNumber = v.patientRecord.billing.cardNumber;
           doc.patientRecord.billing.amount = v.patientRecord.billing.amount;
@@ -404,7 +453,12 @@ describe('fieldEncryption: write paths', () => {
           doc.secrets.set('k1', v.secrets.k1);
           doc.secrets.set('k2', v.secrets.k2);
           doc.contacts.get('home').phone = v.contacts.home.phone;
-          await check(t, { write: () => doc.save(), plaintexts: plaintextsOf(s, v), id: doc._id, expected: withStatus(expectedOf(v)) });
+          await check(t, {
+            write: () => doc.save(),
+            plaintexts: plaintextsOf(s, v),
+            id: doc._id,
+            expected: withStatus(expectedOf(v)),
+          });
           assert.equal(doc.ssn, v.ssn);
         });
 
@@ -465,7 +519,12 @@ describe('fieldEncryption: write paths', () => {
           doc.name = 'only the name changes';
           doc.markModified('identifications');
           doc.markModified('aliases');
-          await check(t, { write: () => doc.save(), plaintexts: plaintextsOf(s), id: doc._id, expected: withStatus(expectedOf(s)) });
+          await check(t, {
+            write: () => doc.save(),
+            plaintexts: plaintextsOf(s),
+            id: doc._id,
+            expected: withStatus(expectedOf(s)),
+          });
           const after = await raw(created._id);
           assert.equal(after.name, 'only the name changes');
           // (Rewriting whole arrays bumps the version key.)
@@ -543,7 +602,8 @@ describe('fieldEncryption: write paths', () => {
               const v = recordValues(mongoose);
               const { update, filter = {}, arrayFilters } = shape.build(s, v);
               const { result, rejected } = await check(t, {
-                write: () => method.run(Record, { id: doc._id, doc, filter: { _id: doc._id, ...filter }, update, arrayFilters }),
+                write: () =>
+                  method.run(Record, { id: doc._id, doc, filter: { _id: doc._id, ...filter }, update, arrayFilters }),
                 plaintexts: plaintextsOf(s, v),
                 id: doc._id,
                 expected: shape.expect(s, v),
@@ -566,8 +626,12 @@ describe('fieldEncryption: write paths', () => {
           {
             name: '$set and $setOnInsert',
             build: (v) => {
-              const { patientRecord, demographics, identifications, aliases, scores, secrets, contacts, ...top } = docOf(v);
-              return { $set: top, $setOnInsert: { patientRecord, demographics, identifications, aliases, scores, secrets, contacts } };
+              const { patientRecord, demographics, identifications, aliases, scores, secrets, contacts, ...top } =
+                docOf(v);
+              return {
+                $set: top,
+                $setOnInsert: { patientRecord, demographics, identifications, aliases, scores, secrets, contacts },
+              };
             },
           },
           { name: 'top-level keys', build: (v) => fullUpdate(v) },

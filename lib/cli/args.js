@@ -86,7 +86,9 @@ version; 2 usage or configuration error; 130 interrupted (SIGINT; rerun with --r
 function positiveInt(value, name, { min = 1, max = Number.MAX_SAFE_INTEGER } = {}) {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new UsageError(`--${name} expects an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? '' : ` to ${max}`}, got "${value}"`);
+    throw new UsageError(
+      `--${name} expects an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? '' : ` to ${max}`}, got "${value}"`,
+    );
   }
   return Number(value);
 }
@@ -118,7 +120,8 @@ function parse(argv) {
   const { values, positionals } = parsed;
   if (values.help || positionals.length === 0) return { command: 'help' };
   const [command, ...rest] = positionals;
-  if (!COMMANDS.includes(command)) throw new UsageError(`unknown command "${command}" (commands: ${COMMANDS.join(', ')})`);
+  if (!COMMANDS.includes(command))
+    throw new UsageError(`unknown command "${command}" (commands: ${COMMANDS.join(', ')})`);
   if (rest.length) throw new UsageError(`unexpected argument "${rest[0]}"`);
   return {
     command: command === 'migrate' ? 'encrypt' : command,

@@ -57,12 +57,22 @@ class CheckpointStore {
    */
   save(fields) {
     const { command, collection, fields: paths, to, partition } = this.identity;
-    const $set = { command, collection, fields: paths, to: to || null, partition: partition || null, updatedAt: new Date(), ...fields };
+    const $set = {
+      command,
+      collection,
+      fields: paths,
+      to: to || null,
+      partition: partition || null,
+      updatedAt: new Date(),
+      ...fields,
+    };
     if ($set.lastId === undefined) delete $set.lastId;
     if ($set.totals) $set.totals = totalsToStored($set.totals);
     this.chain = this.chain
       .catch(() => {})
-      .then(() => this.coll.updateOne({ _id: this.key }, { $set, $setOnInsert: { startedAt: new Date() } }, { upsert: true }))
+      .then(() =>
+        this.coll.updateOne({ _id: this.key }, { $set, $setOnInsert: { startedAt: new Date() } }, { upsert: true }),
+      )
       .catch((err) => {
         err.operation = 'saving the checkpoint';
         throw err;

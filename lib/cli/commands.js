@@ -38,7 +38,12 @@ function versionsText(encrypted) {
 }
 
 function fieldOk(s, current) {
-  return s.plaintext === 0 && s.malformed === 0 && s.unsupported === 0 && Object.keys(s.encrypted).every((v) => v === current);
+  return (
+    s.plaintext === 0 &&
+    s.malformed === 0 &&
+    s.unsupported === 0 &&
+    Object.keys(s.encrypted).every((v) => v === current)
+  );
 }
 
 async function status(opts, io) {
@@ -50,7 +55,13 @@ async function status(opts, io) {
     const db = client.db(dbName);
     for (const { collection, fields } of targets) {
       const totals = newTotals(fields);
-      const progress = new Progress({ label: `status ${collection}`, total: await db.collection(collection).estimatedDocumentCount(), quiet: opts.quiet, interval: opts.progressInterval, stream: io.errStream });
+      const progress = new Progress({
+        label: `status ${collection}`,
+        total: await db.collection(collection).estimatedDocumentCount(),
+        quiet: opts.quiet,
+        interval: opts.progressInterval,
+        stream: io.errStream,
+      });
       const cursor = db.collection(collection).find({}, { projection: projectionFor(fields), batchSize: 1000 });
       for await (const doc of cursor) {
         totals.documents++;
@@ -90,7 +101,15 @@ async function status(opts, io) {
       io.out(`\n${c.collection} (${num(c.documents)} documents)`);
       const rows = [['field', 'plaintext', 'empty', 'malformed', 'unsupported', 'encrypted', '']];
       for (const [field, s] of Object.entries(c.fields)) {
-        rows.push([field, num(s.plaintext), num(s.empty), num(s.malformed), num(s.unsupported), versionsText(s.encrypted), s.ok ? 'ok' : 'NOT CURRENT']);
+        rows.push([
+          field,
+          num(s.plaintext),
+          num(s.empty),
+          num(s.malformed),
+          num(s.unsupported),
+          versionsText(s.encrypted),
+          s.ok ? 'ok' : 'NOT CURRENT',
+        ]);
       }
       io.out(table(rows));
     }
@@ -106,7 +125,14 @@ async function status(opts, io) {
 function table(rows) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
   return rows
-    .map((r) => '  ' + r.map((cell, i) => (i === 0 ? String(cell).padEnd(widths[i]) : String(cell).padStart(widths[i]))).join('  ').trimEnd())
+    .map(
+      (r) =>
+        '  ' +
+        r
+          .map((cell, i) => (i === 0 ? String(cell).padEnd(widths[i]) : String(cell).padStart(widths[i])))
+          .join('  ')
+          .trimEnd(),
+    )
     .join('\n');
 }
 
@@ -146,24 +172,40 @@ function fieldSummary(command, s, opts) {
   }
   if (command === 'decrypt') parts.push(`plaintext ${num(s.plaintext)}`);
   // `encrypt --typed` converts values of other types with the typed codec.
-  const otherTypes = command === 'encrypt' && opts.typed ? `other types ${num(s.unsupported)} (through the typed codec)` : `unsupported type ${num(s.unsupported)} (untouched)`;
-  parts.push(`empty ${num(s.empty)}`, `malformed ${num(s.malformed)} (untouched)`, otherTypes, `errors ${num(s.errors)}`);
+  const otherTypes =
+    command === 'encrypt' && opts.typed
+      ? `other types ${num(s.unsupported)} (through the typed codec)`
+      : `unsupported type ${num(s.unsupported)} (untouched)`;
+  parts.push(
+    `empty ${num(s.empty)}`,
+    `malformed ${num(s.malformed)} (untouched)`,
+    otherTypes,
+    `errors ${num(s.errors)}`,
+  );
   return parts.join(', ');
 }
 
 async function migrate(command, opts, io) {
   if (command === 'decrypt' && !opts.yes && !opts.dryRun) {
-    throw new UsageError('decrypt writes plaintext back into the database: pass --yes to confirm (or --dry-run to see what it would do)');
+    throw new UsageError(
+      'decrypt writes plaintext back into the database: pass --yes to confirm (or --dry-run to see what it would do)',
+    );
   }
-  if (command === 'rotate' && !opts.to) throw new UsageError('rotate needs --to VV, the key version to re-encrypt into (e.g. --to 02)');
+  if (command === 'rotate' && !opts.to)
+    throw new UsageError('rotate needs --to VV, the key version to re-encrypt into (e.g. --to 02)');
   if (command !== 'rotate' && opts.to) throw new UsageError('--to is for rotate');
-  if (command !== 'encrypt' && opts.typed) throw new UsageError('--typed is for encrypt (decrypt always reads typed values back)');
+  if (command !== 'encrypt' && opts.typed)
+    throw new UsageError('--typed is for encrypt (decrypt always reads typed values back)');
   const { uri, db: dbName, targets } = await resolveTargets(opts);
   const writeVersion = command === 'encrypt' ? keys.currentVersion() : command === 'rotate' ? opts.to : undefined;
   preflight(command, { to: opts.to, dryRun: opts.dryRun });
 
   const transform =
-    command === 'encrypt' ? encryptTransform(opts) : command === 'rotate' ? rotateTransform(opts) : decryptTransform(opts);
+    command === 'encrypt'
+      ? encryptTransform(opts)
+      : command === 'rotate'
+        ? rotateTransform(opts)
+        : decryptTransform(opts);
 
   const stop = { requested: false, signal: undefined };
   const onSignal = (signal) => {
@@ -173,19 +215,30 @@ async function migrate(command, opts, io) {
     }
     stop.requested = true;
     stop.signal = signal;
-    io.err(`\nfieldcrypt: ${signal}: finishing the batches in flight and saving the checkpoint (press Ctrl-C again to exit at once)`);
+    io.err(
+      `\nfieldcrypt: ${signal}: finishing the batches in flight and saving the checkpoint (press Ctrl-C again to exit at once)`,
+    );
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
   const client = await connect(uri);
-  const report = { command, db: dbName, dryRun: opts.dryRun, version: writeVersion, partition: opts.partition || null, collections: [] };
+  const report = {
+    command,
+    db: dbName,
+    dryRun: opts.dryRun,
+    version: writeVersion,
+    partition: opts.partition || null,
+    collections: [],
+  };
   let exitCode = 0;
   let incomplete = false; // a target stopped by a signal before it was done
   let printedErrors = 0;
   const onError = (e) => {
     if (printedErrors++ < MAX_ERRORS_PRINTED) {
-      io.err(`fieldcrypt: error: _id ${e.id}${e.path ? `, path ${e.path}` : ''}: ${e.message}${e.code ? ` [${e.code}]` : ''}`);
+      io.err(
+        `fieldcrypt: error: _id ${e.id}${e.path ? `, path ${e.path}` : ''}: ${e.message}${e.code ? ` [${e.code}]` : ''}`,
+      );
     } else if (printedErrors === MAX_ERRORS_PRINTED + 1) {
       io.err('fieldcrypt: further errors are counted, not printed');
     }
@@ -204,7 +257,9 @@ async function migrate(command, opts, io) {
       if (opts.resume) {
         const saved = await new CheckpointStore(db, identity).load();
         if (saved && saved.status === 'done') {
-          io.err(`fieldcrypt: ${command} ${collection}: the checkpointed run finished at ${saved.finishedAt ? saved.finishedAt.toISOString() : 'an earlier time'}; continuing after its last _id (run without --resume to rescan everything)`);
+          io.err(
+            `fieldcrypt: ${command} ${collection}: the checkpointed run finished at ${saved.finishedAt ? saved.finishedAt.toISOString() : 'an earlier time'}; continuing after its last _id (run without --resume to rescan everything)`,
+          );
         }
         if (saved && saved.lastId !== undefined) {
           start = { lastId: saved.lastId, totals: saved.totals };
@@ -215,15 +270,25 @@ async function migrate(command, opts, io) {
       } else if (checkpoint) {
         const saved = await checkpoint.load();
         if (saved && saved.status !== 'done' && saved.lastId !== undefined) {
-          io.err(`fieldcrypt: ${command} ${collection}: an earlier run stopped (${saved.status}); starting over from the beginning (safe; --resume would continue after its checkpoint)`);
+          io.err(
+            `fieldcrypt: ${command} ${collection}: an earlier run stopped (${saved.status}); starting over from the beginning (safe; --resume would continue after its checkpoint)`,
+          );
         }
         await checkpoint.reset();
       }
       // For the progress bar only: the collection's metadata count when starting
       // from the beginning (a full count can take long on a big collection).
-      const total = start ? await coll.countDocuments({ _id: { $gt: start.lastId } }) : await coll.estimatedDocumentCount();
+      const total = start
+        ? await coll.countDocuments({ _id: { $gt: start.lastId } })
+        : await coll.estimatedDocumentCount();
       const label = `${command}${opts.dryRun ? ' (dry run)' : ''} ${collection}${opts.partition ? ` [partition ${opts.partition.index}/${opts.partition.count}]` : ''}`;
-      const progress = new Progress({ label, total: opts.limit && !opts.partition ? Math.min(total, opts.limit) : total, quiet: opts.quiet, interval: opts.progressInterval, stream: io.errStream });
+      const progress = new Progress({
+        label,
+        total: opts.limit && !opts.partition ? Math.min(total, opts.limit) : total,
+        quiet: opts.quiet,
+        interval: opts.progressInterval,
+        stream: io.errStream,
+      });
       const started = performance.now();
       let result;
       try {
@@ -231,7 +296,9 @@ async function migrate(command, opts, io) {
       } catch (err) {
         progress.stop();
         if (err.scanTotals) {
-          io.err(`fieldcrypt: ${command} ${collection} stopped by an error after ${num(err.scanTotals.documents)} documents; the checkpoint is saved. Fix the cause, then continue with:\n  ${resumeCommand(io.argv)}`);
+          io.err(
+            `fieldcrypt: ${command} ${collection} stopped by an error after ${num(err.scanTotals.documents)} documents; the checkpoint is saved. Fix the cause, then continue with:\n  ${resumeCommand(io.argv)}`,
+          );
         }
         throw err;
       }
@@ -264,7 +331,8 @@ async function migrate(command, opts, io) {
         );
         for (const field of fields) io.out(`  ${field}: ${fieldSummary(command, t.fields[field], opts)}`);
       }
-      if (result.status === 'limit' && !opts.dryRun) io.err(`fieldcrypt: stopped at --limit ${opts.limit}; continue with:\n  ${resumeCommand(io.argv)}`);
+      if (result.status === 'limit' && !opts.dryRun)
+        io.err(`fieldcrypt: stopped at --limit ${opts.limit}; continue with:\n  ${resumeCommand(io.argv)}`);
     }
   } finally {
     process.removeListener('SIGINT', onSignal);
@@ -273,7 +341,8 @@ async function migrate(command, opts, io) {
   }
   if (opts.json) io.out(JSON.stringify(report, null, 2));
   if (stop.requested && incomplete) {
-    if (!opts.dryRun) io.err(`fieldcrypt: interrupted; the checkpoint is saved. Continue with:\n  ${resumeCommand(io.argv)}`);
+    if (!opts.dryRun)
+      io.err(`fieldcrypt: interrupted; the checkpoint is saved. Continue with:\n  ${resumeCommand(io.argv)}`);
     return stop.signal === 'SIGTERM' ? 143 : 130;
   }
   return exitCode;

@@ -1,7 +1,7 @@
 'use strict';
 
 /**
- * `fieldcrypt` command-line tool: see README.md ("Command-line tool") and
+ * `fieldcrypt` command-line tool: see docs/cli.md and
  * `fieldcrypt --help`. main(argv) resolves to the process exit code.
  */
 
@@ -40,7 +40,9 @@ async function main(argv, { stdout = process.stdout, stderr = process.stderr } =
     }
     if (err && err.name === 'MongoServerError') {
       // Server messages can quote stored values (a duplicate key error does): code and name only.
-      io.err(`fieldcrypt: the database refused an operation${err.operation ? ` (${err.operation})` : ''}: server error ${err.code}${err.codeName ? ` (${err.codeName})` : ''}`);
+      io.err(
+        `fieldcrypt: the database refused an operation${err.operation ? ` (${err.operation})` : ''}: server error ${err.code}${err.codeName ? ` (${err.codeName})` : ''}`,
+      );
       return 1;
     }
     io.err(`fieldcrypt: ${err && err.name ? `${err.name}: ` : ''}${err && err.message ? err.message : String(err)}`);

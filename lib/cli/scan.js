@@ -49,7 +49,9 @@ const MAX_ERRORS_KEPT = 100;
 
 function partitionOf(id, count) {
   const { EJSON } = loadDriver().BSON;
-  const digest = createHash('sha256').update(EJSON.stringify(id, { relaxed: false })).digest();
+  const digest = createHash('sha256')
+    .update(EJSON.stringify(id, { relaxed: false }))
+    .digest();
   return digest.readUInt32BE(0) % count;
 }
 
@@ -143,7 +145,13 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
     for (const field of fields) {
       forEachAtPath(doc, field, (value, _set, where) => {
         if (needsAddressCheck && resolve(doc, where) !== value) {
-          valueErrors.push({ id: formatId(doc._id), field, path: where, code: 'ERR_FIELDCRYPT_CLI_PATH', message: 'a key on this path contains "." or starts with "$", so it cannot be written by path' });
+          valueErrors.push({
+            id: formatId(doc._id),
+            field,
+            path: where,
+            code: 'ERR_FIELDCRYPT_CLI_PATH',
+            message: 'a key on this path contains "." or starts with "$", so it cannot be written by path',
+          });
           return;
         }
         let r;
@@ -151,7 +159,13 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
           r = transform(value);
         } catch (err) {
           if (err && err.code === codes.KEY_NOT_FOUND) throw err;
-          valueErrors.push({ id: formatId(doc._id), field, path: where, code: err.code || 'ERR', message: err.message });
+          valueErrors.push({
+            id: formatId(doc._id),
+            field,
+            path: where,
+            code: err.code || 'ERR',
+            message: err.message,
+          });
           return;
         }
         seen.push({ field, r });
@@ -209,7 +223,13 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
       } catch (err) {
         if (err && err.name === 'MongoServerError' && PER_DOCUMENT_SERVER_ERRORS.has(err.code)) {
           record({ ...p, seen: p.seen.map(({ field, r }) => ({ field, r: { ...r, action: 'skip' } })) }, batchTotals);
-          recordError({ id: formatId(doc._id), field: null, path: null, code: `MONGO_${err.code}`, message: serverErrorText(err) });
+          recordError({
+            id: formatId(doc._id),
+            field: null,
+            path: null,
+            code: `MONGO_${err.code}`,
+            message: serverErrorText(err),
+          });
           return;
         }
         throw err;
@@ -221,7 +241,13 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
       }
       batchTotals.conflicts++;
       if (attempt >= maxRetries) {
-        recordError({ id: formatId(doc._id), field: null, path: null, code: 'ERR_FIELDCRYPT_CLI_CONFLICT', message: `gave up after ${attempt + 1} concurrent writes to this document; rerun to retry it` });
+        recordError({
+          id: formatId(doc._id),
+          field: null,
+          path: null,
+          code: 'ERR_FIELDCRYPT_CLI_CONFLICT',
+          message: `gave up after ${attempt + 1} concurrent writes to this document; rerun to retry it`,
+        });
         return;
       }
       current = await coll.findOne({ _id: doc._id }, { projection });
@@ -328,7 +354,12 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
   }
   if (status === 'done' && (!exhausted || failure || pending.length)) status = 'interrupted';
   if (checkpoint && !dryRun) {
-    await checkpoint.save({ lastId: committedId, status: failure ? 'failed' : status, totals: cumulative(), ...(status === 'done' && !failure ? { finishedAt: new Date() } : {}) });
+    await checkpoint.save({
+      lastId: committedId,
+      status: failure ? 'failed' : status,
+      totals: cumulative(),
+      ...(status === 'done' && !failure ? { finishedAt: new Date() } : {}),
+    });
   }
   if (failure) {
     failure.scanTotals = totals;

@@ -22,14 +22,16 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { UsageError } = require('./args');
-const { encryptedPaths } = require('../plugin');
+const { encryptedPaths } = require('../mongoose/plugin');
 
 /** Throws a UsageError unless `field` is a dotted path the CLI can work on. */
 function checkField(field, where) {
-  if (typeof field !== 'string' || field === '') throw new UsageError(`${where}: a field must be a non-empty dotted path`);
+  if (typeof field !== 'string' || field === '')
+    throw new UsageError(`${where}: a field must be a non-empty dotted path`);
   for (const part of field.split('.')) {
     if (part === '') throw new UsageError(`${where}: field "${field}" has an empty path segment`);
-    if (part.startsWith('$') && part !== '$*') throw new UsageError(`${where}: field "${field}": "${part}" is not a field name ($* means every value of a map)`);
+    if (part.startsWith('$') && part !== '$*')
+      throw new UsageError(`${where}: field "${field}": "${part}" is not a field name ($* means every value of a map)`);
   }
   if (field === '_id' || field.startsWith('_id.')) throw new UsageError(`${where}: _id cannot be encrypted`);
 }
@@ -40,7 +42,8 @@ function normalizeFields(fields, where) {
   for (const f of unique) checkField(f, where);
   for (const a of unique) {
     for (const b of unique) {
-      if (a !== b && b.startsWith(`${a}.`)) throw new UsageError(`${where}: fields "${a}" and "${b}" overlap; list only one of them`);
+      if (a !== b && b.startsWith(`${a}.`))
+        throw new UsageError(`${where}: fields "${a}" and "${b}" overlap; list only one of them`);
     }
   }
   if (unique.length === 0) throw new UsageError(`${where}: no fields to work on (use --field PATH, repeatable)`);
@@ -59,7 +62,8 @@ async function loadConfig(file) {
   if (!fs.existsSync(resolved)) throw new UsageError(`--config: ${file} does not exist`);
   let config = require(resolved);
   if (typeof config === 'function') config = await config();
-  if (config === null || typeof config !== 'object') throw new UsageError(`--config: ${file} must export an object (or a function returning one)`);
+  if (config === null || typeof config !== 'object')
+    throw new UsageError(`--config: ${file} must export an object (or a function returning one)`);
   return config;
 }
 
@@ -78,7 +82,8 @@ async function resolveTargets(opts) {
       const where = `--config targets[${i}]`;
       if (t === null || typeof t !== 'object') throw new UsageError(`${where} must be an object`);
       if (t.model) return modelTarget(t.model, t.fields, where);
-      if (typeof t.collection !== 'string' || !t.collection) throw new UsageError(`${where} needs "collection" (or "model")`);
+      if (typeof t.collection !== 'string' || !t.collection)
+        throw new UsageError(`${where} needs "collection" (or "model")`);
       return { collection: t.collection, fields: normalizeFields(t.fields || [], `${where} (${t.collection})`) };
     });
     if (opts.fields.length) {

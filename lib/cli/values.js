@@ -94,7 +94,8 @@ function decryptTransform({ dryRun }) {
       return { kind, action: 'change', version, value: api.decrypt(value) };
     } catch (err) {
       // Not text: a typed value, written by the plugin or by `encrypt --typed`.
-      if (err.code === codes.NOT_UTF8) return { kind, action: 'change', version, value: codec.decodeValue(value, bson()) };
+      if (err.code === codes.NOT_UTF8)
+        return { kind, action: 'change', version, value: codec.decodeValue(value, bson()) };
       throw err;
     }
   };

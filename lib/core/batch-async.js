@@ -55,7 +55,11 @@ async function pieceAsync(native_, encrypting, runs, lens, version) {
     let pending;
     try {
       // Joined here, not kept across the await: the addon copies them.
-      pending = native_(runs.map((run) => run.join('')), lens, version);
+      pending = native_(
+        runs.map((run) => run.join('')),
+        lens,
+        version,
+      );
     } catch (err) {
       if (!loadedMissingKey(err)) throw adopt(err);
       continue;
@@ -125,7 +129,7 @@ async function manyAsync(native_, values, version, fn, encrypting) {
   let failure = null;
   let inFlight = 0;
   let freed = null; // resolves the wait for a place on the pool
-  for (let start = 0; start < n; ) {
+  for (let start = 0; start < n;) {
     if (start > 0) await new Promise(setImmediate);
     while (failure === null && inFlight >= IN_FLIGHT) await new Promise((resolve) => (freed = resolve));
     if (failure !== null) break;

@@ -19,14 +19,20 @@ const { loadedMissingKey } = require('./calls');
 
 function checkValues(values, fn) {
   if (!Array.isArray(values)) {
-    throw new FieldCryptError(codes.INVALID_ARGUMENT, `${fn}() expects an array of strings, got ${describeType(values)}`);
+    throw new FieldCryptError(
+      codes.INVALID_ARGUMENT,
+      `${fn}() expects an array of strings, got ${describeType(values)}`,
+    );
   }
 }
 
 /** The error for values[i], which is not a string. */
 function notAString(v, i, fn, encrypting) {
   const err = encrypting
-    ? new FieldCryptError(codes.INVALID_ARGUMENT, `${fn}() expects an array of strings; values[${i}] is ${describeType(v)}`)
+    ? new FieldCryptError(
+        codes.INVALID_ARGUMENT,
+        `${fn}() expects an array of strings; values[${i}] is ${describeType(v)}`,
+      )
     : invalidFormat(v);
   err.index = i;
   err.message += ` (at index ${i})`;

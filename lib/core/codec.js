@@ -118,4 +118,12 @@ function decodeValue(stored, bson, { buffer = false, withFingerprint = false } =
   return withFingerprint ? { value, fingerprint: Buffer.from(bytes) } : value;
 }
 
-module.exports = { encodeValue, decodeValue, fingerprint, sameFingerprint, encryptFingerprint, TYPED_MARKER, CODEC_VERSION };
+module.exports = {
+  encodeValue,
+  decodeValue,
+  fingerprint,
+  sameFingerprint,
+  encryptFingerprint,
+  TYPED_MARKER,
+  CODEC_VERSION,
+};

@@ -56,7 +56,12 @@ class FieldCryptError extends Error {
 
 /** Gives an error thrown by the native addon the FieldCryptError prototype. */
 function adopt(err) {
-  if (err && typeof err.code === 'string' && err.code.startsWith('ERR_FIELDCRYPT_') && !(err instanceof FieldCryptError)) {
+  if (
+    err &&
+    typeof err.code === 'string' &&
+    err.code.startsWith('ERR_FIELDCRYPT_') &&
+    !(err instanceof FieldCryptError)
+  ) {
     Object.setPrototypeOf(err, FieldCryptError.prototype);
   }
   return err;

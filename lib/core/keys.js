@@ -82,7 +82,8 @@ function replaceKeys(entries) {
  * caller then retries), false when there is nothing to load.
  */
 function loadMissing(version) {
-  if (state.mode !== 'env' || typeof version !== 'string' || !VERSION_RE.test(version) || native.hasKey(version)) return false;
+  if (state.mode !== 'env' || typeof version !== 'string' || !VERSION_RE.test(version) || native.hasKey(version))
+    return false;
   const hex = envKey(version);
   if (hex === undefined) return false;
   addKey(version, hex);
@@ -93,7 +94,10 @@ function loadMissing(version) {
 function checkOptions(options, fn) {
   if (options === undefined || options === null) return {};
   if (typeof options !== 'object' || Array.isArray(options)) {
-    throw new FieldCryptError(codes.INVALID_ARGUMENT, `${fn}() expects an options object, got ${describeType(options)}`);
+    throw new FieldCryptError(
+      codes.INVALID_ARGUMENT,
+      `${fn}() expects an options object, got ${describeType(options)}`,
+    );
   }
   return options;
 }
@@ -123,22 +127,34 @@ function currentVersion() {
 function configureKeys(keys, options) {
   options = checkOptions(options, 'configureKeys');
   if (keys === null || typeof keys !== 'object' || Array.isArray(keys)) {
-    throw new FieldCryptError(codes.INVALID_ARGUMENT, `configureKeys() expects an object of { version: hexKey }, got ${describeType(keys)}`);
+    throw new FieldCryptError(
+      codes.INVALID_ARGUMENT,
+      `configureKeys() expects an object of { version: hexKey }, got ${describeType(keys)}`,
+    );
   }
   const versions = Object.keys(keys);
   if (versions.length === 0) {
-    throw new FieldCryptError(codes.INVALID_ARGUMENT, 'configureKeys() needs at least one key, e.g. { "01": "<64 hex chars>" }');
+    throw new FieldCryptError(
+      codes.INVALID_ARGUMENT,
+      'configureKeys() needs at least one key, e.g. { "01": "<64 hex chars>" }',
+    );
   }
   const entries = {};
   for (const version of versions) {
     checkVersion(version, 'configureKeys()');
     const hex = keys[version];
     if (typeof hex !== 'string') {
-      throw new FieldCryptError(codes.INVALID_KEY, `Invalid encryption key for key version ${version}: expected a string of 64 hex characters, got ${describeType(hex)}`);
+      throw new FieldCryptError(
+        codes.INVALID_KEY,
+        `Invalid encryption key for key version ${version}: expected a string of 64 hex characters, got ${describeType(hex)}`,
+      );
     }
     entries[version] = hex.trim();
   }
-  const current = options.current === undefined ? versions.sort().at(-1) : checkVersion(options.current, 'configureKeys() option current');
+  const current =
+    options.current === undefined
+      ? versions.sort().at(-1)
+      : checkVersion(options.current, 'configureKeys() option current');
   if (!Object.hasOwn(entries, current)) {
     throw new FieldCryptError(
       codes.KEY_NOT_FOUND,
@@ -177,4 +193,12 @@ function loadedKeyVersions() {
   return native.keyVersions();
 }
 
-module.exports = { checkOptions, currentVersion, loadMissing, configureKeys, reloadKeys, loadedKeyVersions, checkVersion };
+module.exports = {
+  checkOptions,
+  currentVersion,
+  loadMissing,
+  configureKeys,
+  reloadKeys,
+  loadedKeyVersions,
+  checkVersion,
+};

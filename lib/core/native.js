@@ -46,7 +46,11 @@ function requireAddon(file) {
 
 function pick() {
   if (process.env.FIELDCRYPT_NATIVE_PATH) {
-    return { addon: requireAddon(process.env.FIELDCRYPT_NATIVE_PATH), variant: 'custom', file: process.env.FIELDCRYPT_NATIVE_PATH };
+    return {
+      addon: requireAddon(process.env.FIELDCRYPT_NATIVE_PATH),
+      variant: 'custom',
+      file: process.env.FIELDCRYPT_NATIVE_PATH,
+    };
   }
   const portable = requireAddon(addonPath);
   if (

@@ -37,7 +37,10 @@ function decrypt(encryptedData) {
 /** Encrypts binary data (Buffer or any Uint8Array) into the same stored format. */
 function encryptBuffer(data, options) {
   if (!types.isUint8Array(data)) {
-    throw new FieldCryptError(codes.INVALID_ARGUMENT, `encryptBuffer() expects a Buffer or Uint8Array, got ${describeType(data)}`);
+    throw new FieldCryptError(
+      codes.INVALID_ARGUMENT,
+      `encryptBuffer() expects a Buffer or Uint8Array, got ${describeType(data)}`,
+    );
   }
   return withKeys(native.encryptBytes, data, versionOption(options, 'encryptBuffer'));
 }

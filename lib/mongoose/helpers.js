@@ -8,35 +8,25 @@
  *   schema.virtual('idNumberPlain').get(createDecryptedGetter('idNumber'));
  *
  * They work on Mongoose 9 (pre hooks get the save options, no `next`) and
- * Mongoose 8 (pre hooks get `next`). The hook is idempotent: Mongoose runs
- * subdocument save hooks on every parent save, modified or not.
+ * Mongoose 8 (pre hooks get `next`); compat.js handles the difference.
+ * Invariants: the hook is idempotent (Mongoose runs subdocument save hooks
+ * on every parent save, modified or not); a non-string value on the path is
+ * refused, never stored in clear; the decrypting readers read the stored
+ * value past the path's getters (so a decrypting getter cannot recurse).
  */
 
-const { decrypt, isEncrypted } = require('./core');
-const { encodeValue } = require('./core/codec');
-const { codes, FieldCryptError, describeType } = require('./core/errors');
+const { decrypt, isEncrypted } = require('../core');
+const { encodeValue } = require('../core/codec');
+const { codes, FieldCryptError, describeType } = require('../core/errors');
+const { named, mongooseHook, storedGetOptions } = require('./compat');
 
 function checkPath(path, helper) {
   if (typeof path !== 'string' || path === '') {
-    throw new FieldCryptError(codes.INVALID_ARGUMENT, `${helper}() expects a schema path such as 'idNumber', got ${describeType(path)}`);
+    throw new FieldCryptError(
+      codes.INVALID_ARGUMENT,
+      `${helper}() expects a schema path such as 'idNumber', got ${describeType(path)}`,
+    );
   }
-}
-
-/**
- * Document#get options for the stored value, without getters (so a decrypting
- * getter on the same path cannot recurse). For a path without a dot,
- * `noDottedPath` (Mongoose 8 and 9) reads it from the document directly
- * instead of walking it as a dotted path: the same value (checked on both
- * majors for schema paths, aliases, nested objects, arrays and missing paths)
- * in 28-29 ns instead of 140-148. A `createDecryptMethod` call on a hydrated
- * document went from 368-400 ns to 227-233 (three alternating runs), and to
- * 248-258 with the alias lookup (realPath) added since.
- */
-const RAW_DOTTED = Object.freeze({ getters: false });
-const RAW_TOP_LEVEL = Object.freeze({ getters: false, noDottedPath: true });
-
-function rawOptions(path) {
-  return path.includes('.') ? RAW_DOTTED : RAW_TOP_LEVEL;
 }
 
 /**
@@ -44,7 +34,7 @@ function rawOptions(path) {
  * alias of (Mongoose's `alias` option; a subdocument's own schema for a
  * subdocument). Under its own name an alias is never `isModified`, and
  * `get` reads it through the real path's getters even with `getters: false`,
- * so the save hook skipped it and the value was stored in clear.
+ * so without this the save hook would skip it and store the value in clear.
  */
 function realPath(doc, path) {
   const aliases = doc != null && doc.schema != null ? doc.schema.aliases : undefined;
@@ -52,7 +42,7 @@ function realPath(doc, path) {
   return path;
 }
 
-/** The stored value at `path`, read with `options` (rawOptions(path)). */
+/** The stored value at `path`, read with `options` (storedGetOptions(path)). */
 function rawValue(doc, path, options) {
   if (doc && typeof doc.get === 'function') return doc.get(path, null, options);
   let value = doc;
@@ -63,38 +53,17 @@ function rawValue(doc, path, options) {
   return value;
 }
 
-function named(name, fn) {
-  return Object.defineProperty(fn, 'name', { value: name });
-}
-
-/**
- * A Mongoose hook running `work(context, args)` on both majors: Mongoose 8
- * (kareem 2) passes `next` first when the function declares a parameter and
- * calls it when a returned promise settles; Mongoose 9 (kareem 3) passes only
- * the hook's arguments and awaits a returned promise. The returned function
- * declares one parameter so Mongoose 8 passes its arguments at all.
- */
-function mongooseHook(name, work) {
-  return named(name, function (first, ...rest) {
-    if (typeof first === 'function') {
-      // Mongoose 8: `first` is next; kareem calls it when this promise settles.
-      return new Promise((resolve) => resolve(work(this, rest)));
-    }
-    return work(this, [first, ...rest]);
-  });
-}
-
 /**
  * A pre('save') hook that encrypts `path` when it is modified, non-empty and
  * not already encrypted.
  */
 function encryptFieldIfModified(path) {
   checkPath(path, 'encryptFieldIfModified');
-  const options = rawOptions(path);
+  const options = storedGetOptions(path);
   function encryptPath(doc) {
     const real = realPath(doc, path);
     if (!doc.isModified(real)) return;
-    const value = rawValue(doc, real, real === path ? options : rawOptions(real));
+    const value = rawValue(doc, real, real === path ? options : storedGetOptions(real));
     if (value === null || value === undefined || value === '' || isEncrypted(value)) return;
     if (typeof value !== 'string') {
       // Fail closed: never store a non-string value in clear on an encrypted path.
@@ -113,10 +82,10 @@ function encryptFieldIfModified(path) {
 
 function decryptField(path, helper) {
   checkPath(path, helper);
-  const options = rawOptions(path);
+  const options = storedGetOptions(path);
   return named(`${helper}(${path})`, function () {
     const real = realPath(this, path);
-    const value = rawValue(this, real, real === path ? options : rawOptions(real));
+    const value = rawValue(this, real, real === path ? options : storedGetOptions(real));
     if (value === null || value === undefined || value === '') return value;
     return decrypt(value);
   });
@@ -135,4 +104,4 @@ function createDecryptedGetter(path) {
   return decryptField(path, 'createDecryptedGetter');
 }
 
-module.exports = { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter, mongooseHook, named };
+module.exports = { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter };

@@ -1,0 +1,46 @@
+'use strict';
+
+/**
+ * The context every hook hands to the value, update, filter and read
+ * functions: { options, modelName, bson, documentId, index, scope? }.
+ *
+ * Invariant: building a context prepares its index (prepareSchema), so the
+ * encrypted SchemaTypes hold ciphertext before any value is encrypted.
+ */
+
+const { bsonOf, schemaOf } = require('../compat');
+const { indexOf, queryIndex } = require('./path-index');
+const { prepareSchema } = require('./schema-types');
+const { isPlainObject } = require('./values');
+
+/**
+ * Everything a hook needs: the plugin options, the model (for messages and
+ * audit records), BSON, the document id when one is known, and the index.
+ */
+function contextFor(options, model, schema, documentId, index) {
+  const bson = bsonOf(schema, model);
+  const idx = index || indexOf(schema);
+  prepareSchema(idx, () => bson);
+  return { options, modelName: (model && model.modelName) || undefined, bson, documentId, index: idx };
+}
+
+/** The context of a document's write or read; `id` defaults to the document's `_id`. */
+function documentContext(options, doc, id) {
+  return contextFor(options, doc.constructor, schemaOf(doc), id === undefined ? doc._id : id);
+}
+
+/** The context of a query; setters run with the query as `this`, as when Mongoose casts an update. */
+function queryContext(options, query, filter) {
+  const model = query.model;
+  return { ...contextFor(options, model, model.schema, idFromFilter(filter), queryIndex(model, filter)), scope: query };
+}
+
+/** `_id` when a filter names exactly one document by it. */
+function idFromFilter(filter) {
+  if (!filter || typeof filter !== 'object' || !Object.hasOwn(filter, '_id')) return undefined;
+  const id = filter._id;
+  if (id !== null && typeof id === 'object' && isPlainObject(id)) return undefined;
+  return id;
+}
+
+module.exports = { contextFor, documentContext, queryContext, idFromFilter };

@@ -1,0 +1,138 @@
+'use strict';
+
+/**
+ * Every table the plugin keeps about schemas, SchemaTypes, models and
+ * documents, in one place. Invariants: all are WeakMaps, WeakSets or
+ * Symbols keyed by Mongoose objects, so nothing here keeps a schema, model or
+ * document alive; no other module of the plugin declares module-level state.
+ */
+
+// --- Per schema ----------------------------------------------------------------
+
+/**
+ * schema -> the plugin's normalized options. Set by fieldEncryption() when the
+ * plugin is applied, or by pluginOptionsOf() (options.js) the first time it
+ * finds the plugin in a discriminator's merged plugin list. Read by
+ * pluginOptionsOf(). Never cleared.
+ */
+const OPTIONS = new WeakMap();
+
+/**
+ * Schemas the plugin was applied to. Set and read by fieldEncryption(): a
+ * second application to the same schema (a global plugin) is ignored. Never
+ * cleared.
+ */
+const APPLIED = new WeakSet();
+
+/**
+ * schema -> its path index (path-index.js). Built and set by indexOf() the
+ * first time the index is used (after the schema is complete); read by
+ * indexOf(). Never cleared: a schema does not change once a model uses it.
+ */
+const INDEXES = new WeakMap();
+
+/**
+ * child schema -> { leafList } of the encrypted leaves relative to its
+ * subdocuments, from every place it is used. Added to by
+ * registerSubdocumentLeaves() (output.js) when an index is prepared; read by
+ * outputFilter() for a subdocument's toJSON()/toObject(). Never cleared.
+ */
+const SUBDOCUMENT_LEAVES = new WeakMap();
+
+/**
+ * Marks the toJSON/toObject transform installed by installOutputFilter()
+ * (output.js), which reads it so the filter is installed once per schema even
+ * when it runs again as the model is compiled.
+ */
+const OUTPUT_FILTER = Symbol('fieldcrypt.outputFilter');
+
+/**
+ * Marks the fieldEncryption function. Set by index.js; read by
+ * pluginOptionsOf() (options.js) to find the plugin's entry among
+ * the schema's plugin list.
+ */
+const PLUGIN = Symbol('fieldcrypt.plugin');
+
+// --- Per index and SchemaType -----------------------------------------------------
+
+/**
+ * Indexes whose encrypted SchemaTypes are patched. Set and read by
+ * prepareSchema() (schema-types.js), so each index is prepared once. Never
+ * cleared.
+ */
+const PREPARED = new WeakSet();
+
+/**
+ * Marks a SchemaType instance patched by acceptCiphertext()
+ * (schema-types.js), which sets and reads it so a type shared by several
+ * indexes is patched once.
+ */
+const PATCHED = Symbol('fieldcrypt.ciphertextAware');
+
+/**
+ * SchemaType -> the raw path of its leaf, for audit records. Set by
+ * prepareSchema() (the first index to prepare it wins); read by
+ * sealDuringWrite(). Never cleared.
+ */
+const LEAF_PATHS = new WeakMap();
+
+// --- Per model ------------------------------------------------------------------
+
+/**
+ * model -> { count, index }: the union of a base model's and its
+ * discriminators' indexes. Set and read by queryIndex() (path-index.js);
+ * replaced when the number of discriminators changed.
+ */
+const UNIONS = new WeakMap();
+
+// --- Per document -----------------------------------------------------------------
+
+/**
+ * document -> { ctx, late: Map(ciphertext -> plaintext) } while the plugin
+ * writes it. Set by encryptLive() (live-documents.js); read by
+ * sealDuringWrite() (schema-types.js), which encrypts a value assigned
+ * during the write and records it in `late`; deleted by settleLive() after
+ * the write, successful or not.
+ */
+const WRITING = new WeakMap();
+
+/**
+ * document -> [{ set, value, concretePath, stored, print }]: the plaintexts
+ * replaced by their ciphertexts for a write. Set by encryptLive(); read and
+ * deleted by settleLive(), which puts the plaintexts back.
+ */
+const PENDING = new WeakMap();
+
+/**
+ * document -> Map(concrete path -> { stored, print }): the stored ciphertext
+ * and fingerprint of each decrypted value, so an unchanged value is written
+ * back byte-identical. Set by the init hook (hooks/reads.js) when a document
+ * is loaded, updated by settleLive() after a write; read by encryptLive().
+ * Lives as long as the document.
+ */
+const PRINTS = new WeakMap();
+
+/**
+ * Lean results and raw documents already decrypted. Added to by
+ * decryptLeanResult() and decryptDocument() (reads.js), which read it to
+ * decrypt each object once (Mongoose applies a query transform to a
+ * findOneAnd* result twice). Never cleared.
+ */
+const DECRYPTED_LEAN = new WeakSet();
+
+module.exports = {
+  OPTIONS,
+  APPLIED,
+  INDEXES,
+  SUBDOCUMENT_LEAVES,
+  OUTPUT_FILTER,
+  PLUGIN,
+  PREPARED,
+  PATCHED,
+  LEAF_PATHS,
+  UNIONS,
+  WRITING,
+  PENDING,
+  PRINTS,
+  DECRYPTED_LEAN,
+};

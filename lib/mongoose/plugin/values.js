@@ -1,0 +1,180 @@
+'use strict';
+
+/**
+ * Encrypting and decrypting one value of an encrypted leaf, and every leaf of
+ * a plain document (raw driver documents, lean results, toObject() output);
+ * the audit callbacks and the errors the plugin throws.
+ *
+ * Invariants: null and undefined are never encrypted; a value already in the
+ * stored format is never encrypted twice; plaintext found on an encrypted
+ * path is an error unless `allowUnencrypted`; every encryption and
+ * decryption of a leaf is reported to onEncrypt/onDecrypt. Values are encoded
+ * by lib/core/codec.js: strings exactly as the foundation's encrypt(), other
+ * types as BSON inside the same envelope.
+ *
+ * `ctx` (context.js): { options, modelName, bson, documentId, index, scope? }.
+ */
+
+const { isEncrypted } = require('../../core');
+const { encodeValue, decodeValue } = require('../../core/codec');
+const { codes, FieldCryptError, describeType } = require('../../core/errors');
+const { forEachAtPath } = require('../../paths');
+
+function audit(ctx, hook, path, stored) {
+  const fn = ctx.options[hook];
+  if (fn) fn({ modelName: ctx.modelName, path, documentId: ctx.documentId, keyVersion: stored.slice(0, 2) });
+}
+
+function where(ctx, path) {
+  return ctx.modelName ? `${ctx.modelName}.${path}` : path;
+}
+
+function unsupportedOperator(ctx, operator, path, why) {
+  return new FieldCryptError(
+    codes.UNSUPPORTED_OPERATOR,
+    `${operator} on ${where(ctx, path)}: ${why}. Nothing was sent to the database.`,
+    { modelName: ctx.modelName, path, operator },
+  );
+}
+
+function unsupportedQuery(ctx, path) {
+  return new FieldCryptError(
+    codes.UNSUPPORTED_QUERY,
+    `The filter compares ${where(ctx, path)}, an encrypted path, with a value other than null or a stored ciphertext: ` +
+      'encryption is randomized, so it could never match, and the value would be sent in clear. ' +
+      'Filter on a separate keyed hash (HMAC) of the value instead. Nothing was sent to the database.',
+    { modelName: ctx.modelName, path },
+  );
+}
+
+/**
+ * Encrypts one plaintext value of `leaf`. null/undefined stay as they are;
+ * a value already in the stored format is kept (ciphertext copied from
+ * elsewhere, or encrypted earlier in the same operation).
+ *
+ * `raw: true` says the value comes straight from the application (an update
+ * or a replacement Mongoose has not cast yet): it goes through the path's
+ * setters and cast first, as Mongoose would do while casting, so `'42'` on a
+ * Number path is stored, and comes back, as the number 42, and `lowercase`
+ * applies to the plaintext. Values Mongoose already cast (documents,
+ * subdocuments it built) are not cast again, so setters run once.
+ */
+function encryptLeaf(ctx, leaf, value, raw) {
+  if (value === null || value === undefined || isEncrypted(value)) return value;
+  let plain = value;
+  if (raw) {
+    try {
+      plain = leaf.schemaType.applySetters(value, ctx.scope === undefined ? null : ctx.scope);
+    } catch {
+      throw new FieldCryptError(
+        codes.UNSUPPORTED_TYPE,
+        `${where(ctx, leaf.path)}: the value (${describeType(value)}) cannot be cast to ${leaf.schemaType.instance}. Nothing was sent to the database.`,
+        { modelName: ctx.modelName, path: leaf.path },
+      );
+    }
+    if (plain === null || plain === undefined || isEncrypted(plain)) return plain;
+  }
+  const stored = encodeValue(plain, ctx.bson);
+  audit(ctx, 'onEncrypt', leaf.path, stored);
+  return stored;
+}
+
+/**
+ * Decrypts one stored value of `leaf`. null, undefined and '' are returned
+ * as they are ('' is what the foundation's helpers left for empty values).
+ * Anything else that is not a ciphertext is plaintext stored before the
+ * path was encrypted: an error in strict mode, returned as it is with
+ * `allowUnencrypted`. With `prints`, records the value's fingerprint.
+ */
+function decryptLeaf(ctx, leaf, stored, concretePath, prints) {
+  if (stored === null || stored === undefined || stored === '') return stored;
+  const schemaPath = leaf.schemaPath || leaf.path;
+  if (!isEncrypted(stored)) {
+    if (ctx.options.allowUnencrypted) return stored;
+    throw new FieldCryptError(
+      codes.UNENCRYPTED_VALUE,
+      `${where(ctx, schemaPath)} holds ${describeType(stored)} that is not encrypted. ` +
+        'Encrypt existing data first, or set allowUnencrypted: true for a migration window.',
+      { modelName: ctx.modelName, path: schemaPath },
+    );
+  }
+  let value;
+  if (prints) {
+    const decoded = decodeValue(stored, ctx.bson, { buffer: leaf.buffer, withFingerprint: true });
+    value = decoded.value;
+    prints.set(concretePath, { stored, print: decoded.fingerprint });
+  } else {
+    value = decodeValue(stored, ctx.bson, { buffer: leaf.buffer });
+  }
+  audit(ctx, 'onDecrypt', schemaPath, stored);
+  return value;
+}
+
+// ---------------------------------------------------------------------------
+// Plain documents
+
+/** Decrypts every encrypted path of a plain document in place. */
+function decryptPlain(ctx, index, doc, prints) {
+  for (const leaf of index.leafList) {
+    forEachAtPath(doc, leaf.path, (stored, set, concretePath) => {
+      set(decryptLeaf(ctx, leaf, stored, concretePath, prints));
+    });
+  }
+  return doc;
+}
+
+/**
+ * Encrypts every encrypted path of a plain document in place. `raw`: the
+ * values are the application's, not cast by Mongoose yet (see encryptLeaf).
+ */
+function encryptPlain(ctx, index, doc, raw) {
+  for (const leaf of index.leafList) {
+    forEachAtPath(doc, leaf.path, (value, set) => set(encryptLeaf(ctx, leaf, value, raw)));
+  }
+  return doc;
+}
+
+/** A deep copy of plain objects, arrays and Maps; every other value is shared. */
+function clonePlain(value) {
+  if (Array.isArray(value)) return value.map(clonePlain);
+  if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, clonePlain(v)]));
+  if (value !== null && typeof value === 'object' && isPlainObject(value)) {
+    const out = {};
+    for (const key of Object.keys(value)) out[key] = clonePlain(value[key]);
+    return out;
+  }
+  return value;
+}
+
+function isPlainObject(value) {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * toObject() options for a copy of exactly what Mongoose would store: no
+ * transforms (so no output filtering), getters or virtuals.
+ */
+const STORED_OBJECT = Object.freeze({
+  transform: false,
+  virtuals: false,
+  getters: false,
+  depopulate: true,
+  flattenMaps: false,
+  flattenObjectIds: false,
+  versionKey: true,
+  useProjection: false,
+});
+
+module.exports = {
+  audit,
+  unsupportedOperator,
+  unsupportedQuery,
+  encryptLeaf,
+  decryptLeaf,
+  decryptPlain,
+  encryptPlain,
+  clonePlain,
+  isPlainObject,
+  STORED_OBJECT,
+};
