@@ -8,6 +8,7 @@
 //! * [`pool`]     – reused buffers for batch results
 //! * `work`       – the seal and open steps every call shares
 //! * `batch`      – splitting joined batches, their crypto, result segments
+//! * `handoff`    – who owns a buffer handed to V8 as an external string
 //! * `limits`     – result sizes that decide external strings (JS mirrors some)
 //! * `napi`       – the N-API surface; the only module that knows napi
 //!
@@ -22,6 +23,7 @@ pub mod keyring;
 pub mod pool;
 
 mod batch;
+mod handoff;
 mod limits;
 mod napi;
 mod work;

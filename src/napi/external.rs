@@ -3,16 +3,11 @@
 //!
 //! Ownership and safety invariants:
 //!
-//! * a buffer handed to V8 is a `Box<Vec<u8>>` leaked as the finalizer's
-//!   `hint`; from then on V8 reads it, and nothing here may touch or free
-//!   it. The finalizer runs at most once, once the string is gone (when V8
-//!   collects it, inside a full collection's pause, or when the environment
-//!   is torn down), and only then reclaims the Box;
-//! * when V8 does not take the buffer (an error, or it made its own copy),
-//!   [`external_latin1_unaccounted`] reclaims the Box at once. Open
-//!   question, left as it is for now: Node documents that when `copied` is
-//!   set it has already called the finalizer (builds with V8's sandbox),
-//!   which would reclaim the same Box a second time;
+//! * a buffer offered to V8 is owned as [`crate::handoff`] says: once V8
+//!   has run its finalizer (possibly during the create call, when it copies
+//!   the string or disposes of the buffer), only the finalizer gives it
+//!   back; nothing here frees or reads it after offering it, except a
+//!   buffer V8 refused without finalizing;
 //! * a buffer that held plaintext (`secret`) is wiped before reuse: the
 //!   finalizer gives it to the pool's wiping thread
 //!   ([`pool::give_back_later`]), started before the first such string is
@@ -28,7 +23,7 @@ use napi::sys;
 
 use super::errors::{check, Res};
 use super::{RawEnv, Value, OK};
-use crate::pool;
+use crate::{handoff, pool};
 
 /// Tells V8 how much memory external strings hold, so that it collects
 /// them as promptly as strings on its own heap (it cannot see their buffers).
@@ -37,25 +32,23 @@ pub(super) unsafe fn account_external(env: RawEnv, change: i64) {
     unsafe { sys::napi_adjust_external_memory(env, change, &mut total) };
 }
 
-/// Finalizer of an external string holding a stored value: its buffer goes
-/// back to the pool (or is freed).
-unsafe extern "C" fn free_external(env: sys::node_api_basic_env, _data: *mut c_void, hint: *mut c_void) {
-    // SAFETY: `hint` is the Box<Vec<u8>> leaked in `external_latin1`; V8
-    // calls this once, after the string is gone.
-    let bytes = *unsafe { Box::from_raw(hint as *mut Vec<u8>) };
-    unsafe { account_external(env.cast(), -(bytes.len() as i64)) };
-    pool::give_back(bytes, false);
-}
-
-/// Finalizer of an external string holding plaintext: its buffer goes to
-/// the recycling thread, which wipes it and gives it back. V8 runs this
-/// inside a full collection's pause, which wiping there would lengthen
-/// (see [`pool::give_back_later`]).
-unsafe extern "C" fn free_external_secret(env: sys::node_api_basic_env, _data: *mut c_void, hint: *mut c_void) {
-    // SAFETY: as in `free_external`.
-    let bytes = *unsafe { Box::from_raw(hint as *mut Vec<u8>) };
-    unsafe { account_external(env.cast(), -(bytes.len() as i64)) };
-    pool::give_back_later(bytes);
+/// The finalizer of every external string: the buffer goes back to the
+/// pool, through the wiping thread if it held plaintext (V8 runs this inside
+/// a full collection's pause, which wiping there would lengthen: see
+/// [`pool::give_back_later`]). `env` may be null when the environment is
+/// being torn down.
+unsafe extern "C" fn finalize_external(env: sys::node_api_basic_env, _data: *mut c_void, hint: *mut c_void) {
+    // SAFETY: `hint` is one `handoff::offer` made, and the runtime runs this
+    // once for it.
+    let (bytes, secret, unreport) = unsafe { handoff::take_back(hint) };
+    if unreport > 0 && !env.is_null() {
+        unsafe { account_external(env.cast(), -(unreport as i64)) };
+    }
+    if secret {
+        pool::give_back_later(bytes);
+    } else {
+        pool::give_back(bytes, false);
+    }
 }
 
 /// A one-byte string (ASCII) that V8 reads from `bytes` in place: no
@@ -72,7 +65,8 @@ pub(super) unsafe fn external_latin1(env: RawEnv, bytes: Vec<u8>, secret: bool) 
 /// [`external_latin1`] without telling V8: adds the bytes V8 now holds to
 /// `held`, for the caller to report once. Above V8's external-memory limit
 /// every report runs a step of incremental marking on this thread, so a
-/// batch reports its segments together.
+/// batch reports its segments together. Who owns the buffer after the call
+/// is [`handoff`]'s rule.
 pub(super) unsafe fn external_latin1_unaccounted(
     env: RawEnv,
     bytes: Vec<u8>,
@@ -85,27 +79,29 @@ pub(super) unsafe fn external_latin1_unaccounted(
         // only in processes that decrypt into external strings).
         pool::start_recycler();
     }
-    let boxed = Box::new(bytes);
-    let (ptr_, len) = (boxed.as_ptr(), boxed.len());
-    let hint = Box::into_raw(boxed);
     let mut out = ptr::null_mut();
-    let mut copied = false;
-    let status = unsafe {
-        sys::node_api_create_external_string_latin1(
-            env,
-            ptr_ as *mut c_char,
-            len as isize,
-            Some(if secret { free_external_secret } else { free_external }),
-            hint.cast(),
-            &mut out,
-            &mut copied,
-        )
+    let mut status = OK;
+    // SAFETY: Node-API calls the finalizer at most once per string, and
+    // during the call only when it copied or disposed of the buffer.
+    let offered = unsafe {
+        handoff::offer(bytes, secret, |data, len, hint| {
+            let mut copied = false;
+            status = sys::node_api_create_external_string_latin1(
+                env,
+                data as *mut c_char,
+                len as isize,
+                Some(finalize_external),
+                hint,
+                &mut out,
+                &mut copied,
+            );
+            handoff::Answer { created: status == OK, copied }
+        })
     };
-    if status != OK || copied {
-        // Not created, or V8 made its own copy: the buffer is still ours.
-        pool::give_back(*unsafe { Box::from_raw(hint) }, secret);
-    } else {
-        *held += len as i64;
+    match offered {
+        handoff::Offered::InPlace(len) => *held += len as i64,
+        handoff::Offered::Gone => {}
+        handoff::Offered::Refused(bytes, secret) => pool::give_back(bytes, secret),
     }
     check(status)?;
     Ok(out)
