@@ -48,7 +48,7 @@ pub(super) unsafe fn read_joined(
             return Ok(None);
         }
     }
-    Ok(split_points(buf, unit_lens))
+    Ok(split_points(buf, &unit_lens))
 }
 
 /// The results as JS values: an array of segments `[joined, ends]`, `ends` a

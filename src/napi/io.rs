@@ -4,9 +4,10 @@
 //! Invariants: bytes read from JS are appended to a buffer the caller owns
 //! (and wipes: it may be plaintext), grown with [`pool::reserve_secret`] so
 //! that growing never leaves a plaintext copy behind; a slice borrowed from
-//! a typed array ([`read_bytes`], [`write_bytes`], [`read_u32s`]) is only
-//! used inside the callback that read it, while the JS thread is blocked in
-//! that callback and the array cannot change or be collected.
+//! a typed array ([`read_bytes`], [`write_bytes`]) is only used inside the
+//! callback that read it, and only until the callback next does something
+//! that can run JavaScript (`napi_get_element` can run an accessor, which can
+//! detach the view's buffer); [`read_u32s`] copies for that reason.
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
@@ -217,7 +218,10 @@ pub(super) unsafe fn new_array(env: RawEnv, len: usize) -> Res<Value> {
 }
 
 /// A Uint32Array argument.
-pub(super) unsafe fn read_u32s<'a>(env: RawEnv, v: Value) -> Res<&'a [u32]> {
+/// A copy of a Uint32Array's elements. A copy, not a view: reading other
+/// arguments afterwards (`napi_get_element` on an array) can run JavaScript
+/// (an accessor), which can detach or shrink the view's buffer.
+pub(super) unsafe fn read_u32s(env: RawEnv, v: Value) -> Res<Vec<u32>> {
     let (mut kind, mut len, mut data) = (0, 0, ptr::null_mut());
     let status = unsafe {
         sys::napi_get_typedarray_info(env, v, &mut kind, &mut len, &mut data, ptr::null_mut(), ptr::null_mut())
@@ -226,8 +230,9 @@ pub(super) unsafe fn read_u32s<'a>(env: RawEnv, v: Value) -> Res<&'a [u32]> {
         return Err(Fail::Arg("lengths must be a Uint32Array".into()));
     }
     if len == 0 {
-        return Ok(&[]);
+        return Ok(Vec::new());
     }
-    // SAFETY: N-API returns the view's first element (4-byte aligned) and length.
-    Ok(unsafe { std::slice::from_raw_parts(data as *const u32, len) })
+    // SAFETY: N-API returns the view's first element (4-byte aligned) and
+    // length, valid until JavaScript runs again: copied at once.
+    Ok(unsafe { std::slice::from_raw_parts(data as *const u32, len) }.to_vec())
 }
