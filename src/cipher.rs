@@ -11,10 +11,9 @@
 //!
 //! * `J0 = GHASH_H(IV || 0^64 || [128]_64)`
 //! * counter blocks `inc32^i(J0)` are written first and encrypted many per
-//!   call, so the CPU pipelines the blocks. aes-gcm 0.11 makes each counter
+//!   call, so the CPU pipelines the blocks (aes-gcm 0.11 makes each counter
 //!   block from the previous one and encrypts blocks one at a time below its
-//!   backend's parallel width (64 blocks with VAES-512), which made it
-//!   1.4-1.7x slower on 100-byte values.
+//!   backend's parallel width, 64 blocks with VAES-512).
 //! * `C = P xor E(inc32^i(J0))`, tag `= E(J0) xor GHASH_H(C || 0^64 || [len(C)]_64)`
 //!
 //! Values of up to [`SHORT_MAX`] bytes (ID numbers, SSNs, card numbers) take
@@ -22,11 +21,10 @@
 //! a stack buffer. Longer values take the long path where GHASH is the CLMUL
 //! code: the keystream [`CHUNK_BLOCKS`] at a time, then GHASH over the whole
 //! ciphertext (decrypting, GHASH first and the keystream only once the tag
-//! matches). Through the addon it measured 1.15-1.64x as fast as aes-gcm
-//! from 512 B to 1 MiB (mostly GHASH: aes-gcm copies its GHASH state per
-//! value and zeroizes the copies a byte at a time, and on CPUs with
-//! VPCLMULQDQ the CLMUL code hashes 16 blocks per reduction, about 3x the
-//! 128-bit code). Without CLMUL, long values go through aes-gcm.
+//! matches). It is faster than aes-gcm mostly in GHASH: aes-gcm copies its
+//! GHASH state per value and zeroizes the copies a byte at a time, and on
+//! CPUs with VPCLMULQDQ the CLMUL code hashes 16 blocks per reduction.
+//! Without CLMUL, long values go through aes-gcm.
 //!
 //! The keystream, `J0`, `E(J0)`, the unmasked hash and the expected tag are
 //! wiped before returning. The tests below check both paths against aes-gcm
@@ -153,8 +151,7 @@ fn masked_tag(key: &Key, ks0: &Block, ct: &[u8]) -> [u8; TAG_LEN] {
 }
 
 /// `buf xor ks`, 16 bytes at a time (one block per word, so the compiler
-/// can use wide registers: a loop over `chunks_mut(16)` and bytes ran at
-/// about 25 instructions per block and was 15% of a 1 MiB encrypt).
+/// can use wide registers; a byte loop costs many instructions per block).
 fn xor_keystream(buf: &mut [u8], ks: &[Block]) {
     let (blocks, tail) = buf.as_chunks_mut::<16>();
     for (b, k) in blocks.iter_mut().zip(ks) {

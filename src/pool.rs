@@ -3,7 +3,7 @@
 //! A batch of 100,000 values produces about 23 MB of stored values. Fresh
 //! buffers of that size cost the kernel a page fault and a zeroed page per
 //! 4 KiB (glibc hands large freed blocks back to the system, and per-thread
-//! arenas shrink), which measured at a quarter of an async batch's CPU time.
+//! arenas shrink), a large share of an async batch's CPU time.
 //! Buffers come from here instead and go back when their JS string is
 //! collected (result segments) or their piece is done (async inputs).
 //!
@@ -16,8 +16,8 @@
 //!
 //! Plaintext buffers of collected strings are wiped on a thread of their
 //! own ([`give_back_later`]): V8 runs string finalizers inside a full
-//! collection's pause, where wiping the decrypted segments of batches took
-//! 3-7 ms of the JS thread per collection.
+//! collection's pause, which wiping the decrypted segments of batches there
+//! would lengthen by milliseconds.
 
 use std::sync::{Condvar, Mutex, OnceLock};
 
@@ -121,11 +121,8 @@ pub fn give_back(mut buf: Vec<u8>, secret: bool) {
 
 /// How long the recycling thread waits, once woken, before it wipes: the
 /// first buffer arrives during a collection's pause, and wiping at once
-/// competes with V8's helper threads for the cores, lengthening the pause.
-/// Major collections after decrypting batches (100,000 values, 40 batches,
-/// six processes each; `perf_hooks` GC entries): median pause 9.7 ms
-/// wiping in the pause, 7.6 wiping at once on this thread, 3.6 waiting
-/// 10 ms, 5.4 waiting 25 ms (means 11.3, 8.1, 5.1, 6.1 ms).
+/// competes with V8's helper threads for the cores, lengthening the pause
+/// (the choice of 10 ms is measured in bench/HISTORY.md, "wiping thread").
 const RECYCLE_AFTER: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Plaintext buffers waiting for the recycling thread (see [`give_back_later`]).
