@@ -24,7 +24,7 @@ use crate::error::{FieldCryptError, Version};
 use crate::format;
 use crate::keyring::Keyring;
 use crate::pool;
-use crate::work::{open_text, seal};
+use crate::work::{open_text, seal, Context};
 
 /// How many values a pool thread processes between offers of its core
 /// (`sched_yield`, about every 40 us). With the pool's threads on every
@@ -167,6 +167,7 @@ impl Results {
 pub(crate) fn process(
     ring: &Keyring,
     version: Option<Version>,
+    context: Context,
     bytes: &[u8],
     ends: &[usize],
     results: &mut Results,
@@ -194,11 +195,11 @@ pub(crate) fn process(
                 let seg = results.segment_for(len, rest, false);
                 scratch.0.clear();
                 scratch.0.extend_from_slice(value);
-                seal(ring, &v, &mut scratch.0, &mut seg.buf.bytes).map_err(|e| (i, e))?;
+                seal(ring, &v, context, &mut scratch.0, &mut seg.buf.bytes).map_err(|e| (i, e))?;
                 seg.end_value(len).map_err(|e| (i, e))?;
             }
             None => {
-                open_text(ring, value, true, &mut scratch.0).map_err(|e| (i, e))?;
+                open_text(ring, value, true, context, &mut scratch.0).map_err(|e| (i, e))?;
                 let text = &scratch.0;
                 let seg = results.segment_for(text.len(), rest_in / 2, true);
                 let ascii = text.is_ascii();
@@ -321,7 +322,7 @@ mod tests {
         if reserve {
             sealed.reserve(bytes.len() * 2 + ends.len() * format::stored_len(0));
         }
-        process(&ring, Some(*b"01"), &bytes, &ends, &mut sealed, yield_every).unwrap();
+        process(&ring, Some(*b"01"), Context::NONE, &bytes, &ends, &mut sealed, yield_every).unwrap();
         check_segments(&sealed);
         let stored = unjoin(&sealed);
         assert_eq!(stored.len(), values.len());
@@ -332,7 +333,7 @@ mod tests {
 
         let (bytes, ends) = joined(&stored);
         let mut opened = Results::default();
-        process(&ring, None, &bytes, &ends, &mut opened, yield_every).unwrap();
+        process(&ring, None, Context::NONE, &bytes, &ends, &mut opened, yield_every).unwrap();
         check_segments(&opened);
         assert!(opened.segments.iter().all(|seg| seg.buf.secret), "plaintext segments are wiped");
         assert_eq!(unjoin(&opened), values);
@@ -359,14 +360,14 @@ mod tests {
         let _pool = pool::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let ring = ring();
         let mut stored = Vec::new();
-        seal(&ring, b"01", &mut b"hello".to_vec(), &mut stored).unwrap();
+        seal(&ring, b"01", Context::NONE, &mut b"hello".to_vec(), &mut stored).unwrap();
         let (bytes, ends) = joined(&[String::from_utf8(stored).unwrap(), "01:not a stored value".into()]);
         let mut results = Results::default();
-        let (i, _) = process(&ring, None, &bytes, &ends, &mut results, None).unwrap_err();
+        let (i, _) = process(&ring, None, Context::NONE, &bytes, &ends, &mut results, None).unwrap_err();
         assert_eq!(i, 1);
         // a missing write key fails at the first value
         let mut results = Results::default();
-        let (i, e) = process(&ring, Some(*b"02"), b"ab", &[1, 2], &mut results, None).unwrap_err();
+        let (i, e) = process(&ring, Some(*b"02"), Context::NONE, b"ab", &[1, 2], &mut results, None).unwrap_err();
         assert_eq!((i, e.code()), (0, "ERR_FIELDCRYPT_KEY_NOT_FOUND"));
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! `node:crypto` accepts a 16-byte IV for GCM and derives the initial counter
 //! block with GHASH (NIST SP 800-38D, IVs other than 96 bits); `AesGcm<Aes256,
-//! U16>` does the same, so values are byte-compatible both ways. There is no
-//! additional authenticated data, as in the original implementation.
+//! U16>` does the same, so values are byte-compatible both ways. A value
+//! bound to a context authenticates it as additional data (see
+//! [`crate::work::Context`]); an unbound value has none, as in the original
+//! implementation.
 //!
 //! The cipher itself is built from the same primitives aes-gcm uses (the
 //! `aes` block cipher and GHASH: [`crate::clmul`] where the CPU has
@@ -66,9 +68,10 @@ fn wipe_blocks(blocks: &mut [Block]) {
     }
 }
 
-/// `[0]_64 || [bits]_64`: GHASH's length block with no associated data.
-fn length_block(bytes: usize) -> Block {
+/// `[len(A)]_64 || [len(C)]_64` in bits: GHASH's length block.
+fn length_block(aad: usize, bytes: usize) -> Block {
     let mut b = Block::default();
+    b[..8].copy_from_slice(&((aad as u64) * 8).to_be_bytes());
     b[8..].copy_from_slice(&((bytes as u64) * 8).to_be_bytes());
     b
 }
@@ -77,7 +80,7 @@ fn length_block(bytes: usize) -> Block {
 /// that is not 96 bits long): `J0 = GHASH_H(IV || 0^64 || [128]_64)`.
 /// The caller wipes it.
 fn pre_counter_block(key: &Key, iv: &[u8; IV_LEN]) -> Block {
-    ghash(key, iv, &length_block(IV_LEN))
+    ghash(key, b"", iv, &length_block(0, IV_LEN))
 }
 
 /// The short path's keystream: `E(J0)` in block 0, then one block per 16
@@ -134,14 +137,15 @@ fn ctr_xor(aes: &aes_gcm::aes::Aes256, j0: &Block, buf: &mut [u8]) {
     wipe_blocks(&mut ks[..used]);
 }
 
-/// `GHASH_H(data zero-padded to whole blocks || last)` (see [`crate::clmul`]).
-fn ghash(key: &Key, data: &[u8], last: &Block) -> Block {
-    Block::from(key.ghash.hash(data, &(*last).into()))
+/// `GHASH_H(aad zero-padded || data zero-padded || last)` (see [`crate::clmul`]).
+fn ghash(key: &Key, aad: &[u8], data: &[u8], last: &Block) -> Block {
+    Block::from(key.ghash.hash_with_aad(aad, data, &(*last).into()))
 }
 
-/// `E(J0) xor GHASH_H(C || lengths)`: the tag of ciphertext `ct`.
-fn masked_tag(key: &Key, ks0: &Block, ct: &[u8]) -> [u8; TAG_LEN] {
-    let mut s = ghash(key, ct, &length_block(ct.len()));
+/// `E(J0) xor GHASH_H(A || C || lengths)`: the tag of ciphertext `ct` with
+/// additional data `aad`.
+fn masked_tag(key: &Key, ks0: &Block, aad: &[u8], ct: &[u8]) -> [u8; TAG_LEN] {
+    let mut s = ghash(key, aad, ct, &length_block(aad.len(), ct.len()));
     let mut tag = [0u8; TAG_LEN];
     for ((t, a), b) in tag.iter_mut().zip(s.iter()).zip(ks0.iter()) {
         *t = a ^ b;
@@ -165,29 +169,29 @@ fn xor_keystream(buf: &mut [u8], ks: &[Block]) {
     }
 }
 
-fn seal_short(key: &Key, iv: &[u8; IV_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
+fn seal_short(key: &Key, iv: &[u8; IV_LEN], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
     let mut ks = [Block::default(); SHORT_BLOCKS];
     let n = short_keystream(key, iv, buf.len(), &mut ks);
     xor_keystream(buf, &ks[1..n]);
-    let tag = masked_tag(key, &ks[0], buf);
+    let tag = masked_tag(key, &ks[0], aad, buf);
     wipe_blocks(&mut ks[..n]);
     tag
 }
 
 /// Whether `tag` is ciphertext `ct`'s tag under `mask` (`E(J0)`), compared
 /// in constant time; the expected tag is wiped.
-fn tag_matches(key: &Key, mask: &Block, ct: &[u8], tag: &[u8; TAG_LEN]) -> bool {
-    let mut expected = masked_tag(key, mask, ct);
+fn tag_matches(key: &Key, mask: &Block, aad: &[u8], ct: &[u8], tag: &[u8; TAG_LEN]) -> bool {
+    let mut expected = masked_tag(key, mask, aad, ct);
     let ok: bool = expected.ct_eq(tag).into();
     wipe(&mut expected, [0u8; TAG_LEN]);
     ok
 }
 
 /// Checks the tag before decrypting; `buf` is unchanged when it fails.
-fn open_short(key: &Key, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], buf: &mut [u8]) -> bool {
+fn open_short(key: &Key, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], aad: &[u8], buf: &mut [u8]) -> bool {
     let mut ks = [Block::default(); SHORT_BLOCKS];
     let n = short_keystream(key, iv, buf.len(), &mut ks);
-    let ok = tag_matches(key, &ks[0], buf, tag);
+    let ok = tag_matches(key, &ks[0], aad, buf, tag);
     if ok {
         xor_keystream(buf, &ks[1..n]);
     }
@@ -196,20 +200,20 @@ fn open_short(key: &Key, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], buf: &mut [u8])
 }
 
 /// The long path: [`ctr_xor`], then the tag over the ciphertext.
-fn seal_long(key: &Key, iv: &[u8; IV_LEN], buf: &mut [u8]) -> [u8; TAG_LEN] {
+fn seal_long(key: &Key, iv: &[u8; IV_LEN], aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
     let mut jm = [Block::default(); 2];
     j0_and_mask(key, iv, &mut jm);
     ctr_xor(&key.aes, &jm[0], buf);
-    let tag = masked_tag(key, &jm[1], buf);
+    let tag = masked_tag(key, &jm[1], aad, buf);
     wipe_blocks(&mut jm);
     tag
 }
 
 /// Checks the tag before decrypting; `buf` is unchanged when it fails.
-fn open_long(key: &Key, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], buf: &mut [u8]) -> bool {
+fn open_long(key: &Key, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], aad: &[u8], buf: &mut [u8]) -> bool {
     let mut jm = [Block::default(); 2];
     j0_and_mask(key, iv, &mut jm);
-    let ok = tag_matches(key, &jm[1], buf, tag);
+    let ok = tag_matches(key, &jm[1], aad, buf, tag);
     if ok {
         ctr_xor(&key.aes, &jm[0], buf);
     }
@@ -223,16 +227,17 @@ fn long_path(key: &Key, len: usize) -> bool {
     key.ghash.is_clmul() && len as u64 <= GCM_MAX
 }
 
-/// Encrypts `buf` in place under `iv`, returning the tag.
-pub fn seal_in_place(key: &Key, iv: &[u8; IV_LEN], buf: &mut [u8]) -> Result<[u8; TAG_LEN]> {
+/// Encrypts `buf` in place under `iv`, authenticating `aad` too (empty for
+/// a value bound to no context), returning the tag.
+pub fn seal_in_place(key: &Key, iv: &[u8; IV_LEN], aad: &[u8], buf: &mut [u8]) -> Result<[u8; TAG_LEN]> {
     if buf.len() <= SHORT_MAX {
-        return Ok(seal_short(key, iv, buf));
+        return Ok(seal_short(key, iv, aad, buf));
     }
     if long_path(key, buf.len()) {
-        return Ok(seal_long(key, iv, buf));
+        return Ok(seal_long(key, iv, aad, buf));
     }
     let tag =
-        key.cipher.encrypt_inout_detached(&Nonce::from(*iv), b"", buf.into()).map_err(|_| FieldCryptError::TooLarge)?;
+        key.cipher.encrypt_inout_detached(&Nonce::from(*iv), aad, buf.into()).map_err(|_| FieldCryptError::TooLarge)?;
     Ok(tag.into())
 }
 
@@ -243,14 +248,15 @@ pub fn open_in_place(
     version: &Version,
     iv: &[u8; IV_LEN],
     tag: &[u8; TAG_LEN],
+    aad: &[u8],
     buf: &mut [u8],
 ) -> Result<()> {
     let ok = if buf.len() <= SHORT_MAX {
-        open_short(key, iv, tag, buf)
+        open_short(key, iv, tag, aad, buf)
     } else if long_path(key, buf.len()) {
-        open_long(key, iv, tag, buf)
+        open_long(key, iv, tag, aad, buf)
     } else {
-        key.cipher.decrypt_inout_detached(&Nonce::from(*iv), b"", buf.into(), &Tag::from(*tag)).is_ok()
+        key.cipher.decrypt_inout_detached(&Nonce::from(*iv), aad, buf.into(), &Tag::from(*tag)).is_ok()
     };
     if ok {
         Ok(())
@@ -259,44 +265,51 @@ pub fn open_in_place(
     }
 }
 
-/// Encrypts bytes into a stored value under a fresh random IV.
-pub fn encrypt(key: &Key, version: &Version, plaintext: &[u8]) -> Result<String> {
-    encrypt_with_iv(key, version, &random_iv(), plaintext)
+/// Encrypts bytes into a stored value under a fresh random IV, bound to
+/// `aad` (empty: bound to nothing).
+pub fn encrypt(key: &Key, version: &Version, aad: &[u8], plaintext: &[u8]) -> Result<String> {
+    encrypt_with_iv(key, version, &random_iv(), aad, plaintext)
 }
 
 /// Encrypts a buffer the caller owns, in place (it holds ciphertext
 /// afterwards), appending the stored value (ASCII) to `out`, under a fresh
 /// random IV. Saves a copy and an allocation on the hot path.
-pub fn encrypt_into(key: &Key, version: &Version, buf: &mut [u8], out: &mut Vec<u8>) -> Result<()> {
+pub fn encrypt_into(key: &Key, version: &Version, aad: &[u8], buf: &mut [u8], out: &mut Vec<u8>) -> Result<()> {
     let iv = random_iv();
-    let tag = seal_in_place(key, &iv, buf)?;
+    let tag = seal_in_place(key, &iv, aad, buf)?;
     format::serialize_into(version, &iv, &tag, buf, out);
     Ok(())
 }
 
 /// Encrypts with a caller-chosen IV. Only for test vectors: reusing an IV
 /// under one key destroys GCM's security.
-pub fn encrypt_with_iv(key: &Key, version: &Version, iv: &[u8; IV_LEN], plaintext: &[u8]) -> Result<String> {
+pub fn encrypt_with_iv(
+    key: &Key,
+    version: &Version,
+    iv: &[u8; IV_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<String> {
     let mut buf = plaintext.to_vec();
-    let tag = seal_in_place(key, iv, &mut buf)?;
+    let tag = seal_in_place(key, iv, aad, &mut buf)?;
     Ok(format::serialize(version, iv, &tag, &buf))
 }
 
 /// Decrypts a parsed stored value to bytes, in a buffer zeroized on drop.
-pub fn decrypt_envelope(key: &Key, env: Envelope) -> Result<Zeroizing<Vec<u8>>> {
+pub fn decrypt_envelope(key: &Key, env: Envelope, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     let Envelope { version, iv, tag, ciphertext } = env;
     let mut buf = Zeroizing::new(ciphertext);
-    open_in_place(key, &version, &iv, &tag, &mut buf)?;
+    open_in_place(key, &version, &iv, &tag, aad, &mut buf)?;
     Ok(buf)
 }
 
 /// Parses a stored value and decrypts it into `buf` (cleared first; a
 /// caller-owned buffer saves an allocation). `ring` supplies the key of the
 /// value's version.
-pub fn decrypt_into(ring: &crate::keyring::Keyring, stored: &[u8], buf: &mut Vec<u8>) -> Result<()> {
+pub fn decrypt_into(ring: &crate::keyring::Keyring, stored: &[u8], aad: &[u8], buf: &mut Vec<u8>) -> Result<()> {
     let (version, iv, tag) = format::parse_into(stored, buf)?;
     let key = ring.get(&version)?;
-    open_in_place(key, &version, &iv, &tag, buf)
+    open_in_place(key, &version, &iv, &tag, aad, buf)
 }
 
 /// Checks that decrypted bytes are UTF-8 text.

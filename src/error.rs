@@ -78,6 +78,21 @@ pub enum FieldCryptError {
     AuthenticationFailed(Version),
 
     #[error(
+        "Decryption failed: the value does not belong here (key version {v}): it is bound to another \
+         collection, field or document, or was modified, or was encrypted with a different key for that version",
+        v = version_str(.0)
+    )]
+    ContextMismatch(Version),
+
+    #[error(
+        "The value is not bound to its context (key version {v}): it was stored before context binding was \
+         enabled, or copied from an unbound field; bind existing values with `fieldcrypt bind`, or allow \
+         unbound values during the migration",
+        v = version_str(.0)
+    )]
+    UnboundValue(Version),
+
+    #[error(
         "Value too large to encrypt: its stored form (twice its UTF-8 size plus 69 characters) would exceed \
          the longest string JavaScript allows (about 256 MiB of plaintext); split it or store it elsewhere"
     )]
@@ -102,6 +117,8 @@ impl FieldCryptError {
             Self::KeyConflict => "ERR_FIELDCRYPT_KEY_CONFLICT",
             Self::InvalidFormat => "ERR_FIELDCRYPT_INVALID_FORMAT",
             Self::AuthenticationFailed(_) => "ERR_FIELDCRYPT_AUTH_FAILED",
+            Self::ContextMismatch(_) => "ERR_FIELDCRYPT_CONTEXT_MISMATCH",
+            Self::UnboundValue(_) => "ERR_FIELDCRYPT_UNBOUND_VALUE",
             Self::TooLarge => "ERR_FIELDCRYPT_TOO_LARGE",
             Self::NotUtf8 => "ERR_FIELDCRYPT_NOT_UTF8",
         }
@@ -138,6 +155,8 @@ mod tests {
             FieldCryptError::KeyConflict,
             FieldCryptError::InvalidFormat,
             FieldCryptError::AuthenticationFailed(*b"01"),
+            FieldCryptError::ContextMismatch(*b"01"),
+            FieldCryptError::UnboundValue(*b"01"),
             FieldCryptError::TooLarge,
             FieldCryptError::NotUtf8,
         ];

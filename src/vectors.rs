@@ -221,7 +221,7 @@ fn check_product(v: &Vector) -> Vec<String> {
 
     let open = |s: &str| -> Result<Vec<u8>, FieldCryptError> {
         let env = format::parse(s)?;
-        Ok(cipher::decrypt_envelope(&key, env)?.to_vec())
+        Ok(cipher::decrypt_envelope(&key, env, b"")?.to_vec())
     };
 
     if !v.valid {
@@ -231,7 +231,7 @@ fn check_product(v: &Vector) -> Vec<String> {
         return errs;
     }
 
-    match cipher::encrypt_with_iv(&key, VERSION, &iv, &v.msg) {
+    match cipher::encrypt_with_iv(&key, VERSION, &iv, b"", &v.msg) {
         Ok(s) if s == stored => {}
         Ok(s) => errs.push(format!("product: encrypt_with_iv gave {s}, expected {stored}")),
         Err(e) => errs.push(format!("product: encrypt_with_iv failed: {e}")),

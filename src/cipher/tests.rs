@@ -15,7 +15,7 @@ fn ring() -> Keyring {
 fn decrypt_str(ring: &Keyring, s: &str) -> Result<String> {
     let env = format::parse(s)?;
     let key = ring.get(&env.version)?.clone();
-    let bytes = decrypt_envelope(&key, env)?;
+    let bytes = decrypt_envelope(&key, env, b"")?;
     Ok(utf8(&bytes)?.to_owned())
 }
 
@@ -23,7 +23,7 @@ fn decrypt_str(ring: &Keyring, s: &str) -> Result<String> {
 fn round_trips_text() {
     let ring = ring();
     for pt in ["", "A1234567", "ünïcödé 日本語", "emoji 🛂🪪", "nul\0inside", &"x".repeat(100_000)] {
-        let s = encrypt(ring.get(b"01").unwrap(), b"01", pt.as_bytes()).unwrap();
+        let s = encrypt(ring.get(b"01").unwrap(), b"01", b"", pt.as_bytes()).unwrap();
         assert!(format::is_well_formed(&s));
         assert_eq!(&s[..3], "01:");
         assert_eq!(s.len(), 2 + 1 + 32 + 1 + 32 + 1 + pt.len() * 2);
@@ -37,7 +37,7 @@ fn known_answer_matches_node_crypto() {
     // iv = 00..0f, plaintext "A1234567".
     let ring = ring();
     let iv: [u8; 16] = core::array::from_fn(|i| i as u8);
-    let s = encrypt_with_iv(ring.get(b"01").unwrap(), b"01", &iv, b"A1234567").unwrap();
+    let s = encrypt_with_iv(ring.get(b"01").unwrap(), b"01", &iv, b"", b"A1234567").unwrap();
     assert_eq!(s, NODE_KAT);
     assert_eq!(decrypt_str(&ring, NODE_KAT).unwrap(), "A1234567");
 }
@@ -46,7 +46,7 @@ const NODE_KAT: &str = "01:000102030405060708090a0b0c0d0e0f:53bccad86bf07da7959f
 #[test]
 fn every_flipped_bit_is_rejected() {
     let ring = ring();
-    let s = encrypt(ring.get(b"01").unwrap(), b"01", b"123-45-6789").unwrap();
+    let s = encrypt(ring.get(b"01").unwrap(), b"01", b"", b"123-45-6789").unwrap();
     let env = format::parse(&s).unwrap();
     for field in 0..3 {
         let len = [IV_LEN, TAG_LEN, env.ciphertext.len()][field];
@@ -60,7 +60,7 @@ fn every_flipped_bit_is_rejected() {
                 };
                 *target ^= 1 << bit;
                 assert_eq!(
-                    decrypt_envelope(ring.get(b"01").unwrap(), e).unwrap_err(),
+                    decrypt_envelope(ring.get(b"01").unwrap(), e, b"").unwrap_err(),
                     FieldCryptError::AuthenticationFailed(*b"01")
                 );
             }
@@ -87,7 +87,7 @@ fn check_against_aes_gcm(key: &Key, len: usize, salt: usize) {
     rng.fill_bytes(&mut plain);
     let (mut a, mut b) = (plain.clone(), plain.clone());
     let tag_a = aes_gcm_seal(key, &iv, &mut a);
-    let tag_b = seal_in_place(key, &iv, &mut b).unwrap();
+    let tag_b = seal_in_place(key, &iv, b"", &mut b).unwrap();
     assert!(a == b && tag_a == tag_b, "{len} bytes");
     let mut c = a.clone();
     assert!(open_short_or_long(key, &iv, &tag_a, &mut c) && c == plain, "{len} bytes");
@@ -137,7 +137,7 @@ fn long_path_matches_aes_gcm() {
 }
 
 fn open_short_or_long(key: &Key, iv: &[u8; IV_LEN], tag: &[u8; TAG_LEN], buf: &mut [u8]) -> bool {
-    open_in_place(key, b"01", iv, tag, buf).is_ok()
+    open_in_place(key, b"01", iv, tag, b"", buf).is_ok()
 }
 
 /// `len` bytes of `ctr`'s Ctr32BE keystream from counter block `j0` on.
@@ -193,7 +193,7 @@ fn counter_wraps_inside_messages_like_the_references() {
             let plain: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
             let (want_ct, want_tag) = crate::reference::gcm_seal(&kb, &iv, b"", &plain);
             let mut buf = plain.clone();
-            let tag = seal_in_place(&key, &iv, &mut buf).unwrap();
+            let tag = seal_in_place(&key, &iv, b"", &mut buf).unwrap();
             assert!(buf == want_ct && tag == want_tag, "low word {low:#x}, {len} bytes: reference");
             let mut theirs = plain.clone();
             assert_eq!(aes_gcm_seal(&key, &iv, &mut theirs), tag, "low word {low:#x}, {len} bytes: aes-gcm");
@@ -219,7 +219,7 @@ fn both_paths_match_the_bit_by_bit_reference() {
             rng.fill_bytes(&mut plain);
             let (want_ct, want_tag) = crate::reference::gcm_seal(&kb, &iv, b"", &plain);
             let mut buf = plain.clone();
-            let tag = seal_in_place(&key, &iv, &mut buf).unwrap();
+            let tag = seal_in_place(&key, &iv, b"", &mut buf).unwrap();
             assert!(buf == want_ct && tag == want_tag, "{len} bytes");
             assert_eq!(crate::reference::gcm_open(&kb, &iv, b"", &buf, &tag).as_deref(), Some(&plain[..]));
         }
@@ -229,10 +229,10 @@ fn both_paths_match_the_bit_by_bit_reference() {
 #[test]
 fn wrong_key_is_an_authentication_failure() {
     let ring = ring();
-    let s = encrypt(ring.get(b"01").unwrap(), b"01", b"secret").unwrap();
+    let s = encrypt(ring.get(b"01").unwrap(), b"01", b"", b"secret").unwrap();
     let env = format::parse(&s).unwrap();
     assert_eq!(
-        decrypt_envelope(ring.get(b"02").unwrap(), env).unwrap_err(),
+        decrypt_envelope(ring.get(b"02").unwrap(), env, b"").unwrap_err(),
         FieldCryptError::AuthenticationFailed(*b"01")
     );
 }
@@ -248,6 +248,43 @@ fn ivs_are_distinct() {
 #[test]
 fn binary_plaintext_is_not_text() {
     let ring = ring();
-    let s = encrypt(ring.get(b"01").unwrap(), b"01", &[0xff, 0xfe]).unwrap();
+    let s = encrypt(ring.get(b"01").unwrap(), b"01", b"", &[0xff, 0xfe]).unwrap();
     assert_eq!(decrypt_str(&ring, &s).unwrap_err(), FieldCryptError::NotUtf8);
+}
+
+/// Both paths with additional data against the bit-by-bit reference and
+/// aes-gcm; any change to the additional data is an authentication failure,
+/// the buffer left as it was.
+#[test]
+fn additional_data_matches_the_references() {
+    let mut rng = rand::rng();
+    let mut kb = [0u8; 32];
+    rng.fill_bytes(&mut kb);
+    let key = Key::from_bytes(&kb);
+    let lengths: Vec<usize> = (0..=SHORT_MAX + 1).step_by(13).chain([SHORT_MAX, 1000, 4096 + 5]).collect();
+    for aad_len in [1usize, 15, 16, 17, 40, 100, 300] {
+        let mut aad = vec![0u8; aad_len];
+        rng.fill_bytes(&mut aad);
+        for &len in &lengths {
+            let iv = random_iv();
+            let mut plain = vec![0u8; len];
+            rng.fill_bytes(&mut plain);
+            let (want_ct, want_tag) = crate::reference::gcm_seal(&kb, &iv, &aad, &plain);
+            let mut buf = plain.clone();
+            let tag = seal_in_place(&key, &iv, &aad, &mut buf).unwrap();
+            assert!(buf == want_ct && tag == want_tag, "aad {aad_len}, {len} bytes: reference");
+            let mut theirs = plain.clone();
+            let their_tag: [u8; TAG_LEN] =
+                key.cipher.encrypt_inout_detached(&Nonce::from(iv), &aad, theirs.as_mut_slice().into()).unwrap().into();
+            assert!(theirs == buf && their_tag == tag, "aad {aad_len}, {len} bytes: aes-gcm");
+            let mut other = aad.clone();
+            other[aad_len / 2] ^= 1;
+            let before = buf.clone();
+            assert!(open_in_place(&key, b"01", &iv, &tag, &other, &mut buf).is_err(), "changed aad {aad_len}, {len}");
+            assert_eq!(buf, before);
+            assert!(open_in_place(&key, b"01", &iv, &tag, b"", &mut buf).is_err(), "no aad, {len}");
+            open_in_place(&key, b"01", &iv, &tag, &aad, &mut buf).unwrap();
+            assert_eq!(buf, plain);
+        }
+    }
 }

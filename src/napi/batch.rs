@@ -15,14 +15,15 @@ use napi::sys;
 use super::errors::{check, run, Fail, Res};
 use super::external::{account_external, external_latin1_unaccounted};
 use super::io::{
-    array_len, element, latin1, new_array, read_ascii, read_u32s, read_utf8, read_version, undefined, utf16_string,
-    SCAN_ABOVE_SINGLE,
+    array_len, element, latin1, new_array, read_ascii, read_context, read_flag, read_u32s, read_utf8, read_version,
+    undefined, utf16_string, SCAN_ABOVE_SINGLE,
 };
 use super::state::{args, Scratch, State};
 use super::{RawEnv, Value};
 use crate::batch::{process, split_points, Results};
 use crate::error::FieldCryptError;
 use crate::limits::SEGMENT_EXTERNAL_MIN;
+use crate::work::Context;
 
 /// Reads a joined batch into `buf`: `joined` is the values joined into one
 /// string, or an array of such strings (consecutive runs of the values,
@@ -100,23 +101,28 @@ unsafe fn write_segments(env: RawEnv, state: &State, results: &mut Results, held
     Ok(segments)
 }
 
-/// `encryptJoined(joined, lens, version)` / `decryptJoined(joined, lens)`:
-/// `[results, ends]`, or `undefined` when JS must go value by value.
+/// `encryptJoined(joined, lens, version, context?)` /
+/// `decryptJoined(joined, lens, undefined, context?, allowUnbound?)`:
+/// `[results, ends]`, or `undefined` when JS must go value by value. One
+/// context for every value of the batch.
 unsafe fn sync_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool) -> Value {
     unsafe {
         run(env, || {
-            let ([joined, lens, ver], state) = args::<3>(env, info)?;
+            let ([joined, lens, ver, aad, allow], state) = args::<5>(env, info)?;
             let version = if encrypt { Some(read_version(env, ver)?) } else { None };
             let ring = state.ring.borrow();
             if let Some(v) = version {
                 ring.get(&v)?;
             }
+            let mut aad_buf = state.aad.borrow_mut();
+            read_context(env, aad, &mut aad_buf)?;
+            let context = Context { aad: &aad_buf, allow_unbound: !encrypt && read_flag(env, allow)? };
             let mut input = Scratch::take(&state.input);
             let Some(ends) = read_joined(env, joined, lens, encrypt, SCAN_ABOVE_SINGLE, &mut input)? else {
                 return undefined(env);
             };
             let mut results = Results::default();
-            process(&ring, version, &input, &ends, &mut results, None).map_err(|(i, e)| Fail::At(i, e))?;
+            process(&ring, version, context, &input, &ends, &mut results, None).map_err(|(i, e)| Fail::At(i, e))?;
             write_results(env, state, &mut results)
         })
     }

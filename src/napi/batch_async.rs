@@ -22,7 +22,7 @@ use napi::sys;
 
 use super::batch::{read_joined, write_results};
 use super::errors::{check, error_value, run, Fail};
-use super::io::{js_string, read_u32s, read_version, undefined, SCAN_ABOVE_BATCH};
+use super::io::{js_string, read_context, read_flag, read_u32s, read_version, undefined, SCAN_ABOVE_BATCH};
 use super::state::{args, State};
 use super::{RawEnv, Value, OK};
 use crate::batch::{process, Results, POOL_YIELD_EVERY};
@@ -30,6 +30,7 @@ use crate::error::{FieldCryptError, Version};
 use crate::format;
 use crate::keyring::Keyring;
 use crate::pool;
+use crate::work::Context;
 
 /// An async batch: input read on the JS thread, crypto on the libuv thread
 /// pool, results turned into strings back on the JS thread.
@@ -41,6 +42,10 @@ struct AsyncBatch {
     /// affect a batch already started.
     ring: Keyring,
     version: Option<Version>,
+    /// The batch's context (AES-GCM additional data), owned: the pool
+    /// thread reads it.
+    aad: Vec<u8>,
+    allow_unbound: bool,
     input: pool::Buffer,
     ends: Vec<usize>,
     results: Results,
@@ -54,7 +59,9 @@ unsafe extern "C" fn batch_execute(_env: RawEnv, data: *mut c_void) {
     // pool thread touches it until `batch_complete`.
     let batch = unsafe { &mut *(data as *mut AsyncBatch) };
     let b = &mut *batch;
-    b.result = Some(process(&b.ring, b.version, &b.input.bytes, &b.ends, &mut b.results, Some(POOL_YIELD_EVERY)));
+    let context = Context { aad: &b.aad, allow_unbound: b.allow_unbound };
+    b.result =
+        Some(process(&b.ring, b.version, context, &b.input.bytes, &b.ends, &mut b.results, Some(POOL_YIELD_EVERY)));
     // The input goes back to the pool here, not on the JS thread: encrypting,
     // it is plaintext, wiped with a memset first.
     drop(std::mem::take(&mut b.input));
@@ -90,18 +97,22 @@ unsafe extern "C" fn batch_complete(env: RawEnv, status: sys::napi_status, data:
     }
 }
 
-/// `encryptJoinedAsync(joined, lens, version)` / `decryptJoinedAsync(joined, lens)`:
+/// `encryptJoinedAsync(joined, lens, version, context?)` /
+/// `decryptJoinedAsync(joined, lens, undefined, context?, allowUnbound?)`:
 /// a Promise of the results' segments (as [`write_results`]), or `undefined`
 /// (synchronously) when JS must go value by value.
 unsafe fn async_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool) -> Value {
     unsafe {
         run(env, || {
-            let ([joined, lens, ver], state) = args::<3>(env, info)?;
+            let ([joined, lens, ver, aad_arg, allow], state) = args::<5>(env, info)?;
             let version = if encrypt { Some(read_version(env, ver)?) } else { None };
             // Fail fast, synchronously, on a missing write key.
             if let Some(v) = version {
                 state.ring.borrow().get(&v)?;
             }
+            let mut aad = Vec::new();
+            read_context(env, aad_arg, &mut aad)?;
+            let allow_unbound = !encrypt && read_flag(env, allow)?;
             let units: usize = read_u32s(env, lens)?.iter().map(|&u| u as usize).sum();
             let mut input = pool::Buffer::take(units + 1, encrypt);
             let Some(ends) = read_joined(env, joined, lens, encrypt, SCAN_ABOVE_BATCH, &mut input.bytes)? else {
@@ -122,6 +133,8 @@ unsafe fn async_batch(env: RawEnv, info: sys::napi_callback_info, encrypt: bool)
                 state: state as *const State,
                 ring: state.ring.borrow().clone(),
                 version,
+                aad,
+                allow_unbound,
                 input,
                 ends,
                 results,

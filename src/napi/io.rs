@@ -103,6 +103,34 @@ pub(super) unsafe fn read_utf8(env: RawEnv, v: Value, what: &str, buf: &mut Vec<
     Ok(())
 }
 
+/// An optional context argument (AES-GCM additional data, see
+/// [`crate::work::Context`]): `undefined` or `null` for none, else a string,
+/// read as UTF-8 into `buf` (cleared first). Returns whether one was given.
+pub(super) unsafe fn read_context(env: RawEnv, v: Value, buf: &mut Vec<u8>) -> Res<bool> {
+    buf.clear();
+    let mut kind = sys::ValueType::napi_undefined;
+    check(unsafe { sys::napi_typeof(env, v, &mut kind) })?;
+    if kind == sys::ValueType::napi_undefined || kind == sys::ValueType::napi_null {
+        return Ok(false);
+    }
+    unsafe { read_utf8(env, v, "context", buf, SCAN_ABOVE_SINGLE)? };
+    Ok(true)
+}
+
+/// An optional boolean argument: `undefined` is false.
+pub(super) unsafe fn read_flag(env: RawEnv, v: Value) -> Res<bool> {
+    let mut kind = sys::ValueType::napi_undefined;
+    check(unsafe { sys::napi_typeof(env, v, &mut kind) })?;
+    if kind == sys::ValueType::napi_undefined {
+        return Ok(false);
+    }
+    let mut b = false;
+    if unsafe { sys::napi_get_value_bool(env, v, &mut b) } != OK {
+        return Err(Fail::Arg("expected a boolean".into()));
+    }
+    Ok(b)
+}
+
 /// [`read_utf8`]'s `scan_above` for calls that read into the kept scratch
 /// buffer (single values, sync batches) and for async batch pieces.
 pub(super) const SCAN_ABOVE_SINGLE: usize = KEEP_SCRATCH / 3;

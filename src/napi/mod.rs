@@ -98,6 +98,8 @@ pub fn init(exports: Object, env: Env) -> napi::Result<()> {
         input: RefCell::new(Vec::new()),
         output: RefCell::new(Vec::new()),
         text16: RefCell::new(Vec::new()),
+        aad: RefCell::new(Vec::new()),
+        aad_from: RefCell::new(Vec::new()),
         external_strings: external::has_external_strings(raw_env),
     }));
     let fail = |what: &str| napi::Error::from_reason(format!("fieldcrypt: could not {what}"));

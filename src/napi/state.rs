@@ -23,6 +23,9 @@ pub(super) struct State {
     /// allocate nothing; see [`Scratch`].
     pub(super) input: RefCell<Vec<u8>>,
     pub(super) output: RefCell<Vec<u8>>,
+    /// A call's contexts (AES-GCM additional data; `reEncrypt` has two).
+    pub(super) aad: RefCell<Vec<u8>>,
+    pub(super) aad_from: RefCell<Vec<u8>>,
     /// Decrypted text that is not ASCII, as UTF-16 for V8 (see
     /// [`super::io::utf16_string`]).
     pub(super) text16: RefCell<Vec<u16>>,
