@@ -7,9 +7,38 @@ export type EncryptedString = string;
 /** A two-digit key version such as `"01"`. */
 export type KeyVersion = string;
 
+/**
+ * Where a value belongs, e.g. `{ collection: 'patients', path: 'ssn', id }`: any
+ * names, string values. A value encrypted with a context decrypts only with the
+ * same context (it is authenticated as AES-GCM additional data; docs/format.md).
+ */
+export type BindingContext = Readonly<Record<string, string>>;
+
 export interface EncryptOptions {
   /** Encrypt under this key version instead of the current one. */
   keyVersion?: KeyVersion;
+  /** Bind the value to this context; `null` or absent: unbound. */
+  context?: BindingContext | null;
+}
+
+export interface DecryptOptions {
+  /**
+   * The context the value was bound to. Read elsewhere, a bound value fails with
+   * `ERR_FIELDCRYPT_CONTEXT_MISMATCH`; an unbound value fails with
+   * `ERR_FIELDCRYPT_UNBOUND_VALUE` unless `allowUnbound`.
+   */
+  context?: BindingContext | null;
+  /** With a context, accept unbound values too (a migration window). */
+  allowUnbound?: boolean;
+}
+
+export interface ReEncryptOptions {
+  /** The context the new value is bound to; `null` or absent: unbound. */
+  context?: BindingContext | null;
+  /** The context the value is read in; defaults to `context`; `null`: read it as unbound. */
+  fromContext?: BindingContext | null;
+  /** Accept an unbound value where `fromContext` is given. */
+  allowUnbound?: boolean;
 }
 
 export interface ConfigureKeysOptions {
@@ -17,23 +46,30 @@ export interface ConfigureKeysOptions {
   current?: KeyVersion;
 }
 
-/** Encrypts UTF-8 text under the current key version (or `options.keyVersion`). */
+/** Encrypts UTF-8 text under the current key version (or `options.keyVersion`), bound to `options.context` if given. */
 export function encrypt(plaintext: string, options?: EncryptOptions): EncryptedString;
 
 /** Decrypts a stored value. Throws `ERR_FIELDCRYPT_AUTH_FAILED` for tampered or wrong-key data. */
-export function decrypt(encryptedData: EncryptedString): string;
+export function decrypt(encryptedData: EncryptedString, options?: DecryptOptions): string;
 
 /** Encrypts binary data (Buffer or Uint8Array) into the same stored format. */
 export function encryptBuffer(data: Uint8Array, options?: EncryptOptions): EncryptedString;
 
 /** Decrypts a stored value written by `encryptBuffer` to a Buffer. */
-export function decryptBuffer(encryptedData: EncryptedString): Buffer;
+export function decryptBuffer(encryptedData: EncryptedString, options?: DecryptOptions): Buffer;
 
 /** True only for a well-formed stored value. */
 export function isEncrypted(value: unknown): value is EncryptedString;
 
-/** Decrypts and re-encrypts under `newKeyVersion`; the plaintext never reaches JavaScript. */
-export function reEncrypt(encryptedData: EncryptedString, newKeyVersion: KeyVersion): EncryptedString;
+/**
+ * Decrypts and re-encrypts under `newKeyVersion` (and `options.context`: to bind,
+ * move or rotate bound values); the plaintext never reaches JavaScript.
+ */
+export function reEncrypt(
+  encryptedData: EncryptedString,
+  newKeyVersion: KeyVersion,
+  options?: ReEncryptOptions,
+): EncryptedString;
 
 /** The key version a stored value was written with, e.g. `"01"`. */
 export function getKeyVersion(encryptedData: EncryptedString): KeyVersion;
@@ -42,7 +78,7 @@ export function getKeyVersion(encryptedData: EncryptedString): KeyVersion;
 export function encryptMany(values: readonly string[], options?: EncryptOptions): EncryptedString[];
 
 /** Decrypts every stored value, as `encryptMany`. All or nothing; errors carry `index`. */
-export function decryptMany(values: readonly EncryptedString[]): string[];
+export function decryptMany(values: readonly EncryptedString[], options?: DecryptOptions): string[];
 
 /**
  * `encryptMany` on the libuv thread pool, in chunks, keeping the event loop responsive.
@@ -54,7 +90,7 @@ export function decryptMany(values: readonly EncryptedString[]): string[];
 export function encryptManyAsync(values: readonly string[], options?: EncryptOptions): Promise<EncryptedString[]>;
 
 /** `decryptMany` on the libuv thread pool, in chunks, as `encryptManyAsync`. */
-export function decryptManyAsync(values: readonly EncryptedString[]): Promise<string[]>;
+export function decryptManyAsync(values: readonly EncryptedString[], options?: DecryptOptions): Promise<string[]>;
 
 /**
  * Uses exactly these keys (`{ '01': hex64, '02': hex64 }`) from now on, instead of
@@ -180,6 +216,8 @@ export type FieldCryptErrorCode =
   | 'ERR_FIELDCRYPT_KEY_CONFLICT'
   | 'ERR_FIELDCRYPT_INVALID_FORMAT'
   | 'ERR_FIELDCRYPT_AUTH_FAILED'
+  | 'ERR_FIELDCRYPT_CONTEXT_MISMATCH'
+  | 'ERR_FIELDCRYPT_UNBOUND_VALUE'
   | 'ERR_FIELDCRYPT_TOO_LARGE'
   | 'ERR_FIELDCRYPT_NOT_UTF8'
   | 'ERR_FIELDCRYPT_INVALID_ARGUMENT'
@@ -217,6 +255,8 @@ export const errorCodes: {
   readonly KEY_CONFLICT: 'ERR_FIELDCRYPT_KEY_CONFLICT';
   readonly INVALID_FORMAT: 'ERR_FIELDCRYPT_INVALID_FORMAT';
   readonly AUTH_FAILED: 'ERR_FIELDCRYPT_AUTH_FAILED';
+  readonly CONTEXT_MISMATCH: 'ERR_FIELDCRYPT_CONTEXT_MISMATCH';
+  readonly UNBOUND_VALUE: 'ERR_FIELDCRYPT_UNBOUND_VALUE';
   readonly TOO_LARGE: 'ERR_FIELDCRYPT_TOO_LARGE';
   readonly NOT_UTF8: 'ERR_FIELDCRYPT_NOT_UTF8';
   readonly INVALID_ARGUMENT: 'ERR_FIELDCRYPT_INVALID_ARGUMENT';

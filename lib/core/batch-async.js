@@ -14,7 +14,7 @@
 const { adopt } = require('./errors');
 const native = require('./native').load();
 const { loadedMissingKey, versionOption } = require('./calls');
-const { checkValues, notAString, splitInto, oneByOne, assemble, rebase } = require('./batch-results');
+const { checkValues, notAString, splitInto, oneByOne, assemble, rebase, bindingOf } = require('./batch-results');
 
 /**
  * Async batches are read in runs of at most ASYNC_RUN_UNITS units (and
@@ -50,21 +50,20 @@ const SNAPSHOT_VALUES = 1 << SNAPSHOT_SHIFT;
  * Resolves to the piece's results: segments (as the sync batches return) or,
  * when the piece had to go value by value, the strings.
  */
-async function pieceAsync(native_, encrypting, runs, lens, version) {
+async function pieceAsync(native_, encrypting, runs, lens, version, binding) {
   for (;;) {
     let pending;
     try {
       // Joined here, not kept across the await: the addon copies them.
-      pending = native_(
-        runs.map((run) => run.join('')),
-        lens,
-        version,
-      );
+      const joined = runs.map((run) => run.join(''));
+      pending = native_(joined, lens, version, binding.context, binding.allowUnbound);
     } catch (err) {
       if (!loadedMissingKey(err)) throw adopt(err);
       continue;
     }
-    if (pending === undefined) return { segments: null, strings: oneByOne(encrypting, runs.flat(), version) };
+    if (pending === undefined) {
+      return { segments: null, strings: oneByOne(encrypting, runs.flat(), version, binding) };
+    }
     try {
       return { segments: await pending, strings: null };
     } catch (err) {
@@ -120,7 +119,7 @@ function nextPiece(snap, start, n, fn, encrypting) {
  * next ones. Each value is checked and measured in the turn that starts its
  * piece, not all before the first piece (the pool would idle meanwhile).
  */
-async function manyAsync(native_, values, version, fn, encrypting) {
+async function manyAsync(native_, values, version, binding, fn, encrypting) {
   checkValues(values, fn);
   const n = values.length;
   const snap = snapshot(values);
@@ -144,7 +143,7 @@ async function manyAsync(native_, values, version, fn, encrypting) {
     start = next.end;
     inFlight++;
     const count = next.end - from;
-    const piece = pieceAsync(native_, encrypting, next.runs, next.lens, version);
+    const piece = pieceAsync(native_, encrypting, next.runs, next.lens, version, binding);
     settled.push(
       piece
         .then(
@@ -181,12 +180,14 @@ async function manyAsync(native_, values, version, fn, encrypting) {
  */
 async function encryptManyAsync(values, options) {
   const version = versionOption(options, 'encryptManyAsync');
-  return manyAsync(native.encryptJoinedAsync, values, version, 'encryptManyAsync', true);
+  const binding = bindingOf(options, 'encryptManyAsync', true);
+  return manyAsync(native.encryptJoinedAsync, values, version, binding, 'encryptManyAsync', true);
 }
 
 /** `decryptMany` on the libuv thread pool. */
-async function decryptManyAsync(values) {
-  return manyAsync(native.decryptJoinedAsync, values, undefined, 'decryptManyAsync', false);
+async function decryptManyAsync(values, options) {
+  const binding = bindingOf(options, 'decryptManyAsync', false);
+  return manyAsync(native.decryptJoinedAsync, values, undefined, binding, 'decryptManyAsync', false);
 }
 
 module.exports = { encryptManyAsync, decryptManyAsync };

@@ -15,7 +15,7 @@
 
 const native = require('./native').load();
 const { codes, FieldCryptError, adopt, describeType, invalidFormat } = require('./errors');
-const { loadedMissingKey } = require('./calls');
+const { loadedMissingKey, contextOption, allowUnboundOption } = require('./calls');
 
 function checkValues(values, fn) {
   if (!Array.isArray(values)) {
@@ -54,17 +54,19 @@ function splitInto(out, start, segments) {
 /**
  * The results of one native single-value call per value of `piece` (its
  * values are already checked to be strings), for pieces of long values and
- * the rare piece the joined form cannot carry.
+ * the rare piece the joined form cannot carry. `binding` is the batch's
+ * `{ context, allowUnbound }` (see bindingOf).
  */
-function oneByOne(encrypting, piece, version) {
+function oneByOne(encrypting, piece, version, binding) {
   const out = new Array(piece.length);
+  const { context, allowUnbound } = binding;
   let i = 0;
   for (;;) {
     try {
       // A call site per function: one that sees both stays polymorphic and
       // calls through V8's slower generic API-call path.
-      if (encrypting) for (; i < piece.length; i++) out[i] = native.encrypt(piece[i], version);
-      else for (; i < piece.length; i++) out[i] = native.decrypt(piece[i]);
+      if (encrypting) for (; i < piece.length; i++) out[i] = native.encrypt(piece[i], version, context);
+      else for (; i < piece.length; i++) out[i] = native.decrypt(piece[i], context, allowUnbound);
       return out;
     } catch (err) {
       // As withKeys: value i again once its missing key is loaded.
@@ -109,4 +111,14 @@ function rebase(err, start) {
   return err;
 }
 
-module.exports = { checkValues, notAString, splitInto, oneByOne, assemble, rebase };
+/** No context: values as the original implementation writes them. */
+const UNBOUND = Object.freeze({ context: undefined, allowUnbound: false });
+
+/** A batch's `{ context, allowUnbound }` from its options (one context for every value). */
+function bindingOf(options, fn, encrypting) {
+  if (options === undefined) return UNBOUND;
+  const context = contextOption(options, fn);
+  return { context, allowUnbound: encrypting ? false : allowUnboundOption(options, fn) };
+}
+
+module.exports = { checkValues, notAString, splitInto, oneByOne, assemble, rebase, bindingOf };

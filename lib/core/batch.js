@@ -9,7 +9,7 @@
 const native = require('./native').load();
 const { withKeys, versionOption } = require('./calls');
 const { resultBytes, SINGLE_EXTERNAL_STORED, SINGLE_EXTERNAL_TEXT } = require('./limits');
-const { checkValues, notAString, oneByOne, assemble, rebase } = require('./batch-results');
+const { checkValues, notAString, oneByOne, assemble, rebase, bindingOf } = require('./batch-results');
 
 /**
  * Long batches go in pieces of at most PIECE_UNITS UTF-16 units (and
@@ -84,7 +84,7 @@ function oneByOnePiece(encrypting, units, count, batchResults) {
   return singleExternal || batchResults < JOINED_RESULTS_FROM;
 }
 
-function manySync(native_, values, version, fn, encrypting) {
+function manySync(native_, values, version, binding, fn, encrypting) {
   checkValues(values, fn);
   const { lens: allLens, bounds, totals } = pieces(values, fn, encrypting);
   let units = 0;
@@ -96,12 +96,12 @@ function manySync(native_, values, version, fn, encrypting) {
     const end = bounds[b + 1];
     try {
       if (oneByOnePiece(encrypting, totals[b >> 1], end - start, batchResults)) {
-        done.push(start, null, oneByOne(encrypting, values.slice(start, end), version));
+        done.push(start, null, oneByOne(encrypting, values.slice(start, end), version, binding));
         continue;
       }
       const [joined, lens, piece] = join(values, allLens, start, end);
-      const result = withKeys(native_, joined, lens, version);
-      if (result === undefined) done.push(start, null, oneByOne(encrypting, piece, version));
+      const result = withKeys(native_, joined, lens, version, binding.context, binding.allowUnbound);
+      if (result === undefined) done.push(start, null, oneByOne(encrypting, piece, version, binding));
       else done.push(start, result, null);
     } catch (err) {
       throw rebase(err, start);
@@ -113,15 +113,18 @@ function manySync(native_, values, version, fn, encrypting) {
 /**
  * Encrypts every string of `values`: short values in a few native calls, long
  * ones a call each unless the batch is large (see oneByOnePiece). All or
- * nothing; errors carry `index`.
+ * nothing; errors carry `index`. `options.context` binds every value to the
+ * same context.
  */
 function encryptMany(values, options) {
-  return manySync(native.encryptJoined, values, versionOption(options, 'encryptMany'), 'encryptMany', true);
+  const version = versionOption(options, 'encryptMany');
+  return manySync(native.encryptJoined, values, version, bindingOf(options, 'encryptMany', true), 'encryptMany', true);
 }
 
 /** Decrypts every stored value of `values`, as encryptMany. All or nothing; errors carry `index`. */
-function decryptMany(values) {
-  return manySync(native.decryptJoined, values, undefined, 'decryptMany', false);
+function decryptMany(values, options) {
+  const binding = bindingOf(options, 'decryptMany', false);
+  return manySync(native.decryptJoined, values, undefined, binding, 'decryptMany', false);
 }
 
 module.exports = { encryptMany, decryptMany };

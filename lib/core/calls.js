@@ -8,8 +8,9 @@
  * Every error leaving here is a FieldCryptError (adopt).
  */
 
-const { codes, adopt } = require('./errors');
+const { codes, FieldCryptError, adopt, describeType } = require('./errors');
 const keys = require('./keys');
+const { encodeContext } = require('./context');
 
 /** After `err`, loads the key it reports missing; true if the call should be retried. */
 function loadedMissingKey(err) {
@@ -17,13 +18,13 @@ function loadedMissingKey(err) {
 }
 
 /**
- * Calls `fn(a, b, c)`; each time it fails for a key that process.env can supply,
- * loads that key and calls again (at most once per key version).
+ * Calls `fn(a, b, c, d, e)`; each time it fails for a key that process.env
+ * can supply, loads that key and calls again (at most once per key version).
  */
-function withKeys(fn, a, b, c) {
+function withKeys(fn, a, b, c, d, e) {
   for (;;) {
     try {
-      return fn(a, b, c);
+      return fn(a, b, c, d, e);
     } catch (err) {
       if (!loadedMissingKey(err)) throw adopt(err);
     }
@@ -37,4 +38,25 @@ function versionOption(options, fn) {
   return keyVersion === undefined ? keys.currentVersion() : keys.checkVersion(keyVersion, 'options.keyVersion');
 }
 
-module.exports = { loadedMissingKey, withKeys, versionOption };
+/** `options.context`, encoded for the addon (lib/core/context.js); undefined for none. */
+function contextOption(options, fn) {
+  if (options === undefined || options === null) return undefined;
+  const { context } = keys.checkOptions(options, fn);
+  return context === undefined || context === null ? undefined : encodeContext(context, fn);
+}
+
+/** `options.allowUnbound`: whether a read with a context accepts an unbound value. */
+function allowUnboundOption(options, fn) {
+  if (options === undefined || options === null) return false;
+  const { allowUnbound } = keys.checkOptions(options, fn);
+  if (allowUnbound === undefined) return false;
+  if (typeof allowUnbound !== 'boolean') {
+    throw new FieldCryptError(
+      codes.INVALID_ARGUMENT,
+      `${fn}(): options.allowUnbound must be a boolean, got ${describeType(allowUnbound)}`,
+    );
+  }
+  return allowUnbound;
+}
+
+module.exports = { loadedMissingKey, withKeys, versionOption, contextOption, allowUnboundOption };

@@ -10,8 +10,9 @@ const { types } = require('node:util');
 const native = require('./native').load();
 const { codes, FieldCryptError, adopt, describeType, invalidFormat } = require('./errors');
 const keys = require('./keys');
-const { withKeys, versionOption } = require('./calls');
+const { withKeys, versionOption, contextOption, allowUnboundOption } = require('./calls');
 const { resultBytes } = require('./limits');
+const { encodeContext } = require('./context');
 
 function checkString(value, fn) {
   if (typeof value !== 'string') {
@@ -21,17 +22,31 @@ function checkString(value, fn) {
 
 /**
  * Encrypts UTF-8 text into `VV:IV:TAG:CT` under the current key version, or
- * `options.keyVersion`.
+ * `options.keyVersion`, bound to `options.context` if given.
  */
 function encrypt(plaintext, options) {
   checkString(plaintext, 'encrypt');
-  return withKeys(native.encrypt, plaintext, versionOption(options, 'encrypt'));
+  return withKeys(
+    native.encrypt,
+    plaintext,
+    versionOption(options, 'encrypt'),
+    options === undefined ? undefined : contextOption(options, 'encrypt'),
+  );
 }
 
-/** Decrypts a stored value back to its text. */
-function decrypt(encryptedData) {
+/**
+ * Decrypts a stored value back to its text; a value bound to a context
+ * decrypts only with `options.context` the same (see lib/core/context.js).
+ */
+function decrypt(encryptedData, options) {
   if (typeof encryptedData !== 'string') throw invalidFormat(encryptedData);
-  return withKeys(native.decrypt, encryptedData);
+  if (options === undefined) return withKeys(native.decrypt, encryptedData);
+  return withKeys(
+    native.decrypt,
+    encryptedData,
+    contextOption(options, 'decrypt'),
+    allowUnboundOption(options, 'decrypt'),
+  );
 }
 
 /** Encrypts binary data (Buffer or any Uint8Array) into the same stored format. */
@@ -42,11 +57,16 @@ function encryptBuffer(data, options) {
       `encryptBuffer() expects a Buffer or Uint8Array, got ${describeType(data)}`,
     );
   }
-  return withKeys(native.encryptBytes, data, versionOption(options, 'encryptBuffer'));
+  return withKeys(
+    native.encryptBytes,
+    data,
+    versionOption(options, 'encryptBuffer'),
+    contextOption(options, 'encryptBuffer'),
+  );
 }
 
 /** Decrypts a stored value to a Buffer (for values written by encryptBuffer). */
-function decryptBuffer(encryptedData) {
+function decryptBuffer(encryptedData, options) {
   if (typeof encryptedData !== 'string') throw invalidFormat(encryptedData);
   // The plaintext is as long as the ciphertext, half its hex. The addon
   // decrypts into a Buffer made here: small ones come out of Node's pool,
@@ -54,7 +74,13 @@ function decryptBuffer(encryptedData) {
   // fails in the addon.
   const bytes = Math.max(0, Math.floor(resultBytes(false, encryptedData.length, 1)));
   const out = Buffer.allocUnsafe(bytes);
-  withKeys(native.decryptBytes, encryptedData, out);
+  withKeys(
+    native.decryptBytes,
+    encryptedData,
+    out,
+    contextOption(options, 'decryptBuffer'),
+    allowUnboundOption(options, 'decryptBuffer'),
+  );
   return out;
 }
 
@@ -64,12 +90,27 @@ function isEncrypted(value) {
 }
 
 /**
- * Re-encrypts a stored value under `newKeyVersion` (for key rotation). The
- * plaintext stays inside the native addon.
+ * Re-encrypts a stored value under `newKeyVersion` (for key rotation), bound
+ * to `options.context`; it is read under `options.fromContext` (default: the
+ * same context; `null` for an unbound value), accepting an unbound value
+ * too with `options.allowUnbound`. The plaintext stays inside the native
+ * addon.
  */
-function reEncrypt(encryptedData, newKeyVersion) {
+function reEncrypt(encryptedData, newKeyVersion, options) {
   if (typeof encryptedData !== 'string') throw invalidFormat(encryptedData);
-  return withKeys(native.reEncrypt, encryptedData, keys.checkVersion(newKeyVersion, 'reEncrypt()'));
+  const version = keys.checkVersion(newKeyVersion, 'reEncrypt()');
+  if (options === undefined) return withKeys(native.reEncrypt, encryptedData, version);
+  const context = contextOption(options, 'reEncrypt');
+  const from = keys.checkOptions(options, 'reEncrypt').fromContext;
+  const fromContext = from === undefined ? context : from === null ? undefined : encodeContext(from, 'reEncrypt');
+  return withKeys(
+    native.reEncrypt,
+    encryptedData,
+    version,
+    context,
+    fromContext,
+    allowUnboundOption(options, 'reEncrypt'),
+  );
 }
 
 /** The two-digit key version a stored value was written with. */
