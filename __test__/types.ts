@@ -325,7 +325,9 @@ try {
   const ctx: fieldcrypt.BindingContext = { collection: 'patients', path: 'ssn', id: '65f0a1b2c3d4e5f601234567' };
   const bound: fieldcrypt.EncryptedString = fieldcrypt.encrypt('x', { context: ctx, keyVersion: '01' });
   const plain: string = fieldcrypt.decrypt(bound, { context: ctx, allowUnbound: true });
-  const buf: Buffer = fieldcrypt.decryptBuffer(fieldcrypt.encryptBuffer(new Uint8Array([1]), { context: ctx }), { context: ctx });
+  const buf: Buffer = fieldcrypt.decryptBuffer(fieldcrypt.encryptBuffer(new Uint8Array([1]), { context: ctx }), {
+    context: ctx,
+  });
   const moved: string = fieldcrypt.reEncrypt(bound, '02', { context: ctx, fromContext: null, allowUnbound: false });
   const many: string[] = fieldcrypt.decryptMany(fieldcrypt.encryptMany(['a'], { context: ctx }), { context: ctx });
   const later: Promise<string[]> = fieldcrypt.decryptManyAsync(['x'], { context: null });
