@@ -43,4 +43,17 @@ function encodeContext(context, fn) {
   return JSON.stringify([LABEL, entries]);
 }
 
-module.exports = { encodeContext, CONTEXT_LABEL: LABEL };
+/**
+ * The context of a value stored in a collection, as the plugin and the CLI
+ * bind it: `{ collection, path }`, plus `id` when bound to its document.
+ * `path` is the raw schema path (`identifications.idNumber` for every element
+ * of `identifications`, `secrets.$*` for every value of a Map), so that
+ * moving an element inside its array keeps it readable; `id` is the
+ * document's `_id` as canonical Extended JSON (`EJSON.stringify(_id, {
+ * relaxed: false })`), so that `_id`s of different types never collide.
+ */
+function storedValueContext(collection, path, id) {
+  return id === undefined ? { collection, path } : { collection, path, id };
+}
+
+module.exports = { encodeContext, storedValueContext, CONTEXT_LABEL: LABEL };
