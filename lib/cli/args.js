@@ -13,7 +13,8 @@ class UsageError extends Error {
   }
 }
 
-const COMMANDS = ['keygen', 'status', 'encrypt', 'migrate', 'rotate', 'decrypt', 'help'];
+const COMMANDS = ['keygen', 'status', 'encrypt', 'migrate', 'rotate', 'bind', 'decrypt', 'help'];
+const BIND_MODES = ['collection', 'document'];
 
 const OPTIONS = {
   uri: { type: 'string' },
@@ -22,6 +23,7 @@ const OPTIONS = {
   field: { type: 'string', multiple: true },
   config: { type: 'string' },
   to: { type: 'string' },
+  bind: { type: 'string' },
   env: { type: 'string' },
   yes: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
@@ -45,6 +47,8 @@ Commands:
   status                 count plaintext, encrypted (per key version) and malformed values
   encrypt (alias migrate) encrypt plaintext values in place
   rotate --to VV         re-encrypt every value under key version VV
+  bind                   bind every encrypted value of the bound fields to its place
+                         (collection, field, and with --bind document its document)
   decrypt --yes          decrypt every value in place (phasing encryption out)
 
 Targets (status, encrypt, rotate, decrypt):
@@ -55,6 +59,9 @@ Targets (status, encrypt, rotate, decrypt):
                          array applies to every element, $* to every value of a map
   --config FILE          fieldcrypt.config.js: uri, db and targets (collections with
                          fields, or Mongoose models that use the fieldEncryption plugin)
+  --bind MODE            the --field paths are bound to their context: collection (the
+                         collection and field) or document (also the document's _id);
+                         a config target says it with "bind", a model with its schema
 
 Migration options (encrypt, rotate, decrypt):
   --dry-run              write nothing; report what would change
@@ -102,6 +109,13 @@ function parsePartition(value) {
   return { index: Number(m[1]), count: Number(m[2]) };
 }
 
+function checkBindMode(value) {
+  if (value !== undefined && !BIND_MODES.includes(value)) {
+    throw new UsageError(`--bind expects ${BIND_MODES.join(' or ')}, got "${value}"`);
+  }
+  return value;
+}
+
 function checkVersion(value, flag) {
   if (value !== undefined && !/^\d\d$/.test(value)) {
     throw new UsageError(`${flag} expects a two-digit key version such as 02, got "${value}"`);
@@ -131,6 +145,7 @@ function parse(argv) {
     fields: values.field || [],
     config: values.config,
     to: checkVersion(values.to, '--to'),
+    bind: checkBindMode(values.bind),
     env: checkVersion(values.env, '--env'),
     yes: Boolean(values.yes),
     dryRun: Boolean(values['dry-run']),
@@ -147,4 +162,4 @@ function parse(argv) {
   };
 }
 
-module.exports = { parse, UsageError, USAGE };
+module.exports = { parse, UsageError, USAGE, BIND_MODES };

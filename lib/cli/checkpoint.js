@@ -29,9 +29,11 @@ function totalsFromStored(stored) {
   return out;
 }
 
-function checkpointKey({ command, collection, fields, to, partition }) {
+function checkpointKey({ command, collection, fields, to, partition, bindings }) {
   const parts = [command, collection, [...fields].sort().join(',')];
   if (to) parts.push(`to=${to}`);
+  const bound = Object.entries(bindings || {}).sort(([a], [b]) => (a < b ? -1 : 1));
+  if (bound.length) parts.push(`bind=${bound.map(([f, mode]) => `${f}:${mode}`).join(',')}`);
   parts.push(partition ? `partition=${partition.index}/${partition.count}` : 'partition=all');
   return parts.join('|');
 }

@@ -1,7 +1,7 @@
 'use strict';
 
 /**
- * The commands: keygen, status, encrypt, rotate, decrypt. Each returns an exit
+ * The commands: keygen, status, encrypt, rotate, bind, decrypt. Each returns an exit
  * code; results go to `out` (stdout), progress and errors to `err` (stderr).
  */
 
@@ -11,6 +11,7 @@ const { UsageError } = require('./args');
 const { connect, redactUri, formatId } = require('./driver');
 const { resolveTargets } = require('./targets');
 const { classify, encryptTransform, rotateTransform, decryptTransform, preflight } = require('./values');
+const { contextsFor, probe, bindTransform } = require('./binding');
 const { runScan, projectionFor, newTotals } = require('./scan');
 const { CheckpointStore } = require('./checkpoint');
 const { Progress } = require('./progress');
@@ -42,8 +43,20 @@ function fieldOk(s, current) {
     s.plaintext === 0 &&
     s.malformed === 0 &&
     s.unsupported === 0 &&
+    s.unbound === 0 &&
+    s.elsewhere === 0 &&
     Object.keys(s.encrypted).every((v) => v === current)
   );
+}
+
+/** A bound field's encrypted value, counted as bound, unbound or bound elsewhere (inside the addon). */
+function countBinding(s, value, context) {
+  try {
+    s[probe(value, context).state]++;
+  } catch (err) {
+    if (err.code !== 'ERR_FIELDCRYPT_CONTEXT_MISMATCH') throw err;
+    s.elsewhere++;
+  }
 }
 
 async function status(opts, io) {
@@ -53,8 +66,10 @@ async function status(opts, io) {
   const report = { command: 'status', db: dbName, currentVersion: current, ok: true, collections: [] };
   try {
     const db = client.db(dbName);
-    for (const { collection, fields } of targets) {
+    for (const { collection, fields, bindings } of targets) {
       const totals = newTotals(fields);
+      const contextOf = contextsFor(collection, bindings);
+      for (const field of fields) totals.fields[field].elsewhere = 0;
       const progress = new Progress({
         label: `status ${collection}`,
         total: await db.collection(collection).estimatedDocumentCount(),
@@ -72,6 +87,8 @@ async function status(opts, io) {
             if (kind === 'encrypted') {
               const v = value.slice(0, 2);
               s.encrypted[v] = (s.encrypted[v] || 0) + 1;
+              const context = contextOf(field, doc._id);
+              if (context !== undefined) countBinding(s, value, context);
             } else {
               s[kind]++;
             }
@@ -83,10 +100,12 @@ async function status(opts, io) {
       progress.stop();
       const entry = { collection, documents: totals.documents, fields: {} };
       for (const field of fields) {
-        const { plaintext, empty, encrypted, malformed, unsupported } = totals.fields[field];
+        const { plaintext, empty, encrypted, malformed, unsupported, bound, unbound, elsewhere } = totals.fields[field];
         const ok = fieldOk(totals.fields[field], current);
         if (!ok) report.ok = false;
         entry.fields[field] = { plaintext, empty, encrypted, malformed, unsupported, ok };
+        const mode = bindings && bindings[field];
+        if (mode) entry.fields[field].binding = { mode, bound, unbound, elsewhere };
       }
       report.collections.push(entry);
     }
@@ -99,7 +118,10 @@ async function status(opts, io) {
     io.out(`database ${dbName}, current key version ${current}`);
     for (const c of report.collections) {
       io.out(`\n${c.collection} (${num(c.documents)} documents)`);
-      const rows = [['field', 'plaintext', 'empty', 'malformed', 'unsupported', 'encrypted', '']];
+      const bound = Object.values(c.fields).some((s) => s.binding);
+      const rows = [
+        ['field', 'plaintext', 'empty', 'malformed', 'unsupported', 'encrypted', ...(bound ? ['binding'] : []), ''],
+      ];
       for (const [field, s] of Object.entries(c.fields)) {
         rows.push([
           field,
@@ -108,6 +130,7 @@ async function status(opts, io) {
           num(s.malformed),
           num(s.unsupported),
           versionsText(s.encrypted),
+          ...(bound ? [bindingText(s.binding)] : []),
           s.ok ? 'ok' : 'NOT CURRENT',
         ]);
       }
@@ -115,11 +138,20 @@ async function status(opts, io) {
     }
     io.out(
       report.ok
-        ? `\nok: every value is encrypted under key version ${current}`
-        : `\nnot current: some values are plaintext, malformed, of an unsupported type, or under another key version than ${current}`,
+        ? `\nok: every value is encrypted under key version ${current}${anyBound(report) ? ', and bound where its field is' : ''}`
+        : `\nnot current: some values are plaintext, malformed, of an unsupported type, under another key version than ${current}${anyBound(report) ? ', or not bound to their place (run bind; values bound elsewhere need a person)' : ''}`,
     );
   }
   return report.ok ? 0 : 1;
+}
+
+function bindingText(b) {
+  if (!b) return '-';
+  return `${b.mode}: ${num(b.bound)} bound, ${num(b.unbound)} unbound${b.elsewhere ? `, ${num(b.elsewhere)} ELSEWHERE` : ''}`;
+}
+
+function anyBound(report) {
+  return report.collections.some((c) => Object.values(c.fields).some((s) => s.binding));
 }
 
 function table(rows) {
@@ -159,6 +191,7 @@ function resumeCommand(argv) {
 const VERBS = {
   encrypt: { done: 'encrypted', would: 'would encrypt' },
   rotate: { done: 're-encrypted', would: 'would re-encrypt' },
+  bind: { done: 'bound', would: 'would bind' },
   decrypt: { done: 'decrypted', would: 'would decrypt' },
 };
 
@@ -171,6 +204,7 @@ function fieldSummary(command, s, opts) {
     parts.push(`plaintext ${num(s.plaintext)} (untouched)`);
   }
   if (command === 'decrypt') parts.push(`plaintext ${num(s.plaintext)}`);
+  if (command === 'bind') parts.push(`already bound ${num(s.bound)}`, `plaintext ${num(s.plaintext)} (untouched)`);
   // `encrypt --typed` converts values of other types with the typed codec.
   const otherTypes =
     command === 'encrypt' && opts.typed
@@ -197,15 +231,27 @@ async function migrate(command, opts, io) {
   if (command !== 'encrypt' && opts.typed)
     throw new UsageError('--typed is for encrypt (decrypt always reads typed values back)');
   const { uri, db: dbName, targets } = await resolveTargets(opts);
+  if (command === 'bind') {
+    for (const { collection, fields, bindings } of targets) {
+      const unbound = fields.filter((f) => !bindings[f]);
+      if (unbound.length) {
+        throw new UsageError(
+          `bind: ${collection}.${unbound[0]} is not a bound field: pass --bind collection|document, or set bind in the config or the schema`,
+        );
+      }
+    }
+  }
   const writeVersion = command === 'encrypt' ? keys.currentVersion() : command === 'rotate' ? opts.to : undefined;
   preflight(command, { to: opts.to, dryRun: opts.dryRun });
 
-  const transform =
-    command === 'encrypt'
-      ? encryptTransform(opts)
-      : command === 'rotate'
-        ? rotateTransform(opts)
-        : decryptTransform(opts);
+  /** The command's transform for one target (its bound fields' contexts). */
+  const transformFor = (collection, bindings) => {
+    const contextOf = contextsFor(collection, bindings);
+    if (command === 'encrypt') return encryptTransform(opts, contextOf);
+    if (command === 'rotate') return rotateTransform(opts, contextOf);
+    if (command === 'bind') return bindTransform(opts, contextOf, classify);
+    return decryptTransform(opts, contextOf);
+  };
 
   const stop = { requested: false, signal: undefined };
   const onSignal = (signal) => {
@@ -245,13 +291,14 @@ async function migrate(command, opts, io) {
   };
   try {
     const db = client.db(dbName);
-    for (const { collection, fields } of targets) {
+    for (const { collection, fields, bindings } of targets) {
       if (stop.requested) {
         incomplete = true;
         break;
       }
       const coll = db.collection(collection);
-      const identity = { command, collection, fields, to: opts.to, partition: opts.partition };
+      const transform = transformFor(collection, bindings);
+      const identity = { command, collection, fields, to: opts.to, partition: opts.partition, bindings };
       const checkpoint = opts.dryRun ? undefined : new CheckpointStore(db, identity);
       let start;
       if (opts.resume) {

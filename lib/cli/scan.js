@@ -78,7 +78,18 @@ function casCondition(value) {
 }
 
 function newFieldStats() {
-  return { plaintext: 0, empty: 0, encrypted: {}, malformed: 0, unsupported: 0, changed: 0, errors: 0 };
+  return {
+    plaintext: 0,
+    empty: 0,
+    encrypted: {},
+    malformed: 0,
+    unsupported: 0,
+    changed: 0,
+    errors: 0,
+    // Of the encrypted values of a bound field, as `bind` and `status` find them.
+    bound: 0,
+    unbound: 0,
+  };
 }
 
 function newTotals(fields) {
@@ -92,7 +103,9 @@ function addTotals(a, b) {
   for (const k of ['scanned', 'documents', 'updated', 'conflicts', 'vanished', 'errors']) a[k] += b[k] || 0;
   for (const [f, s] of Object.entries(b.fields || {})) {
     const t = (a.fields[f] ??= newFieldStats());
-    for (const k of ['plaintext', 'empty', 'malformed', 'unsupported', 'changed', 'errors']) t[k] += s[k] || 0;
+    for (const k of ['plaintext', 'empty', 'malformed', 'unsupported', 'changed', 'errors', 'bound', 'unbound']) {
+      t[k] += s[k] || 0;
+    }
     for (const [v, n] of Object.entries(s.encrypted || {})) t.encrypted[v] = (t.encrypted[v] || 0) + n;
   }
   return a;
@@ -109,7 +122,7 @@ function serverErrorText(err) {
  * @param {object} o
  * @param {import('mongodb').Collection} o.coll
  * @param {string[]} o.fields
- * @param {(value) => {kind, action, value?, version?}} o.transform
+ * @param {(value, { field, id }) => {kind, action, value?, version?, binding?}} o.transform
  * @param {object} o.opts   parsed options (batchSize, concurrency, limit, partition, maxRetries, dryRun)
  * @param {object} [o.start]  { lastId, totals } of the checkpoint to continue after
  * @param {import('./checkpoint').CheckpointStore} [o.checkpoint]  saved after each batch (not in dry runs)
@@ -156,7 +169,7 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
         }
         let r;
         try {
-          r = transform(value);
+          r = transform(value, { field, id: doc._id });
         } catch (err) {
           if (err && err.code === codes.KEY_NOT_FOUND) throw err;
           valueErrors.push({
@@ -185,6 +198,7 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
       if (r.kind === 'encrypted') {
         const v = r.version || '??';
         s.encrypted[v] = (s.encrypted[v] || 0) + 1;
+        if (r.binding) s[r.binding]++;
       } else {
         s[r.kind]++;
       }

@@ -1,28 +1,31 @@
 'use strict';
 
 /**
- * What to work on: [{ collection, fields }], from --collection/--field or from
- * a config file (fieldcrypt.config.js):
+ * What to work on: [{ collection, fields, bindings }], from --collection/--field
+ * (and --bind) or from a config file (fieldcrypt.config.js):
  *
  *   module.exports = {
  *     uri: process.env.MONGODB_URI,   // optional; --uri and MONGODB_URI win
  *     db: 'app',                      // optional; --db wins
  *     targets: [
  *       { collection: 'learners', fields: ['ssn', 'personExtended.identifications.idNumber'] },
+ *       { collection: 'patients', fields: ['ssn'], bind: 'document' },   // or { ssn: 'document' }
  *       { model: require('./models/invoice') },   // a Mongoose model using fieldEncryption
  *     ],
  *   };
  *
  * The config may also export a function (sync or async) returning that object.
  * A target naming a Mongoose model takes its collection from the model and its
- * fields from `encryptedPaths(model)` of the fieldEncryption plugin; it may
- * also list `fields`.
+ * fields from `encryptedPaths(model)` of the fieldEncryption plugin, and the
+ * fields' context binding from its schema (`bind`); it may also list `fields`.
+ * `bindings` maps each bound field to 'collection' or 'document'
+ * (lib/cli/binding.js).
  */
 
 const fs = require('node:fs');
 const path = require('node:path');
-const { UsageError } = require('./args');
-const { encryptedPaths } = require('../mongoose/plugin');
+const { UsageError, BIND_MODES } = require('./args');
+const plugin = require('../mongoose/plugin');
 
 /** Throws a UsageError unless `field` is a dotted path the CLI can work on. */
 function checkField(field, where) {
@@ -50,11 +53,44 @@ function normalizeFields(fields, where) {
   return unique;
 }
 
+/** `bind` of a config target or --bind: a mode for every field, or a mode per field. */
+function bindingsFrom(bind, fields, where) {
+  if (bind === undefined || bind === null || bind === false) return {};
+  const modes = typeof bind === 'string' ? Object.fromEntries(fields.map((f) => [f, bind])) : bind;
+  if (typeof modes !== 'object' || Array.isArray(modes)) {
+    throw new UsageError(`${where}: "bind" must be ${BIND_MODES.join(' or ')}, or an object of them by field`);
+  }
+  for (const [field, mode] of Object.entries(modes)) {
+    if (!fields.includes(field))
+      throw new UsageError(`${where}: "bind" names "${field}", which is not among the fields`);
+    if (!BIND_MODES.includes(mode)) {
+      throw new UsageError(`${where}: field "${field}": bind must be ${BIND_MODES.join(' or ')}, got "${mode}"`);
+    }
+  }
+  return { ...modes };
+}
+
+/** The bound paths of a model's schema (the fieldEncryption plugin's `bind` options). */
+function modelBindings(model, fields) {
+  if (typeof plugin.pathBindings !== 'function') return {};
+  const out = {};
+  for (const { path: field, bind } of plugin.pathBindings(model).paths) {
+    if (fields.includes(field)) out[field] = bind;
+  }
+  return out;
+}
+
 function modelTarget(model, explicitFields, where) {
   const collection = model.collection && model.collection.collectionName;
   if (typeof collection !== 'string') throw new UsageError(`${where}: "model" must be a Mongoose model`);
-  const fields = explicitFields || encryptedPaths(model);
-  return { collection, fields: normalizeFields(fields, `${where} (${collection})`) };
+  const fields = normalizeFields(explicitFields || plugin.encryptedPaths(model), `${where} (${collection})`);
+  return { collection, fields, bindings: modelBindings(model, fields) };
+}
+
+/** The target of --collection, --field and --bind. */
+function flagTarget(opts) {
+  const fields = normalizeFields(opts.fields, '--field');
+  return { collection: opts.collection, fields, bindings: bindingsFrom(opts.bind, fields, '--bind') };
 }
 
 async function loadConfig(file) {
@@ -74,6 +110,7 @@ async function loadConfig(file) {
 async function resolveTargets(opts) {
   let config = {};
   let targets;
+  if (opts.bind && !opts.fields.length) throw new UsageError('--bind goes with the --field paths it binds');
   if (opts.config) {
     config = await loadConfig(opts.config);
     const list = config.targets || [];
@@ -84,12 +121,13 @@ async function resolveTargets(opts) {
       if (t.model) return modelTarget(t.model, t.fields, where);
       if (typeof t.collection !== 'string' || !t.collection)
         throw new UsageError(`${where} needs "collection" (or "model")`);
-      return { collection: t.collection, fields: normalizeFields(t.fields || [], `${where} (${t.collection})`) };
+      const fields = normalizeFields(t.fields || [], `${where} (${t.collection})`);
+      return { collection: t.collection, fields, bindings: bindingsFrom(t.bind, fields, where) };
     });
     if (opts.fields.length) {
       if (!opts.collection) throw new UsageError('--field with --config needs --collection');
       targets = targets.filter((t) => t.collection !== opts.collection);
-      targets.push({ collection: opts.collection, fields: normalizeFields(opts.fields, '--field') });
+      targets.push(flagTarget(opts));
     } else if (opts.collection) {
       targets = targets.filter((t) => t.collection === opts.collection);
       if (!targets.length) throw new UsageError(`--collection ${opts.collection}: not among the config's targets`);
@@ -97,7 +135,7 @@ async function resolveTargets(opts) {
     if (!targets.length) throw new UsageError('--config: no targets');
   } else {
     if (!opts.collection) throw new UsageError('name a --collection and its --field paths, or a --config file');
-    targets = [{ collection: opts.collection, fields: normalizeFields(opts.fields, '--field') }];
+    targets = [flagTarget(opts)];
   }
   const uri = opts.uri || process.env.MONGODB_URI || config.uri;
   if (!uri) throw new UsageError('no database: pass --uri, set MONGODB_URI, or set uri in the config');

@@ -52,8 +52,12 @@ function bson() {
 }
 
 // ---------------------------------------------------------------------------
-// Per-command transforms: transform(value) -> { action, value?, version? }
-//   action 'change': write `value`; 'skip': leave (counted under `reason`)
+// Per-command transforms: transform(value, { field, id }) -> { kind, action, value?, version?, binding? }
+//   action 'change': write `value`; 'skip': leave (counted under `kind`).
+// `contextOf(field, id)` (lib/cli/binding.js) is the context a bound field's
+// values are bound to, undefined for an unbound field.
+
+const NO_CONTEXT = () => undefined;
 
 /**
  * `encrypt`: plaintext strings are encrypted with the current key version;
@@ -61,41 +65,53 @@ function bson() {
  * it they are left alone: encrypting a number turns the field into a string,
  * which only an app reading through the fieldEncryption plugin expects.
  */
-function encryptTransform({ dryRun, typed }) {
-  return (value) => {
+function encryptTransform({ dryRun, typed }, contextOf = NO_CONTEXT) {
+  return (value, place) => {
     const kind = classify(value);
-    if (kind === 'plaintext') return { kind, action: 'change', value: dryRun ? undefined : api.encrypt(value) };
-    if (kind === 'unsupported' && typed) {
-      return { kind, action: 'change', value: dryRun ? undefined : codec.encodeValue(value, bson()) };
+    if (kind === 'plaintext' || (kind === 'unsupported' && typed)) {
+      if (dryRun) return { kind, action: 'change' };
+      const context = contextOf(place.field, place.id);
+      const options = context === undefined ? undefined : { context };
+      const stored = kind === 'plaintext' ? api.encrypt(value, options) : codec.encodeValue(value, bson(), options);
+      return { kind, action: 'change', value: stored };
     }
     return { kind, action: 'skip', version: kind === 'encrypted' ? value.slice(0, 2) : undefined };
   };
 }
 
-/** `rotate --to VV`: stored values under another version are re-encrypted (inside the addon). */
-function rotateTransform({ dryRun, to }) {
-  return (value) => {
+/**
+ * `rotate --to VV`: stored values under another version are re-encrypted
+ * (inside the addon); on a bound field, bound to their context (unbound ones
+ * too: rotation binds them).
+ */
+function rotateTransform({ dryRun, to }, contextOf = NO_CONTEXT) {
+  return (value, place) => {
     const kind = classify(value);
     if (kind !== 'encrypted') return { kind, action: 'skip' };
     const version = value.slice(0, 2);
     if (version === to) return { kind, action: 'skip', version };
-    return { kind, action: 'change', version, value: dryRun ? undefined : api.reEncrypt(value, to) };
+    if (dryRun) return { kind, action: 'change', version };
+    const context = contextOf(place.field, place.id);
+    const options = context === undefined ? undefined : { context, allowUnbound: true };
+    return { kind, action: 'change', version, value: api.reEncrypt(value, to, options) };
   };
 }
 
 /** `decrypt`: stored values become their plaintext (typed values through the codec). */
-function decryptTransform({ dryRun }) {
-  return (value) => {
+function decryptTransform({ dryRun }, contextOf = NO_CONTEXT) {
+  return (value, place) => {
     const kind = classify(value);
     if (kind !== 'encrypted') return { kind, action: 'skip' };
     const version = value.slice(0, 2);
     if (dryRun) return { kind, action: 'change', version };
+    const context = contextOf(place.field, place.id);
+    const options = context === undefined ? undefined : { context, allowUnbound: true };
     try {
-      return { kind, action: 'change', version, value: api.decrypt(value) };
+      return { kind, action: 'change', version, value: api.decrypt(value, options) };
     } catch (err) {
       // Not text: a typed value, written by the plugin or by `encrypt --typed`.
       if (err.code === codes.NOT_UTF8)
-        return { kind, action: 'change', version, value: codec.decodeValue(value, bson()) };
+        return { kind, action: 'change', version, value: codec.decodeValue(value, bson(), options) };
       throw err;
     }
   };
