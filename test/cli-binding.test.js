@@ -76,7 +76,10 @@ describe('CLI: context binding', () => {
     const field = summary.collections[0].perField.ssn;
     assert.equal(field.changed, 2);
     assert.equal(field.errors, 1);
-    assert.match(r.stderr, new RegExp(`_id ObjectId\\("${ids.e.toHexString()}"\\), path ssn: .*\\[${errorCodes.CONTEXT_MISMATCH}\\]`));
+    assert.match(
+      r.stderr,
+      new RegExp(`_id ObjectId\\("${ids.e.toHexString()}"\\), path ssn: .*\\[${errorCodes.CONTEXT_MISMATCH}\\]`),
+    );
     for (const secret of [...PLAINTEXTS, before.e]) {
       assert.ok(!r.stderr.includes(secret) && !r.stdout.includes(secret), 'no plaintext or stored value printed');
     }
