@@ -5,7 +5,7 @@
  *
  *   --quick            BENCH_QUICK=1       ~20 s smoke run (fewer, shorter rounds)
  *   --sizes=10,1k,mb1k BENCH_SIZES=...     sizes: 10, 100, 1k, 64k, 1m, mb1k (1 KiB multi-byte UTF-8)
- *   --impls=a,b        BENCH_IMPLS=...     fieldcrypt, node, mfe, cloak, fcbuf
+ *   --impls=a,b        BENCH_IMPLS=...     fieldcrypt, node, mfe, cloak, fcbuf, fcbound
  *   --ops=encrypt,...  BENCH_OPS=...       encrypt, decrypt, roundtrip
  *   --rounds=N         BENCH_ROUNDS=N      interleaved rounds per case
  *   --slice=MS         BENCH_SLICE_MS=MS   time per implementation per round
@@ -37,6 +37,8 @@ const IMPL_ALIASES = {
   cloak: 'cloak',
   '@47ng/cloak': 'cloak',
   fcbuf: 'fcbuf',
+  fcbound: 'fcbound',
+  bound: 'fcbound',
 };
 
 /** An error in the command line: reported without a stack trace. */

@@ -140,7 +140,31 @@ function fieldcryptBuffer() {
   };
 }
 
-const FACTORIES = [fieldcrypt, nodeCrypto, mongooseFieldEncryption, cloak, fieldcryptBuffer];
+/**
+ * (6) fieldcrypt with every value bound to a context (a collection, path and
+ * document id, as the plugin's `bind: 'document'` writes them): what binding
+ * costs on top of (1). Bound values need the same context to decrypt, so
+ * node:crypto reads them only with the additional data (not probed here).
+ */
+function fieldcryptBound() {
+  const fc = require('..');
+  fc.configureKeys({ '01': KEY_HEX });
+  const options = {
+    context: { collection: 'patients', path: 'patientRecord.ssn', id: '{"$oid":"65f0a1b2c3d4e5f601234567"}' },
+  };
+  return {
+    id: 'fcbound',
+    short: 'fc bound',
+    label: 'fieldcrypt (bound)',
+    pkg: 'fieldcrypt-bound',
+    version: require('../package.json').version,
+    note: 'encrypt(text, { context })/decrypt(stored, { context }): bound to a collection, path and document id',
+    encrypt: (text) => fc.encrypt(text, options),
+    decrypt: (stored) => fc.decrypt(stored, options),
+  };
+}
+
+const FACTORIES = [fieldcrypt, nodeCrypto, mongooseFieldEncryption, cloak, fieldcryptBuffer, fieldcryptBound];
 
 /**
  * Round-trips a few values through `impl`; returns an error message, or null

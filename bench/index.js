@@ -65,6 +65,20 @@ function entrant(impl, op, text) {
   return { id: impl.id, fn: (i) => impl.decrypt(pool[i & 7]) };
 }
 
+/**
+ * What an IV costs from each source, in ns (medians of `rounds` rounds of
+ * `count` IVs, interleaved by the addon): fieldcrypt's pooled OS generator,
+ * the OS asked per IV, and a user-space generator.
+ */
+function ivCosts(rounds, count) {
+  const native = require('../lib/core/native').load();
+  const samples = [[], [], []];
+  for (let r = 0; r < rounds; r++) native.ivSourceCosts(count).forEach((ns, k) => samples[k].push(ns));
+  const median = (xs) => xs.sort((a, b) => a - b)[xs.length >> 1];
+  const [pool, osEach, userSpace] = samples.map(median);
+  return { rounds, count, pool, osEach, userSpace };
+}
+
 function log(msg) {
   process.stderr.write(`${msg}\n`);
 }
@@ -106,6 +120,7 @@ async function micro(opts) {
 
   let batchResults = null;
   if (opts.batch) batchResults = await batch.run(require('..'), impls, opts, log);
+  const ivs = ivCosts(opts.quick ? 3 : 9, opts.quick ? 50_000 : 200_000);
 
   const run = {
     started,
@@ -115,6 +130,7 @@ async function micro(opts) {
     skipped: loaded.skipped,
     cases,
     batch: batchResults,
+    ivCosts: ivs,
     machine: report.machineInfo(),
     loadStart,
   };

@@ -23,8 +23,9 @@ use rand::TryRngCore;
 
 use crate::format::IV_LEN;
 
-/// Bytes read from the OS at a time: 32 IVs.
-pub const POOL_BYTES: usize = 512;
+/// Bytes read from the OS at a time: 128 IVs (the system call is then a
+/// small share of the cost; the kernel's generator costs the rest).
+pub const POOL_BYTES: usize = 2048;
 
 /// Bumped in a child process after `fork()`; pools of an older generation
 /// are discarded.
@@ -70,6 +71,27 @@ pub fn random_iv() -> [u8; IV_LEN] {
         pool.next = at + IV_LEN;
         iv
     })
+}
+
+/// Nanoseconds per IV of three sources, `count` IVs each, for `npm run
+/// bench`: [`random_iv`] (this module's pools), the OS generator asked once
+/// per IV, and a user-space generator (`rand::rng()`: ChaCha seeded from the
+/// OS, fast but not fork-safe).
+pub fn source_costs(count: u32) -> [f64; 3] {
+    use rand::RngCore;
+    let per_iv = |f: &mut dyn FnMut()| {
+        let start = std::time::Instant::now();
+        for _ in 0..count {
+            f();
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(count.max(1))
+    };
+    let mut iv = [0u8; IV_LEN];
+    let pool = per_iv(&mut || iv = std::hint::black_box(random_iv()));
+    let os = per_iv(&mut || os_fill(std::hint::black_box(&mut iv)));
+    let mut rng = rand::rng();
+    let user = per_iv(&mut || rng.fill_bytes(std::hint::black_box(&mut iv)));
+    [pool, os, user]
 }
 
 #[cfg(unix)]

@@ -1,5 +1,7 @@
 //! `cpuSupportsAccelerated()`: whether this CPU can run the x86-64-v3
-//! build, so that `lib/core/native.js` loads it instead of the portable one.
+//! build, so that `lib/core/native.js` loads it instead of the portable one;
+//! and `ivSourceCosts(count)`, what IVs cost from each source, for
+//! `npm run bench` (not part of the package's API).
 //!
 //! Invariant: the feature list matches the flags `scripts/build-addon.js`
 //! builds the accelerated addon with (`-Ctarget-cpu=x86-64-v3`,
@@ -8,8 +10,9 @@
 
 use napi::sys;
 
-use super::errors::run;
-use super::io::boolean;
+use super::errors::{check, run};
+use super::io::{boolean, new_array};
+use super::state::args;
 use super::{RawEnv, Value};
 
 /// `cpuSupportsAccelerated(): boolean` — whether this CPU (and OS) has every
@@ -17,6 +20,26 @@ use super::{RawEnv, Value};
 /// PCLMULQDQ. Always false off x86-64.
 pub(super) unsafe extern "C" fn cpu_supports_accelerated(env: RawEnv, _info: sys::napi_callback_info) -> Value {
     unsafe { run(env, || boolean(env, accelerated_cpu())) }
+}
+
+/// `ivSourceCosts(count: number): [pool, osEach, userSpace]`, nanoseconds
+/// per IV (see [`crate::iv::source_costs`]).
+pub(super) unsafe extern "C" fn iv_source_costs(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([count], _) = args::<1>(env, info)?;
+            let mut n = 0u32;
+            check(sys::napi_get_value_uint32(env, count, &mut n))?;
+            let costs = crate::iv::source_costs(n.clamp(1, 10_000_000));
+            let arr = new_array(env, costs.len())?;
+            for (i, ns) in costs.iter().enumerate() {
+                let mut v = std::ptr::null_mut();
+                check(sys::napi_create_double(env, *ns, &mut v))?;
+                check(sys::napi_set_element(env, arr, i as u32, v))?;
+            }
+            Ok(arr)
+        })
+    }
 }
 
 #[cfg(target_arch = "x86_64")]

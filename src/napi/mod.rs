@@ -83,6 +83,7 @@ const EXPORTS: &[(&str, Callback)] = &[
     ("keyVersions", keys::key_versions),
     ("clearKeys", keys::clear_keys),
     ("cpuSupportsAccelerated", cpu::cpu_supports_accelerated),
+    ("ivSourceCosts", cpu::iv_source_costs),
 ];
 
 unsafe extern "C" fn free_state(data: *mut c_void) {
