@@ -162,11 +162,14 @@ test('counts are per process: encryptions in a worker thread count', async () =>
     // The worker must load the same addon file (FIELDCRYPT_NATIVE_*): each file has its own counts.
     { eval: true, workerData: { entry: require.resolve('..'), key: KEYS['74'] }, env: nativeEnv() },
   );
-  const seen = await new Promise((resolve, reject) => {
-    worker.once('message', resolve);
+  let seen;
+  worker.once('message', (message) => (seen = message));
+  const code = await new Promise((resolve, reject) => {
     worker.once('error', reject);
+    worker.once('exit', resolve);
   });
-  await new Promise((resolve) => worker.once('exit', resolve));
+  assert.equal(code, 0);
+  assert.equal(typeof seen, 'number', 'the worker reported its count');
   assert.ok(seen >= before + 3);
   assert.equal(count('74') - before, 3);
 });
