@@ -104,6 +104,54 @@ export function reloadKeys(): void;
 /** The key versions loaded so far, ascending (no key material). */
 export function loadedKeyVersions(): KeyVersion[];
 
+/** One key version's usage in this process. */
+export interface KeyUsage {
+  /** Values encrypted under this version (decryptions are not counted). */
+  encryptions: number;
+}
+
+/**
+ * Encryptions per key version in this process, for the versions with any, e.g.
+ * `{ '01': { encryptions: 1200 } }`. NIST SP 800-38D allows at most 2^32 encryptions
+ * per key with fieldcrypt's 16-byte IVs: rotate well before. Counts are per version
+ * (they survive `configureKeys`/`reloadKeys`) and per process (worker threads share
+ * them; other processes and instances count their own).
+ */
+export function keyUsage(): Record<KeyVersion, KeyUsage>;
+
+/** What an `onKeyUsage` handler receives. */
+export interface KeyUsageEvent {
+  version: KeyVersion;
+  /** The count when the check found it at or above `threshold`. */
+  encryptions: number;
+  threshold: number;
+  /** 2^32: SP 800-38D's limit for one key with 16-byte IVs. */
+  limit: number;
+}
+
+export interface KeyUsageHookOptions {
+  /** Called once per key version, the first time a check finds its count at or above `threshold`. Errors it throws become process warnings. */
+  handler: (event: KeyUsageEvent) => void;
+  /** An integer from 1 to 2^32; default 2^31 (half the limit). */
+  threshold?: number;
+  /** How often the counts are checked, on an unref'd timer; default 60000 (1 to 2^31 - 1). */
+  intervalMs?: number;
+}
+
+export interface KeyUsageHook {
+  /** Checks the counts now (the timer does too). */
+  check(): void;
+  /** Stops the hook: no more checks, no more calls. */
+  remove(): void;
+}
+
+/**
+ * Warns when a key version nears its limit: checks `keyUsage()` every `intervalMs`
+ * (never on the encrypt path) and calls `handler` once per version that reaches
+ * `threshold`. Throws `ERR_FIELDCRYPT_INVALID_ARGUMENT` for bad options.
+ */
+export function onKeyUsage(options: KeyUsageHookOptions): KeyUsageHook;
+
 /**
  * A `pre('save')` hook encrypting `path` when it is modified, non-empty and not
  * already encrypted. `path` may be dotted, or an alias (Mongoose's `alias`

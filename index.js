@@ -7,6 +7,7 @@
 
 const api = require('./lib/core');
 const { configureKeys, reloadKeys, loadedKeyVersions } = require('./lib/core/keys');
+const { keyUsage, onKeyUsage } = require('./lib/core/usage');
 const { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('./lib/mongoose/helpers');
 const { fieldEncryption, decryptDocument, encryptedPaths } = require('./lib/mongoose/plugin');
 const { FieldCryptError, codes } = require('./lib/core/errors');
@@ -19,6 +20,8 @@ module.exports = {
   configureKeys,
   reloadKeys,
   loadedKeyVersions,
+  keyUsage,
+  onKeyUsage,
   encryptFieldIfModified,
   createDecryptMethod,
   createDecryptedGetter,

@@ -16,6 +16,8 @@ export const {
   configureKeys,
   reloadKeys,
   loadedKeyVersions,
+  keyUsage,
+  onKeyUsage,
   encryptFieldIfModified,
   createDecryptMethod,
   createDecryptedGetter,

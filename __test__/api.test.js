@@ -37,6 +37,8 @@ const FUNCTIONS = [
   'configureKeys',
   'reloadKeys',
   'loadedKeyVersions',
+  'keyUsage',
+  'onKeyUsage',
   'encryptFieldIfModified',
   'createDecryptMethod',
   'createDecryptedGetter',

@@ -14,6 +14,8 @@ import {
   configureKeys,
   reloadKeys,
   loadedKeyVersions,
+  keyUsage,
+  onKeyUsage,
   encryptFieldIfModified,
   createDecryptMethod,
   createDecryptedGetter,
@@ -28,6 +30,10 @@ import type {
   KeyVersion,
   EncryptOptions,
   ConfigureKeysOptions,
+  KeyUsage,
+  KeyUsageEvent,
+  KeyUsageHook,
+  KeyUsageHookOptions,
   FieldCryptErrorCode,
   FieldEncryptionOptions,
   FieldEncryptionAuditEvent,
@@ -97,8 +103,39 @@ const fromSecretsManager: Record<string, string> = JSON.parse('{}');
 configureKeys(fromSecretsManager);
 reloadKeys();
 
+// Key usage
+const usage: Record<KeyVersion, KeyUsage> = keyUsage();
+const used: number | undefined = keyUsage()['01']?.encryptions;
+const hook: KeyUsageHook = onKeyUsage({
+  handler: (event: KeyUsageEvent) => {
+    const {
+      version: v,
+      encryptions,
+      threshold,
+      limit,
+    }: { version: string; encryptions: number; threshold: number; limit: number } = event;
+    void [v, encryptions, threshold, limit];
+  },
+});
+const hookOptions: KeyUsageHookOptions = { handler: () => {}, threshold: 3 * 2 ** 30, intervalMs: 10_000 };
+onKeyUsage(hookOptions).check();
+hook.remove();
+expectType<Equals<ReturnType<typeof keyUsage>, Record<string, KeyUsage>>>();
+void [usage, used];
+
 // ---------------------------------------------------------------------------
 // Wrong calls are rejected
+
+// @ts-expect-error keyUsage takes no arguments
+keyUsage('01');
+// @ts-expect-error onKeyUsage needs a handler
+onKeyUsage({ threshold: 1000 });
+// @ts-expect-error onKeyUsage takes an options object, not a function
+onKeyUsage(() => {});
+// @ts-expect-error threshold is a number
+onKeyUsage({ handler: () => {}, threshold: '1000' });
+// @ts-expect-error unknown option
+onKeyUsage({ handler: () => {}, interval: 1000 });
 
 // @ts-expect-error plaintext must be a string
 encrypt(123);

@@ -24,6 +24,7 @@ use crate::error::{FieldCryptError, Version};
 use crate::format;
 use crate::keyring::Keyring;
 use crate::pool;
+use crate::usage;
 use crate::work::{open_text, seal, Context};
 
 /// How many values a pool thread processes between offers of its core
@@ -173,6 +174,10 @@ pub(crate) fn process(
     results: &mut Results,
     yield_every: Option<usize>,
 ) -> Result<(), (usize, FieldCryptError)> {
+    // Key usage (src/usage.rs): the whole piece at once, before its first IV.
+    if let Some(v) = version.filter(|v| ring.contains(v)) {
+        usage::add(&v, ends.len() as u64);
+    }
     let mut scratch = Secret::default();
     let mut start = 0usize;
     for (i, &end) in ends.iter().enumerate() {
@@ -369,5 +374,28 @@ mod tests {
         let mut results = Results::default();
         let (i, e) = process(&ring, Some(*b"02"), Context::NONE, b"ab", &[1, 2], &mut results, None).unwrap_err();
         assert_eq!((i, e.code()), (0, "ERR_FIELDCRYPT_KEY_NOT_FOUND"));
+    }
+
+    #[test]
+    fn encrypting_counts_every_value_once_per_version() {
+        let _pool = pool::TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        // Versions no other test encrypts under (see src/usage.rs tests).
+        let ring = Keyring::from_hex_pairs([("94", "0123456789abcdef".repeat(4).as_str())]).unwrap();
+        let (v, missing) = (*b"94", *b"95");
+        let (before, missing_before) = (usage::count(&v), usage::count(&missing));
+        let (bytes, ends) = joined(&values(300, 7, true));
+        let mut sealed = Results::default();
+        process(&ring, Some(v), Context::NONE, &bytes, &ends, &mut sealed, None).unwrap();
+        assert_eq!(usage::count(&v) - before, 300);
+        // decrypting counts nothing
+        let (bytes, ends) = joined(&unjoin(&sealed));
+        process(&ring, None, Context::NONE, &bytes, &ends, &mut Results::default(), None).unwrap();
+        assert_eq!(usage::count(&v) - before, 300);
+        // nor does a batch whose key is missing (no IV is drawn)
+        process(&ring, Some(missing), Context::NONE, b"ab", &[1, 2], &mut Results::default(), None).unwrap_err();
+        assert_eq!(usage::count(&missing), missing_before);
+        // nor an empty one
+        process(&ring, Some(v), Context::NONE, b"", &[], &mut Results::default(), None).unwrap();
+        assert_eq!(usage::count(&v) - before, 300);
     }
 }

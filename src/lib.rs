@@ -10,6 +10,7 @@
 //! * `batch`      – splitting joined batches, their crypto, result segments
 //! * `handoff`    – who owns a buffer handed to V8 as an external string
 //! * `limits`     – result sizes that decide external strings (JS mirrors some)
+//! * `usage`      – encryptions per key version (SP 800-38D's 2^32 limit)
 //! * `napi`       – the N-API surface; the only module that knows napi
 //!
 //! Everything but `napi` is plain Rust, covered by `cargo test`.
@@ -26,6 +27,7 @@ mod batch;
 mod handoff;
 mod limits;
 mod napi;
+mod usage;
 mod work;
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Keyring management calls: `addKey`, `replaceKeys`, `hasKey`,
-//! `keyVersions`, `clearKeys`.
+//! `keyVersions`, `clearKeys`; and `keyUsage` (the counts of
+//! `src/usage.rs`, which are per version, not per key: they outlive the
+//! keys these calls replace).
 //!
 //! Invariants: hex keys are read into zeroized buffers only; `replaceKeys`
 //! is all or nothing (the new ring is built aside and swapped in whole, and
@@ -10,11 +12,12 @@ use napi::sys;
 use zeroize::Zeroizing;
 
 use super::errors::{check, run, Fail, Res};
-use super::io::{array_len, boolean, element, latin1, new_array, read_ascii, read_version, undefined};
+use super::io::{array_len, boolean, element, latin1, new_array, read_ascii, read_version, set_named, undefined};
 use super::state::args;
 use super::{RawEnv, Value};
-use crate::error::{FieldCryptError, Version};
+use crate::error::{version_str, FieldCryptError, Version};
 use crate::keyring::{Key, Keyring};
+use crate::usage;
 
 /// `addKey(version: string, hexKey: string): void`
 pub(super) unsafe extern "C" fn add_key(env: RawEnv, info: sys::napi_callback_info) -> Value {
@@ -94,6 +97,25 @@ pub(super) unsafe extern "C" fn clear_keys(env: RawEnv, info: sys::napi_callback
             let ([], state) = args::<0>(env, info)?;
             state.ring.borrow_mut().clear();
             undefined(env)
+        })
+    }
+}
+
+/// `keyUsage(): { [version: string]: number }`: the encryptions counted
+/// under each version in this process, for the versions with any,
+/// ascending. Numbers are exact up to 2^53, far beyond the 2^32 limit.
+pub(super) unsafe extern "C" fn key_usage(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        run(env, || {
+            let ([], _) = args::<0>(env, info)?;
+            let mut obj = std::ptr::null_mut();
+            check(sys::napi_create_object(env, &mut obj))?;
+            for (v, n) in usage::counts() {
+                let mut count = std::ptr::null_mut();
+                check(sys::napi_create_double(env, n as f64, &mut count))?;
+                set_named(env, obj, version_str(&v), count)?;
+            }
+            Ok(obj)
         })
     }
 }

@@ -29,7 +29,7 @@
 //! * [`io`]          – reading and writing JS strings, arrays, typed arrays
 //! * [`external`]    – external strings: buffers V8 reads in place
 //! * [`single`]      – single-value calls (`encrypt`, `decrypt`, …)
-//! * [`keys`]        – keyring management calls
+//! * [`keys`]        – keyring management calls, and the key usage counts
 //! * [`batch`]       – sync batches, and the input/output both kinds share
 //! * [`batch_async`] – async batches on the libuv thread pool
 //! * [`cpu`]         – CPU feature detection for choosing the build
@@ -82,6 +82,7 @@ const EXPORTS: &[(&str, Callback)] = &[
     ("hasKey", keys::has_key),
     ("keyVersions", keys::key_versions),
     ("clearKeys", keys::clear_keys),
+    ("keyUsage", keys::key_usage),
     ("cpuSupportsAccelerated", cpu::cpu_supports_accelerated),
     ("ivSourceCosts", cpu::iv_source_costs),
 ];

@@ -25,6 +25,7 @@ use crate::format;
 use crate::keyring::Keyring;
 use crate::limits::{EXTERNAL_MIN, MAX_STRING_LEN, TEXT_EXTERNAL_MIN};
 use crate::pool;
+use crate::usage;
 use crate::work::{open, seal, Context};
 
 /// Encrypts `plaintext` in place and returns the stored value as a JS
@@ -43,6 +44,7 @@ unsafe fn finish_seal(
     if len > MAX_STRING_LEN {
         return Err(FieldCryptError::TooLarge.into());
     }
+    usage::add(version, 1); // the caller found the key (src/usage.rs)
     if state.external_strings && len >= EXTERNAL_MIN {
         let mut stored = pool::take(len);
         seal(ring, version, context, plaintext, &mut stored)?;
