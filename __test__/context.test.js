@@ -164,6 +164,20 @@ test('reEncrypt binds, rotates and moves values inside the addon', () => {
   assert.equal(decrypt(reEncrypt(bound, '01', { context: null, fromContext: HERE })), SSN);
 });
 
+test('the decrypting calls ignore a second argument that is not an object, as before (stored.map(decrypt))', async () => {
+  const stored = ['a', 'b', 'c'].map((v) => encrypt(v));
+  assert.deepEqual(stored.map(decrypt), ['a', 'b', 'c']);
+  assert.deepEqual(
+    stored
+      .map((s) => encryptBuffer(Buffer.from(decrypt(s))))
+      .map(decryptBuffer)
+      .map(String),
+    ['a', 'b', 'c'],
+  );
+  assert.deepEqual([stored].map(decryptMany), [['a', 'b', 'c']]);
+  assert.deepEqual(await Promise.all([stored].map(decryptManyAsync)), [['a', 'b', 'c']]);
+});
+
 test('contexts are validated, naming the entry but never a value', () => {
   for (const bad of [{}, [], 'patients', 42, { collection: 'patients', id: 42 }, { path: null }]) {
     const err = code(() => encrypt(SSN, { context: bad }), errorCodes.INVALID_ARGUMENT);

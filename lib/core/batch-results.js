@@ -15,7 +15,7 @@
 
 const native = require('./native').load();
 const { codes, FieldCryptError, adopt, describeType, invalidFormat } = require('./errors');
-const { loadedMissingKey, contextOption, allowUnboundOption } = require('./calls');
+const { loadedMissingKey, contextOption, allowUnboundOption, readOptions } = require('./calls');
 
 function checkValues(values, fn) {
   if (!Array.isArray(values)) {
@@ -115,7 +115,9 @@ function rebase(err, start) {
 const UNBOUND = Object.freeze({ context: undefined, allowUnbound: false });
 
 /** A batch's `{ context, allowUnbound }` from its options (one context for every value). */
-function bindingOf(options, fn, encrypting) {
+function bindingOf(maybeOptions, fn, encrypting) {
+  // Decrypting batches once took no options: see calls.js readOptions.
+  const options = encrypting ? maybeOptions : readOptions(maybeOptions);
   if (options === undefined) return UNBOUND;
   const context = contextOption(options, fn);
   return { context, allowUnbound: encrypting ? false : allowUnboundOption(options, fn) };

@@ -38,6 +38,15 @@ function versionOption(options, fn) {
   return keyVersion === undefined ? keys.currentVersion() : keys.checkVersion(keyVersion, 'options.keyVersion');
 }
 
+/**
+ * The options of a call that once took none (decrypt, decryptBuffer, the
+ * decrypting batches): an object is options; anything else is ignored, as it
+ * was, so that `stored.map(decrypt)` (which passes the index) keeps working.
+ */
+function readOptions(options) {
+  return options !== null && typeof options === 'object' && !Array.isArray(options) ? options : undefined;
+}
+
 /** `options.context`, encoded for the addon (lib/core/context.js); undefined for none. */
 function contextOption(options, fn) {
   if (options === undefined || options === null) return undefined;
@@ -59,4 +68,4 @@ function allowUnboundOption(options, fn) {
   return allowUnbound;
 }
 
-module.exports = { loadedMissingKey, withKeys, versionOption, contextOption, allowUnboundOption };
+module.exports = { loadedMissingKey, withKeys, versionOption, contextOption, allowUnboundOption, readOptions };

@@ -10,7 +10,7 @@ const { types } = require('node:util');
 const native = require('./native').load();
 const { codes, FieldCryptError, adopt, describeType, invalidFormat } = require('./errors');
 const keys = require('./keys');
-const { withKeys, versionOption, contextOption, allowUnboundOption } = require('./calls');
+const { withKeys, versionOption, contextOption, allowUnboundOption, readOptions } = require('./calls');
 const { resultBytes } = require('./limits');
 const { encodeContext } = require('./context');
 
@@ -38,8 +38,9 @@ function encrypt(plaintext, options) {
  * Decrypts a stored value back to its text; a value bound to a context
  * decrypts only with `options.context` the same (see lib/core/context.js).
  */
-function decrypt(encryptedData, options) {
+function decrypt(encryptedData, maybeOptions) {
   if (typeof encryptedData !== 'string') throw invalidFormat(encryptedData);
+  const options = readOptions(maybeOptions);
   if (options === undefined) return withKeys(native.decrypt, encryptedData);
   return withKeys(
     native.decrypt,
@@ -66,7 +67,8 @@ function encryptBuffer(data, options) {
 }
 
 /** Decrypts a stored value to a Buffer (for values written by encryptBuffer). */
-function decryptBuffer(encryptedData, options) {
+function decryptBuffer(encryptedData, maybeOptions) {
+  const options = readOptions(maybeOptions);
   if (typeof encryptedData !== 'string') throw invalidFormat(encryptedData);
   // The plaintext is as long as the ciphertext, half its hex. The addon
   // decrypts into a Buffer made here: small ones come out of Node's pool,
