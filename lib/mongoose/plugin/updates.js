@@ -264,7 +264,10 @@ function encryptWholeDocument(ctx, model, input, { skipId }) {
   // A cast error is recorded on the document, not thrown; Mongoose reports
   // it when it builds the document again, so encrypt the input as given.
   if (!doc || hasCastError(doc)) return encryptPlain(ctx, ctx.index, clonePlain(input), true);
-  return encryptPlain(ctx, ctx.index, doc.toObject(STORED_OBJECT), false);
+  // An insert is bound to the _id of the document as built (a new one is
+  // generated when the input has none, and sent with it).
+  const own = skipId ? ctx : { ...ctx, documentId: doc._id, target: undefined };
+  return encryptPlain(own, ctx.index, doc.toObject(STORED_OBJECT), false);
 }
 
 module.exports = { encryptUpdate, encryptWholeDocument };
