@@ -73,7 +73,7 @@ function pinnedIds(filter, out = []) {
 
 /** Describes a query update's target for leafContext(): `{ op, filter, many }`. */
 function queryTarget(op, filter, many) {
-  return { op, filter, many, text: undefined };
+  return { op, filter, many, id: undefined, text: undefined };
 }
 
 function refusedWrite(ctx, leaf, why) {
@@ -114,6 +114,7 @@ function targetIdText(ctx, leaf) {
     texts.add(ctx.bson.EJSON.stringify(cast, { relaxed: false }));
   }
   if (texts.size !== 1) throw refusedWrite(ctx, leaf, 'the filter names different _id values');
+  target.id = idType ? idType.cast(pinned[0]) : pinned[0];
   target.text = [...texts][0];
   return target.text;
 }
@@ -166,6 +167,15 @@ function leafContext(ctx, leaf, write) {
   if (context === undefined)
     byCollection.set(collection, (context = sealedContext(storedValueContext(collection, path))));
   return context;
+}
+
+/**
+ * The `_id` a query's document-bound values were written for (undefined
+ * when none was written): a replacement carries it, so that Mongoose
+ * validates it as that document and an upsert inserts it with that `_id`.
+ */
+function boundTargetId(ctx) {
+  return ctx.target ? ctx.target.id : undefined;
 }
 
 /** encrypt()'s options for a value of a bound leaf. */
@@ -291,6 +301,7 @@ module.exports = {
   queryTarget,
   leafContext,
   writeOptions,
+  boundTargetId,
   decodeBound,
   decodeForValidation,
   pathBindings,
