@@ -327,6 +327,10 @@ describe('fieldEncryption bind: write paths', () => {
           ],
           ['replaceOne without _id', (doc, w) => Bound.replaceOne({ name: doc.name }, w)],
           [
+            'replaceOne naming another _id than its filter',
+            (doc, w) => Bound.replaceOne({ _id: doc._id }, { ...w, _id: new mongoose.Types.ObjectId() }),
+          ],
+          [
             'bulkWrite updateMany',
             (doc, w) => Bound.bulkWrite([{ updateMany: { filter: { _id: doc._id }, update: { ssn: w.ssn } } }]),
           ],

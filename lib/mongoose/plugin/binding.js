@@ -170,12 +170,21 @@ function leafContext(ctx, leaf, write) {
 }
 
 /**
- * The `_id` a query's document-bound values were written for (undefined
- * when none was written): a replacement carries it, so that Mongoose
- * validates it as that document and an upsert inserts it with that `_id`.
+ * A replacement holding values bound to the `_id` its filter names carries
+ * that `_id` (so Mongoose validates it as that document, and an upsert
+ * inserts it with that `_id`); one naming another `_id` is refused.
  */
-function boundTargetId(ctx) {
-  return ctx.target ? ctx.target.id : undefined;
+function bindReplacementId(ctx, replacement) {
+  const target = ctx.target;
+  if (!target || target.id === undefined) return;
+  if (!Object.hasOwn(replacement, '_id')) {
+    replacement._id = target.id;
+    return;
+  }
+  if (ctx.bson.EJSON.stringify(replacement._id, { relaxed: false }) !== target.text) {
+    const leaf = ctx.index.leafList.find((l) => l.bind === 'document');
+    throw refusedWrite(ctx, leaf, 'the replacement names another _id than the filter');
+  }
 }
 
 /** encrypt()'s options for a value of a bound leaf. */
@@ -301,7 +310,7 @@ module.exports = {
   queryTarget,
   leafContext,
   writeOptions,
-  boundTargetId,
+  bindReplacementId,
   decodeBound,
   decodeForValidation,
   pathBindings,

@@ -26,7 +26,7 @@ const {
   STORED_OBJECT,
 } = require('./values');
 const { checkOtherOperator, checkPull, refusePipeline, checkArrayFilters } = require('./update-checks');
-const { boundTargetId } = require('./binding');
+const { bindReplacementId } = require('./binding');
 
 /**
  * Encrypts a value the application assigns to a leaf: one value, or an
@@ -269,9 +269,7 @@ function encryptWholeDocument(ctx, model, input, { skipId }) {
   // generated when the input has none, and sent with it).
   const own = skipId ? ctx : { ...ctx, documentId: doc._id, target: undefined };
   const out = encryptPlain(own, ctx.index, doc.toObject(STORED_OBJECT), false);
-  // A replacement holding values bound to the _id its filter names carries that _id.
-  const boundId = skipId ? boundTargetId(ctx) : undefined;
-  if (boundId !== undefined && !Object.hasOwn(out, '_id')) out._id = boundId;
+  if (skipId) bindReplacementId(ctx, out);
   return out;
 }
 
