@@ -202,6 +202,20 @@ export interface FieldEncryptionOptions {
   includeDecrypted?: boolean;
   /** Read values stored in clear on encrypted paths (a migration window) instead of throwing. Default false. */
   allowUnencrypted?: boolean;
+  /**
+   * Context binding, the default for every encrypted path of the schema (a
+   * path's own `bind` schema option, next to `encrypted: true`, overrides it):
+   * `'collection'` binds each value to `{ collection, path }`, `'document'` also
+   * to the document's `_id`, so a ciphertext copied elsewhere in the database
+   * fails with `ERR_FIELDCRYPT_CONTEXT_MISMATCH`. Default `false`: unbound.
+   * Query updates of document-bound paths must filter by `_id` equality.
+   */
+  bind?: false | 'collection' | 'document';
+  /**
+   * Read values written before their path was bound (a migration window)
+   * instead of throwing `ERR_FIELDCRYPT_UNBOUND_VALUE`. Default false.
+   */
+  allowUnbound?: boolean;
   /** Called for every value encrypted. */
   onEncrypt?: (event: FieldEncryptionAuditEvent) => void;
   /** Called for every value decrypted. */

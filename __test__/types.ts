@@ -303,6 +303,15 @@ PatientSchema.plugin(fieldEncryption, {
     void [v, p, m];
   },
 });
+PatientSchema.plugin(fieldEncryption, { bind: 'document', allowUnbound: true });
+PatientSchema.plugin(fieldEncryption, { bind: 'collection' });
+PatientSchema.plugin(fieldEncryption, { bind: false });
+const BoundSchema = new Schema({ ssn: { type: String, encrypted: true, bind: 'document' } });
+BoundSchema.plugin(fieldEncryption, { bind: 'collection' });
+// @ts-expect-error bind is false, 'collection' or 'document'
+PatientSchema.plugin(fieldEncryption, { bind: 'row' });
+// @ts-expect-error allowUnbound is a boolean
+PatientSchema.plugin(fieldEncryption, { allowUnbound: 'yes' });
 const pluginOptions: FieldEncryptionOptions = { fields: ['ssn'] as const };
 PatientSchema.plugin(fieldEncryption, pluginOptions);
 // @ts-expect-error fields is an array of paths

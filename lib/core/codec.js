@@ -73,7 +73,7 @@ function encryptFingerprint(print, options) {
 
 /**
  * Encrypts one value: strings in the foundation's text format, anything else
- * typed. `options` are encrypt()'s (`keyVersion`). The one function through
+ * typed. `options` are encrypt()'s (`keyVersion`, `context`). The one function through
  * which the plugin and the foundation's save helper encrypt a value.
  */
 function encodeValue(value, bson, options) {
@@ -89,10 +89,12 @@ function encodeValue(value, bson, options) {
 /**
  * Decrypts one stored value to the value it was written from. `buffer: true`
  * returns binary values as Buffers (for Buffer schema paths) instead of BSON
- * Binary. With `withFingerprint`, returns `{ value, fingerprint }`.
+ * Binary. With `withFingerprint`, returns `{ value, fingerprint }`. `context`
+ * and `allowUnbound` are decrypt()'s (lib/core/context.js); without a
+ * context the value is read exactly as before.
  */
-function decodeValue(stored, bson, { buffer = false, withFingerprint = false } = {}) {
-  const bytes = decryptBuffer(stored);
+function decodeValue(stored, bson, { buffer = false, withFingerprint = false, context, allowUnbound } = {}) {
+  const bytes = context === undefined ? decryptBuffer(stored) : decryptBuffer(stored, { context, allowUnbound });
   if (bytes.length === 0 || bytes[0] !== TYPED_MARKER) {
     let text;
     try {

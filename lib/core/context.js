@@ -20,6 +20,15 @@ const { codes, FieldCryptError, describeType } = require('./errors');
 
 const LABEL = 'fieldcrypt.context.v1';
 
+/**
+ * Context made by sealedContext() -> its encoding, computed once: such a
+ * context is a frozen object of plain strings, so it cannot change (the
+ * plugin reuses one per collection and path for every value it writes
+ * there). Other contexts are encoded on every call.
+ */
+const ENCODED = new WeakMap();
+const SEALED = new WeakSet();
+
 function invalidContext(fn, message) {
   return new FieldCryptError(codes.INVALID_ARGUMENT, `${fn}(): options.context ${message}`);
 }
@@ -28,6 +37,11 @@ function invalidContext(fn, message) {
 function encodeContext(context, fn) {
   if (context === null || typeof context !== 'object' || Array.isArray(context)) {
     throw invalidContext(fn, `must be an object of strings, got ${describeType(context)}`);
+  }
+  const sealed = SEALED.has(context);
+  if (sealed) {
+    const known = ENCODED.get(context);
+    if (known !== undefined) return known;
   }
   const names = Object.keys(context).sort();
   if (names.length === 0) throw invalidContext(fn, 'needs at least one entry');
@@ -40,7 +54,9 @@ function encodeContext(context, fn) {
     }
     entries[i] = [names[i], value];
   }
-  return JSON.stringify([LABEL, entries]);
+  const encoded = JSON.stringify([LABEL, entries]);
+  if (sealed) ENCODED.set(context, encoded);
+  return encoded;
 }
 
 /**
@@ -56,4 +72,14 @@ function storedValueContext(collection, path, id) {
   return id === undefined ? { collection, path } : { collection, path, id };
 }
 
-module.exports = { encodeContext, storedValueContext, CONTEXT_LABEL: LABEL };
+/**
+ * A frozen copy of `context` (an object of strings) whose encoding is
+ * computed once and reused by every call given it.
+ */
+function sealedContext(context) {
+  const copy = Object.freeze({ ...context });
+  SEALED.add(copy);
+  return copy;
+}
+
+module.exports = { encodeContext, storedValueContext, sealedContext, CONTEXT_LABEL: LABEL };

@@ -229,27 +229,31 @@ function defaultOf(schemaType) {
 }
 
 /**
- * Makes the validators of `schemaType` see `convert(value)` for every value
- * `applies(value)` accepts. A conversion error goes to Mongoose 8's callback,
- * or rejects Mongoose 9's promise, as a validation error would.
+ * Makes the validators of `schemaType` see `convert(value, scope)` for every
+ * value `applies(value)` accepts; `scope` is what the validators get as
+ * `this` (the document, the query, or null). A conversion error goes to
+ * Mongoose 8's callback, or rejects Mongoose 9's promise, as a validation
+ * error would.
  */
 function validateConverted(schemaType, applies, convert) {
   const { doValidate, doValidateSync } = schemaType;
   // Mongoose 8: doValidate(value, callback, scope, options); 9: async doValidate(value, scope, options).
   schemaType.doValidate = function doValidateDecrypted(value, ...rest) {
     if (!applies(value)) return doValidate.call(this, value, ...rest);
+    const callback = typeof rest[0] === 'function';
     let converted;
     try {
-      converted = convert(value);
+      converted = convert(value, callback ? rest[1] : rest[0]);
     } catch (err) {
-      if (typeof rest[0] === 'function') return rest[0](err);
+      if (callback) return rest[0](err);
       return Promise.reject(err);
     }
     return doValidate.call(this, converted, ...rest);
   };
   if (typeof doValidateSync === 'function') {
+    // doValidateSync(value, scope, options) on both.
     schemaType.doValidateSync = function doValidateSyncDecrypted(value, ...rest) {
-      return doValidateSync.call(this, applies(value) ? convert(value) : value, ...rest);
+      return doValidateSync.call(this, applies(value) ? convert(value, rest[0]) : value, ...rest);
     };
   }
 }

@@ -2,7 +2,9 @@
 
 /**
  * The context every hook hands to the value, update, filter and read
- * functions: { options, modelName, bson, documentId, index, scope? }.
+ * functions: { options, modelName, collection, bson, documentId, index,
+ * scope?, target? } (`target`: the documents a query update writes, for
+ * document-bound paths, see binding.js).
  *
  * Invariant: building a context prepares its index (prepareSchema), so the
  * encrypted SchemaTypes hold ciphertext before any value is encrypted.
@@ -12,6 +14,7 @@ const { bsonOf, schemaOf } = require('../compat');
 const { indexOf, queryIndex } = require('./path-index');
 const { prepareSchema } = require('./schema-types');
 const { isPlainObject } = require('./values');
+const { collectionOf, queryTarget } = require('./binding');
 
 /**
  * Everything a hook needs: the plugin options, the model (for messages and
@@ -21,7 +24,14 @@ function contextFor(options, model, schema, documentId, index) {
   const bson = bsonOf(schema, model);
   const idx = index || indexOf(schema);
   prepareSchema(idx, () => bson);
-  return { options, modelName: (model && model.modelName) || undefined, bson, documentId, index: idx };
+  return {
+    options,
+    modelName: (model && model.modelName) || undefined,
+    collection: collectionOf(model),
+    bson,
+    documentId,
+    index: idx,
+  };
 }
 
 /** The context of a document's write or read; `id` defaults to the document's `_id`. */
@@ -29,10 +39,17 @@ function documentContext(options, doc, id) {
   return contextFor(options, doc.constructor, schemaOf(doc), id === undefined ? doc._id : id);
 }
 
-/** The context of a query; setters run with the query as `this`, as when Mongoose casts an update. */
+/**
+ * The context of a query; setters run with the query as `this`, as when
+ * Mongoose casts an update. What it writes is the filter's documents.
+ */
 function queryContext(options, query, filter) {
   const model = query.model;
-  return { ...contextFor(options, model, model.schema, idFromFilter(filter), queryIndex(model, filter)), scope: query };
+  return {
+    ...contextFor(options, model, model.schema, idFromFilter(filter), queryIndex(model, filter)),
+    scope: query,
+    target: queryTarget(query.op, filter, query.op === 'updateMany'),
+  };
 }
 
 /** `_id` when a filter names exactly one document by it. */

@@ -14,6 +14,9 @@
  * - path-index.js: the encrypted leaves of a schema (through subdocuments,
  *   document arrays, Maps and discriminators) and the containers above them;
  *   how an update or filter key relates to them.
+ * - binding.js: context binding (`bind`): which leaves are bound how, the
+ *   context of one value, which document a query update writes, and
+ *   pathBindings() for the CLI.
  * - values.js: encrypting and decrypting one value, or every leaf of a
  *   plain document; audit callbacks; the plugin's errors.
  * - output.js: toJSON()/toObject() omit encrypted paths unless asked for.
@@ -45,6 +48,7 @@ const { buildIndex, encryptedPaths } = require('./path-index');
 const { prepareSchema } = require('./schema-types');
 const { installOutputFilter } = require('./output');
 const { decryptDocument } = require('./reads');
+const { pathBindings } = require('./binding');
 const { OPTIONS, APPLIED, PLUGIN } = require('./state');
 const writes = require('./hooks/writes');
 const queries = require('./hooks/queries');
@@ -55,7 +59,9 @@ const reads = require('./hooks/reads');
  *
  * options: fields (paths to encrypt, besides those marked `encrypted: true`),
  * decrypt ('auto' | 'explicit'), includeDecrypted (toJSON/toObject default),
- * allowUnencrypted (read legacy plaintext), onEncrypt/onDecrypt (audit).
+ * allowUnencrypted (read legacy plaintext), bind (false | 'collection' |
+ * 'document': bind values to where they are stored), allowUnbound (read
+ * values written before binding), onEncrypt/onDecrypt (audit).
  */
 function fieldEncryption(schema, rawOptions) {
   if (!schema || typeof schema.pre !== 'function' || typeof schema.eachPath !== 'function') {
@@ -109,4 +115,5 @@ function fieldEncryption(schema, rawOptions) {
 }
 Object.defineProperty(fieldEncryption, PLUGIN, { value: true });
 
-module.exports = { fieldEncryption, decryptDocument, encryptedPaths };
+// pathBindings is internal (lib/cli/), not in the package's exports.
+module.exports = { fieldEncryption, decryptDocument, encryptedPaths, pathBindings };

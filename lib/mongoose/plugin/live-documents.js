@@ -11,7 +11,8 @@
  * an encrypted path (array change operators carrying copies become a `$set`
  * of the whole array; `$inc` on an encrypted path is refused); a value
  * unchanged since it was decrypted keeps its stored ciphertext; after the
- * write, successful or not, the document is as the application left it.
+ * write, successful or not, the document is as the application left it;
+ * values of bound paths are bound to the document's collection (and `_id`).
  */
 
 const { isEncrypted } = require('../../core');
@@ -27,6 +28,7 @@ const {
 } = require('../compat');
 const { normalizeKey } = require('./path-index');
 const { audit, unsupportedOperator } = require('./values');
+const { writeOptions } = require('./binding');
 const { PRINTS, PENDING, WRITING } = require('./state');
 
 /**
@@ -121,7 +123,7 @@ function encryptLive(ctx, doc) {
         if (known && sameFingerprint(known.print, print)) {
           stored = known.stored;
         } else {
-          stored = encryptFingerprint(print);
+          stored = leaf.bind ? encryptFingerprint(print, writeOptions(ctx, leaf)) : encryptFingerprint(print);
           audit(ctx, 'onEncrypt', leaf.path, stored);
         }
         set(stored);

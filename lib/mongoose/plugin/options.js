@@ -11,7 +11,18 @@ const { pluginEntryOf } = require('../compat');
 const { OPTIONS, PLUGIN } = require('./state');
 
 const DECRYPT_MODES = ['auto', 'explicit'];
-const OPTION_NAMES = ['fields', 'decrypt', 'includeDecrypted', 'allowUnencrypted', 'onEncrypt', 'onDecrypt'];
+/** What `bind` may be, as a plugin option and as a path's schema option (binding.js). */
+const BIND_MODES = [false, 'collection', 'document'];
+const OPTION_NAMES = [
+  'fields',
+  'decrypt',
+  'includeDecrypted',
+  'allowUnencrypted',
+  'bind',
+  'allowUnbound',
+  'onEncrypt',
+  'onDecrypt',
+];
 
 function invalidOption(message) {
   return new FieldCryptError(codes.INVALID_ARGUMENT, `fieldEncryption: ${message}`);
@@ -31,6 +42,8 @@ function normalizeOptions(options) {
     decrypt = 'auto',
     includeDecrypted = false,
     allowUnencrypted = false,
+    bind = false,
+    allowUnbound = false,
     onEncrypt,
     onDecrypt,
   } = options;
@@ -40,6 +53,8 @@ function normalizeOptions(options) {
   if (!DECRYPT_MODES.includes(decrypt)) throw invalidOption("decrypt must be 'auto' or 'explicit'");
   if (typeof includeDecrypted !== 'boolean') throw invalidOption('includeDecrypted must be a boolean');
   if (typeof allowUnencrypted !== 'boolean') throw invalidOption('allowUnencrypted must be a boolean');
+  if (!BIND_MODES.includes(bind)) throw invalidOption("bind must be false, 'collection' or 'document'");
+  if (typeof allowUnbound !== 'boolean') throw invalidOption('allowUnbound must be a boolean');
   for (const [name, fn] of [
     ['onEncrypt', onEncrypt],
     ['onDecrypt', onDecrypt],
@@ -51,6 +66,8 @@ function normalizeOptions(options) {
     decrypt,
     includeDecrypted,
     allowUnencrypted,
+    bind,
+    allowUnbound,
     onEncrypt,
     onDecrypt,
   });
@@ -73,4 +90,4 @@ function pluginOptionsOf(schema) {
   return options;
 }
 
-module.exports = { invalidOption, normalizeOptions, pluginOptionsOf };
+module.exports = { BIND_MODES, invalidOption, normalizeOptions, pluginOptionsOf };

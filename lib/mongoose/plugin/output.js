@@ -17,6 +17,7 @@ const { named, isDocument, isSubdocument, rootDocument, schemaOf, bsonOf } = req
 const { normalizeOptions, pluginOptionsOf } = require('./options');
 const { indexOf } = require('./path-index');
 const { decryptPlain } = require('./values');
+const { collectionOf } = require('./binding');
 const { SUBDOCUMENT_LEAVES, OUTPUT_FILTER } = require('./state');
 
 /**
@@ -67,6 +68,7 @@ function outputFilter(doc, ret, callOptions) {
   const ctx = {
     options: { ...options, allowUnencrypted: true },
     modelName: model && model.modelName,
+    collection: collectionOf(model),
     bson: bsonOf(rootSchema, model),
     documentId: root && root._id,
   };

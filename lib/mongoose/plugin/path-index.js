@@ -18,7 +18,7 @@
 const { codes, FieldCryptError, describeType } = require('../../core/errors');
 const { splitPath } = require('../../paths');
 const { schemaTypeKind, mapValueTypeOf, elementTypeOf, matchesDiscriminatorValue } = require('../compat');
-const { invalidOption, pluginOptionsOf } = require('./options');
+const { BIND_MODES, invalidOption, pluginOptionsOf } = require('./options');
 const { INDEXES, UNIONS } = require('./state');
 
 /** Paths never encrypted: Mongoose needs them as they are. */
@@ -31,7 +31,8 @@ function isProtectedPath(schema, relativePath) {
 
 /**
  * The encrypted paths of `schema`:
- *   leaves:     raw path -> { path, schemaType, element, buffer }
+ *   leaves:     raw path -> { path, schemaType, element, buffer, bind }
+ *               (`bind`: false, 'collection' or 'document', see binding.js)
  *   containers: raw path -> { path, kind: 'nested'|'single'|'docarray'|'map', schemaType }
  *               (every path above a leaf)
  *   arrays:     paths whose value is an array (document arrays, arrays of primitives)
@@ -70,18 +71,32 @@ function buildIndex(schema) {
     return false;
   }
 
-  function visitSchema(s, prefix, scopes, inherited) {
+  // The schema's `bind` plugin option is the default of every leaf; a path's
+  // own `bind` schema option (or its container's) overrides it.
+  const rootOptions = pluginOptionsOf(schema);
+  const defaultBind = rootOptions ? rootOptions.bind : false;
+
+  function visitSchema(s, prefix, scopes, inherited, bindAbove) {
     const own = pluginOptionsOf(s);
     if (own && own.fields.length) scopes = [...scopes, { base: prefix, fields: new Set(own.fields) }];
     for (const [alias, real] of Object.entries(s.aliases || {})) aliases.set(prefix + alias, prefix + real);
     s.eachPath((path, schemaType) => {
       if (path.includes('$*')) return; // a Map's value type: reached from the Map path
-      visitType(s, schemaType, prefix, path, scopes, inherited);
+      visitType(s, schemaType, prefix, path, scopes, inherited, bindAbove);
     });
   }
 
-  function visitType(owner, schemaType, prefix, relative, scopes, inherited) {
+  /** A SchemaType's own `bind` option (validated), or `above`. */
+  function bindOf(schemaType, full, above) {
+    const own = schemaType && schemaType.options ? schemaType.options.bind : undefined;
+    if (own === undefined) return above;
+    if (!BIND_MODES.includes(own)) throw invalidOption(`'${full}': bind must be false, 'collection' or 'document'`);
+    return own;
+  }
+
+  function visitType(owner, schemaType, prefix, relative, scopes, inherited, bindAbove) {
     const full = prefix + relative;
+    const bind = bindOf(schemaType, full, bindAbove);
     const explicit = schemaType.options && schemaType.options.encrypted === true;
     const marked = inherited || explicit || scopeMatches(full, scopes);
     if (isProtectedPath(owner, relative)) {
@@ -96,32 +111,39 @@ function buildIndex(schema) {
     if (kind === 'single' || kind === 'docarray') {
       kinds.set(full, kind);
       types.set(full, schemaType);
-      visitSchema(schemaType.schema, `${full}.`, scopes, marked);
+      visitSchema(schemaType.schema, `${full}.`, scopes, marked, bind);
     } else if (kind === 'map') {
       kinds.set(full, 'map');
       types.set(full, schemaType);
       const valueType = mapValueTypeOf(schemaType);
-      if (valueType) visitType(owner, valueType, `${full}.`, '$*', scopes, marked);
+      if (valueType) visitType(owner, valueType, `${full}.`, '$*', scopes, marked, bind);
     } else if (kind === 'array') {
       kinds.set(full, 'array');
       const elementType = elementTypeOf(schemaType);
       const elementMarked = elementType && elementType.options && elementType.options.encrypted === true;
-      if (marked || elementMarked) addLeaf(full, elementType || schemaType, true);
+      if (marked || elementMarked) addLeaf(full, elementType || schemaType, true, bindOf(elementType, full, bind));
     } else if (marked) {
-      addLeaf(full, schemaType, false);
+      addLeaf(full, schemaType, false, bind);
     }
   }
 
   // `element`: the leaf is an array whose elements are encrypted one by one
   // (an element that is itself an array, in an array of arrays, is one value,
   // as lib/paths.js visits it); `schemaType` is then the element type.
-  function addLeaf(path, schemaType, element) {
-    leaves.set(path, { path, schemaType, element, buffer: schemaType.instance === 'Buffer' });
+  // `bind`: undefined when neither the path nor a container above it says.
+  function addLeaf(path, schemaType, element, bind) {
+    leaves.set(path, {
+      path,
+      schemaType,
+      element,
+      buffer: schemaType.instance === 'Buffer',
+      bind: bind === undefined ? defaultBind : bind,
+    });
   }
 
-  visitSchema(schema, '', [], false);
+  visitSchema(schema, '', [], false, undefined);
 
-  const own = pluginOptionsOf(schema);
+  const own = rootOptions;
   if (own) {
     for (const field of own.fields) {
       const normalized = field.endsWith('.$*') ? field.slice(0, -3) : field;

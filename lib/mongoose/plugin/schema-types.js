@@ -20,8 +20,9 @@ const { isEncrypted } = require('../../core');
 const { encodeValue, decodeValue } = require('../../core/codec');
 const { isDocument, rootDocument, validateConverted } = require('../compat');
 const { audit } = require('./values');
+const { writeOptions, decodeForValidation } = require('./binding');
 const { registerSubdocumentLeaves } = require('./output');
-const { PATCHED, PREPARED, WRITING, LEAF_PATHS } = require('./state');
+const { PATCHED, PREPARED, WRITING, TYPE_LEAVES } = require('./state');
 
 /**
  * Lets `schemaType` hold a ciphertext string: `cast`, `applySetters` and
@@ -34,7 +35,12 @@ function acceptCiphertext(schemaType, getBson) {
   if (schemaType[PATCHED]) return;
   const { cast, applySetters, castForQuery } = schemaType;
   const buffer = schemaType.instance === 'Buffer';
-  const plain = (value) => decodeValue(value, getBson(), { buffer });
+  // A bound value is decrypted with the context of the document (or query) validated.
+  const plain = (value, scope) => {
+    const leaf = TYPE_LEAVES.get(schemaType);
+    if (leaf === undefined || !leaf.bind) return decodeValue(value, getBson(), { buffer });
+    return decodeForValidation(leaf, value, scope, getBson(), buffer);
+  };
   Object.defineProperty(schemaType, PATCHED, { value: true });
   schemaType.cast = function castKeepingCiphertext(value, scope, ...rest) {
     return isEncrypted(value) ? value : sealDuringWrite(this, cast.call(this, value, scope, ...rest), scope);
@@ -64,8 +70,12 @@ function sealDuringWrite(schemaType, value, scope) {
   const root = rootDocument(scope);
   const state = WRITING.get(root);
   if (!state) return value;
-  const stored = encodeValue(value, state.ctx.bson);
-  audit(state.ctx, 'onEncrypt', LEAF_PATHS.get(schemaType) || schemaType.path, stored);
+  const leaf = TYPE_LEAVES.get(schemaType);
+  const stored =
+    leaf !== undefined && leaf.bind
+      ? encodeValue(value, state.ctx.bson, writeOptions(state.ctx, leaf))
+      : encodeValue(value, state.ctx.bson);
+  audit(state.ctx, 'onEncrypt', leaf ? leaf.path : schemaType.path, stored);
   state.late.set(stored, value);
   return stored;
 }
@@ -75,7 +85,7 @@ function prepareSchema(index, getBson) {
   if (PREPARED.has(index)) return;
   for (const leaf of index.leafList) {
     acceptCiphertext(leaf.schemaType, getBson);
-    if (!LEAF_PATHS.has(leaf.schemaType)) LEAF_PATHS.set(leaf.schemaType, leaf.path);
+    if (!TYPE_LEAVES.has(leaf.schemaType)) TYPE_LEAVES.set(leaf.schemaType, leaf);
   }
   registerSubdocumentLeaves(index);
   PREPARED.add(index);

@@ -70,11 +70,20 @@ const PREPARED = new WeakSet();
 const PATCHED = Symbol('fieldcrypt.ciphertextAware');
 
 /**
- * SchemaType -> the raw path of its leaf, for audit records. Set by
- * prepareSchema() (the first index to prepare it wins); read by
- * sealDuringWrite(). Never cleared.
+ * SchemaType -> its leaf (path-index.js): the raw path for audit records and
+ * the leaf's binding. Set by prepareSchema() (the first index to prepare it
+ * wins); read by sealDuringWrite() and the validators (schema-types.js).
+ * Never cleared.
  */
-const LEAF_PATHS = new WeakMap();
+const TYPE_LEAVES = new WeakMap();
+
+/**
+ * leaf -> Map(collection -> its frozen `{ collection, path }` context), for
+ * collection-bound leaves. Set and read by leafContext() (binding.js), so
+ * each (collection, path) has one context whose encoding the core caches.
+ * Never cleared.
+ */
+const COLLECTION_CONTEXTS = new WeakMap();
 
 // --- Per model ------------------------------------------------------------------
 
@@ -129,7 +138,8 @@ module.exports = {
   PLUGIN,
   PREPARED,
   PATCHED,
-  LEAF_PATHS,
+  TYPE_LEAVES,
+  COLLECTION_CONTEXTS,
   UNIONS,
   WRITING,
   PENDING,

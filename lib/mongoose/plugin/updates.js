@@ -26,6 +26,7 @@ const {
   STORED_OBJECT,
 } = require('./values');
 const { checkOtherOperator, checkPull, refusePipeline, checkArrayFilters } = require('./update-checks');
+const { bindReplacementId } = require('./binding');
 
 /**
  * Encrypts a value the application assigns to a leaf: one value, or an
@@ -264,7 +265,12 @@ function encryptWholeDocument(ctx, model, input, { skipId }) {
   // A cast error is recorded on the document, not thrown; Mongoose reports
   // it when it builds the document again, so encrypt the input as given.
   if (!doc || hasCastError(doc)) return encryptPlain(ctx, ctx.index, clonePlain(input), true);
-  return encryptPlain(ctx, ctx.index, doc.toObject(STORED_OBJECT), false);
+  // An insert is bound to the _id of the document as built (a new one is
+  // generated when the input has none, and sent with it).
+  const own = skipId ? ctx : { ...ctx, documentId: doc._id, target: undefined };
+  const out = encryptPlain(own, ctx.index, doc.toObject(STORED_OBJECT), false);
+  if (skipId) bindReplacementId(ctx, out);
+  return out;
 }
 
 module.exports = { encryptUpdate, encryptWholeDocument };

@@ -12,13 +12,16 @@
  * by lib/core/codec.js: strings exactly as the foundation's encrypt(), other
  * types as BSON inside the same envelope.
  *
- * `ctx` (context.js): { options, modelName, bson, documentId, index, scope? }.
+ * `ctx` (context.js): { options, modelName, collection, bson, documentId,
+ * index, scope?, target? }. Values of bound leaves are encrypted and
+ * decrypted with their context (binding.js); other leaves exactly as before.
  */
 
 const { isEncrypted } = require('../../core');
 const { encodeValue, decodeValue } = require('../../core/codec');
 const { codes, FieldCryptError, describeType } = require('../../core/errors');
 const { forEachAtPath } = require('../../paths');
+const { writeOptions, decodeBound } = require('./binding');
 
 function audit(ctx, hook, path, stored) {
   const fn = ctx.options[hook];
@@ -74,7 +77,7 @@ function encryptLeaf(ctx, leaf, value, raw) {
     }
     if (plain === null || plain === undefined || isEncrypted(plain)) return plain;
   }
-  const stored = encodeValue(plain, ctx.bson);
+  const stored = leaf.bind ? encodeValue(plain, ctx.bson, writeOptions(ctx, leaf)) : encodeValue(plain, ctx.bson);
   audit(ctx, 'onEncrypt', leaf.path, stored);
   return stored;
 }
@@ -84,7 +87,9 @@ function encryptLeaf(ctx, leaf, value, raw) {
  * as they are ('' is what the foundation's helpers left for empty values).
  * Anything else that is not a ciphertext is plaintext stored before the
  * path was encrypted: an error in strict mode, returned as it is with
- * `allowUnencrypted`. With `prints`, records the value's fingerprint.
+ * `allowUnencrypted`. With `prints`, records the value's fingerprint (not
+ * for an unbound value of a bound leaf read with `allowUnbound`, so that the
+ * next save of its path writes it bound).
  */
 function decryptLeaf(ctx, leaf, stored, concretePath, prints) {
   if (stored === null || stored === undefined || stored === '') return stored;
@@ -99,7 +104,12 @@ function decryptLeaf(ctx, leaf, stored, concretePath, prints) {
     );
   }
   let value;
-  if (prints) {
+  if (leaf.bind) {
+    const withFingerprint = Boolean(prints);
+    const { decoded, unbound } = decodeBound(ctx, leaf, stored, { buffer: leaf.buffer, withFingerprint });
+    value = withFingerprint ? decoded.value : decoded;
+    if (withFingerprint && !unbound) prints.set(concretePath, { stored, print: decoded.fingerprint });
+  } else if (prints) {
     const decoded = decodeValue(stored, ctx.bson, { buffer: leaf.buffer, withFingerprint: true });
     value = decoded.value;
     prints.set(concretePath, { stored, print: decoded.fingerprint });

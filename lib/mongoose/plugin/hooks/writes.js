@@ -17,6 +17,7 @@ const { named, mongooseHook, isDocument, isSubdocument, rootDocument, schemaOf }
 const { pluginOptionsOf } = require('../options');
 const { modelForObject, queryIndex } = require('../path-index');
 const { contextFor, documentContext, idFromFilter } = require('../context');
+const { queryTarget } = require('../binding');
 const { encryptLive, settleLive } = require('../live-documents');
 const { encryptUpdate, encryptWholeDocument } = require('../updates');
 const { checkFilter } = require('../filters');
@@ -115,6 +116,7 @@ function encryptBulkWrite({ options }) {
           idFromFilter(op.replaceOne.filter),
           queryIndex(model, op.replaceOne.filter),
         );
+        ctx.target = queryTarget('bulkWrite replaceOne', op.replaceOne.filter, false);
         checkFilter(ctx, op.replaceOne.filter);
         op.replaceOne.replacement = encryptWholeDocument(ctx, owner, op.replaceOne.replacement, { skipId: true });
       } else if (op.updateOne || op.updateMany) {
@@ -125,6 +127,11 @@ function encryptBulkWrite({ options }) {
           model.schema,
           op.updateOne ? idFromFilter(spec.filter) : undefined,
           queryIndex(model, spec.filter),
+        );
+        ctx.target = queryTarget(
+          op.updateOne ? 'bulkWrite updateOne' : 'bulkWrite updateMany',
+          spec.filter,
+          !op.updateOne,
         );
         checkFilter(ctx, spec.filter);
         spec.update = encryptUpdate(ctx, spec.update, {
