@@ -173,10 +173,7 @@ describe('fieldcrypt CLI', () => {
         doc.personExtended.identifications.map((x) => decrypt(x.idNumber)),
         [`P-${doc.name.slice(8)}`, `D-${doc.name.slice(8)}`],
       );
-      assert.deepEqual(
-        doc.tags.map((t) => decrypt(t)),
-        o.tags,
-      );
+      assert.deepEqual(doc.tags.map(decrypt), o.tags);
       assert.equal(doc.name, o.name);
     }
     const after = await special();
