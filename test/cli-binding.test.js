@@ -172,6 +172,34 @@ describe('CLI: context binding', () => {
     assert.equal(decrypt(doc.phone), '555-0100', 'an unbound field is left unbound');
   });
 
+  it("a config model takes its bindings from its schema (the plugin's bind option)", async () => {
+    const coll = ctx.db.collection('members');
+    const { insertedId } = await coll.insertOne({ name: 'M', ssn: encrypt('666-66-6666'), note: encrypt('hello') });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fieldcrypt-cli-binding-'));
+    try {
+      const file = path.join(dir, 'fieldcrypt.config.js');
+      fs.writeFileSync(
+        file,
+        `const mongoose = require(${JSON.stringify(require.resolve('mongoose'))});
+const { fieldEncryption } = require(${JSON.stringify(path.join(__dirname, '..'))});
+const m = new mongoose.Mongoose();
+const schema = new m.Schema({ name: String, ssn: { type: String, encrypted: true, bind: 'document' }, note: { type: String, encrypted: true } });
+schema.plugin(fieldEncryption);
+const Member = m.model('Member', schema, 'members');
+module.exports = { db: ${JSON.stringify(ctx.dbName)}, targets: [{ model: Member, fields: ['ssn'] }] };
+`,
+      );
+      const r = await runCli(['bind', '--config', file, '--json', '--quiet'], { uri: ctx.uri });
+      assert.equal(r.code, 0, r.stderr);
+      const doc = await coll.findOne({ _id: insertedId });
+      const context = storedValueContext('members', 'ssn', EJSON.stringify(insertedId, { relaxed: false }));
+      assert.equal(decrypt(doc.ssn, { context }), '666-66-6666');
+      assert.equal(decrypt(doc.note), 'hello');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('usage errors: bind without a binding, an unknown mode, --bind without --field', async () => {
     const base = ['--uri', ctx.uri, '--db', ctx.dbName, '--collection', 'patients'];
     let r = await runCli(['bind', ...base, '--field', 'ssn'], { uri: ctx.uri });
