@@ -178,6 +178,44 @@ test('the decrypting calls ignore a second argument that is not an object, as be
   assert.deepEqual(await Promise.all([stored].map(decryptManyAsync)), [['a', 'b', 'c']]);
 });
 
+test('the encoding writes strings exactly as JSON.stringify does, escapes included', () => {
+  const { jsonString, encodeContext } = require('../lib/core/context');
+  const samples = [
+    '',
+    'plain',
+    '{"$oid":"65f0"}',
+    'back\\slash',
+    'tab\there',
+    'nul\u0000',
+    '\u001f',
+    'é€😀',
+    '\ud800',
+    'x\udc00y',
+    '"\\\n',
+  ];
+  for (const s of samples) assert.equal(jsonString(s), JSON.stringify(s), JSON.stringify(s));
+  for (const s of samples) {
+    const context = { [s || 'k']: s, a: 'b' };
+    assert.equal(encodeContext(context, 't'), aadOf(context).toString('utf8'));
+  }
+});
+
+test('a context object changed between calls is encoded again (its last encoding is reused only while unchanged)', () => {
+  const context = { collection: 'patients', path: 'ssn', id: '1' };
+  const stored = encrypt(SSN, { context });
+  assert.equal(decrypt(stored, { context }), SSN);
+  context.id = '2';
+  code(() => decrypt(stored, { context }), errorCodes.CONTEXT_MISMATCH);
+  context.id = '1';
+  assert.equal(decrypt(stored, { context }), SSN);
+  context.extra = 'x';
+  code(() => decrypt(stored, { context }), errorCodes.CONTEXT_MISMATCH);
+  delete context.extra;
+  delete context.id;
+  context.id = '1'; // same entries, another key order: the same context
+  assert.equal(decrypt(stored, { context }), SSN);
+});
+
 test('contexts are validated, naming the entry but never a value', () => {
   for (const bad of [{}, [], 'patients', 42, { collection: 'patients', id: 42 }, { path: null }]) {
     const err = code(() => encrypt(SSN, { context: bad }), errorCodes.INVALID_ARGUMENT);
