@@ -16,6 +16,8 @@ const { storedValueContext } = require('../lib/core/context');
 const { pathBindings } = require('../lib/mongoose/plugin');
 const { forEachAtPath } = require('../lib/paths');
 const { STORED_VALUE } = require('./harness');
+// Whether the server is FerretDB (which rejects positional updates), checked against the run's settings.
+const { isFerretDB } = require('./plugin-helpers');
 
 /** The raw path -> bind mode the fixture declares (pathBindings() must agree). */
 const BINDINGS = {
@@ -142,12 +144,6 @@ function expectedBound(v) {
   });
   for (const [k, s] of Object.entries(v.secrets)) out[`secrets.${k}`] = s;
   return out;
-}
-
-/** Whether the server is FerretDB (which rejects positional updates), from buildInfo. */
-async function isFerretDB(connection) {
-  const info = await connection.db.admin().command({ buildInfo: 1 });
-  return Boolean(info.ferretdbVersion || info.ferretdb || /ferretdb/i.test(JSON.stringify(info)));
 }
 
 module.exports = {

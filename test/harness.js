@@ -1,11 +1,19 @@
 'use strict';
 
 /**
- * The real-database test harness: FerretDB v1.24 (SQLite backend) built from
- * test/ferretdb, started on a free port with its data in a temp dir, and
- * stopped (temp dir removed) when the caller is done or the process ends.
+ * The real-database test harness. Two servers, each built once into .cache/,
+ * started on a free 127.0.0.1 port (with a fresh temp dir) and stopped (temp
+ * dir removed) when the caller is done or the process ends:
  *
- *   const server = await startServer();   // or MONGODB_URI, if set
+ * - 'ferretdb' (the default): FerretDB v1.24 with its SQLite backend, built
+ *   with Go from test/ferretdb. It rejects positional updates ($, $[], $[name]).
+ * - 'mongo-java-server': de.bwaldvogel:mongo-java-server 1.46.0 with its memory
+ *   backend, built with Maven from test/mongo-java-server (a tiny main that
+ *   reports MongoDB 6.0, wire version 17, so that current drivers connect).
+ *   It executes positional updates.
+ *
+ *   const server = await startServer();   // FerretDB, or MONGODB_URI, if set
+ *   const other = await startServer({ kind: 'mongo-java-server' });
  *   ... server.uri ...
  *   await server.stop();
  *
@@ -16,10 +24,12 @@
  */
 
 const { spawn } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
+const { stripVTControlCharacters } = require('node:util');
 
 const ROOT = path.join(__dirname, '..');
 const FERRETDB_VERSION = 'v1.24.0';
@@ -27,6 +37,11 @@ const FERRETDB_SRC = path.join(__dirname, 'ferretdb');
 const FERRETDB_BIN = path.join(ROOT, '.cache', `ferretdb-${FERRETDB_VERSION}`, 'ferretdb');
 /** The toolchain to retry with when the machine's Go cannot build FerretDB. */
 const FALLBACK_TOOLCHAIN = 'go1.22.12';
+const MONGO_JAVA_SERVER_VERSION = '1.46.0'; // also pinned in test/mongo-java-server/pom.xml
+const MONGO_JAVA_SERVER_SRC = path.join(__dirname, 'mongo-java-server');
+const MONGO_JAVA_SERVER_DIR = path.join(ROOT, '.cache', `mongo-java-server-${MONGO_JAVA_SERVER_VERSION}`);
+/** Maven's local repository: the project's own, so that a fresh clone needs no ~/.m2 set-up. */
+const MAVEN_REPO = path.join(ROOT, '.cache', 'm2');
 const READY_TIMEOUT_MS = 60_000;
 const KILL_AFTER_MS = 5_000;
 
@@ -52,33 +67,45 @@ function signalExitCode(signal) {
   return 128 + (os.constants.signals[signal] || 0);
 }
 
-/** Runs `go build` into `output`; resolves with { code, signal, stderr }. */
-function goBuild(output, env) {
+/**
+ * Runs a build tool; resolves with { code, signal, output }: its stdout and
+ * stderr without colour codes, which also go on to our stderr (downloads show
+ * progress on a cold cache, and Maven prints its errors to stdout). `missing`
+ * is the message when the tool is not on PATH.
+ */
+function runTool(command, args, { cwd, env = process.env, missing }) {
   return new Promise((resolve, reject) => {
-    const child = spawn('go', ['build', '-buildvcs=false', '-o', output, '.'], {
-      cwd: FERRETDB_SRC,
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const kill = () => child.kill('SIGKILL');
     exitCleanups.add(kill);
-    let stderr = '';
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-      process.stderr.write(chunk); // module downloads show progress on a cold cache
-    });
+    let output = '';
+    const collect = (chunk) => {
+      // Without colour codes: Debian's Maven 3.8 prints resets even with -q -B.
+      const text = stripVTControlCharacters(String(chunk));
+      output += text;
+      if (text) process.stderr.write(text);
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
     child.on('error', (err) => {
       exitCleanups.delete(kill);
-      if (err.code === 'ENOENT') {
-        err.message =
-          'Go was not found on PATH: install Go (https://go.dev/dl) to build the test FerretDB, or set MONGODB_URI to an existing MongoDB server';
-      }
+      if (err.code === 'ENOENT') err.message = missing;
       reject(err);
     });
     child.on('close', (code, signal) => {
       exitCleanups.delete(kill);
-      resolve({ code, signal, stderr });
+      resolve({ code, signal, output });
     });
+  });
+}
+
+/** Runs `go build` into `output`; resolves with { code, signal, output }. */
+function goBuild(output, env) {
+  return runTool('go', ['build', '-buildvcs=false', '-o', output, '.'], {
+    cwd: FERRETDB_SRC,
+    env,
+    missing:
+      'Go was not found on PATH: install Go (https://go.dev/dl) to build the test FerretDB, or set MONGODB_URI to an existing MongoDB server',
   });
 }
 
@@ -114,7 +141,7 @@ async function buildFerretDB() {
       result = await goBuild(tmp, { ...process.env, GOTOOLCHAIN: FALLBACK_TOOLCHAIN });
     }
     if (result.code !== 0) {
-      throw new Error(`building FerretDB failed (${result.signal || `exit ${result.code}`}):\n${result.stderr}`);
+      throw new Error(`building FerretDB failed (${result.signal || `exit ${result.code}`}):\n${result.output}`);
     }
     fs.renameSync(tmp, FERRETDB_BIN);
   } finally {
@@ -125,29 +152,144 @@ async function buildFerretDB() {
   return FERRETDB_BIN;
 }
 
+/** The files test/mongo-java-server is built from (pom.xml, src/), sorted; not target/. */
+function mongoJavaServerSources(dir = MONGO_JAVA_SERVER_SRC) {
+  const out = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (dir !== MONGO_JAVA_SERVER_SRC || entry.name === 'src') out.push(...mongoJavaServerSources(full));
+    } else if (dir !== MONGO_JAVA_SERVER_SRC || entry.name === 'pom.xml') {
+      out.push(full);
+    }
+  }
+  return out.sort();
+}
+
 /**
- * Starts a FerretDB on a free port with its data in a fresh temp dir; resolves
- * with { uri, stop } once it accepts connections. With MONGODB_URI set, uses
- * that server instead and starts nothing (stop() then does nothing).
+ * Where the mongo-java-server jar is built to:
+ * .cache/mongo-java-server-1.46.0/mongo-java-server-<hash>.jar, the hash of
+ * test/mongo-java-server's pom.xml and sources, so that a change to either
+ * builds a new jar instead of reusing a stale one.
+ */
+function mongoJavaServerJar() {
+  const hash = crypto.createHash('sha256');
+  for (const file of mongoJavaServerSources()) {
+    hash.update(path.relative(MONGO_JAVA_SERVER_SRC, file)).update('\0').update(fs.readFileSync(file)).update('\0');
+  }
+  return path.join(MONGO_JAVA_SERVER_DIR, `mongo-java-server-${hash.digest('hex').slice(0, 12)}.jar`);
+}
+
+let buildingJar; // one build per process, however many callers wait for it
+
+/**
+ * Builds test/mongo-java-server with Maven (`mvn -q -B package`, its local
+ * repository .cache/m2, its target dir a temp dir under
+ * .cache/mongo-java-server-1.46.0/) unless the jar is already there; resolves
+ * with the jar's path. The shaded jar is renamed into place, so an interrupted
+ * build never leaves a half jar.
+ */
+function ensureMongoJavaServer() {
+  const jar = mongoJavaServerJar();
+  if (fs.existsSync(jar)) return Promise.resolve(jar);
+  buildingJar ??= buildMongoJavaServer(jar).finally(() => {
+    buildingJar = undefined;
+  });
+  return buildingJar;
+}
+
+async function buildMongoJavaServer(jar) {
+  fs.mkdirSync(MONGO_JAVA_SERVER_DIR, { recursive: true });
+  const tmp = path.join(MONGO_JAVA_SERVER_DIR, `build.${process.pid}.tmp`);
+  const removeTmp = () => fs.rmSync(tmp, { recursive: true, force: true });
+  removeTmp();
+  exitCleanups.add(removeTmp);
+  log(
+    `building mongo-java-server ${MONGO_JAVA_SERVER_VERSION} into ${path.relative(ROOT, jar)} (first run only, under a minute)`,
+  );
+  const started = performance.now();
+  try {
+    const result = await runTool(
+      'mvn',
+      [
+        '-q',
+        '-B',
+        '-Dstyle.color=never',
+        '-f',
+        path.join(MONGO_JAVA_SERVER_SRC, 'pom.xml'),
+        `-Dmaven.repo.local=${MAVEN_REPO}`,
+        `-DbuildDir=${tmp}`,
+        'package',
+      ],
+      {
+        cwd: MONGO_JAVA_SERVER_SRC,
+        missing:
+          'Maven (mvn) was not found on PATH: install Maven 3 and a JDK 17+ to build the test mongo-java-server, or set MONGODB_URI to an existing MongoDB server',
+      },
+    );
+    if (result.code !== 0) {
+      throw new Error(
+        `building mongo-java-server failed (${result.signal || `exit ${result.code}`}):\n${result.output}`,
+      );
+    }
+    fs.renameSync(path.join(tmp, 'mongo-java-server-test.jar'), jar);
+  } finally {
+    removeTmp();
+    exitCleanups.delete(removeTmp);
+  }
+  log(`built mongo-java-server in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return jar;
+}
+
+/**
+ * The servers startServer() can start: a display name, the build, and the
+ * command line (it must print "READY <mongodb uri>" to stdout once it accepts
+ * connections, and stop on SIGTERM or when its stdin closes).
+ */
+const SERVER_KINDS = {
+  ferretdb: {
+    name: 'FerretDB',
+    ensure: ensureFerretDB,
+    command: (bin, dir) => {
+      const dataDir = path.join(dir, 'data');
+      fs.mkdirSync(dataDir);
+      return [bin, ['-listen-addr', '127.0.0.1:0', '-sqlite-url', `file:${dataDir}/`]];
+    },
+  },
+  'mongo-java-server': {
+    name: 'mongo-java-server',
+    ensure: ensureMongoJavaServer,
+    // The serial collector: fewer threads on a small machine. Port 0: a free one.
+    command: (jar) => ['java', ['-XX:+UseSerialGC', '-Xmx1g', '-jar', jar, '0']],
+  },
+};
+
+/**
+ * Starts a server of the given kind ('ferretdb', the default, or
+ * 'mongo-java-server'; see the top of this file) on a free port with a fresh
+ * temp dir (FerretDB's data, the JVM's working directory); resolves with
+ * { uri, kind, external: false, stop } once it accepts connections. With
+ * MONGODB_URI set, uses that server instead, whatever the kind, and starts
+ * nothing (then kind is 'external' and stop() does nothing).
  *
  * stop() kills the server (SIGTERM, SIGKILL after 5 s), waits for it to exit
  * and removes the temp dir. It also happens on process exit and, unless
  * `handleSignals` is false, on SIGINT/SIGTERM (which then exit the process).
  */
-async function startServer({ handleSignals = true } = {}) {
+async function startServer({ kind = 'ferretdb', handleSignals = true } = {}) {
   if (process.env.MONGODB_URI) {
-    return { uri: process.env.MONGODB_URI, external: true, stop: async () => {} };
+    return { uri: process.env.MONGODB_URI, kind: 'external', external: true, stop: async () => {} };
   }
-  const bin = await ensureFerretDB();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fieldcrypt-ferretdb-'));
-  const dataDir = path.join(dir, 'data');
-  fs.mkdirSync(dataDir);
+  const server = SERVER_KINDS[kind];
+  if (!server) throw new Error(`unknown server kind ${JSON.stringify(kind)} (${Object.keys(SERVER_KINDS).join(', ')})`);
+  const { name } = server;
+  const bin = await server.ensure();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `fieldcrypt-${kind}-`));
 
   // stdin is a pipe we never write to: when this process dies, it closes and
-  // the server exits (see test/ferretdb/main.go).
-  const child = spawn(bin, ['-listen-addr', '127.0.0.1:0', '-sqlite-url', `file:${dataDir}/`], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  // the server exits (see test/ferretdb/main.go, test/mongo-java-server's Main).
+  const [command, args] = server.command(bin, dir);
+  const child = spawn(command, args, { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.on('error', () => {});
   const exited = new Promise((resolve) => {
     child.once('exit', resolve);
@@ -195,9 +337,7 @@ async function startServer({ handleSignals = true } = {}) {
     const uri = await new Promise((resolve, reject) => {
       const timer = setTimeout(
         () =>
-          reject(
-            new Error(`FerretDB did not report READY within ${READY_TIMEOUT_MS / 1000} s; its stderr:\n${stderr}`),
-          ),
+          reject(new Error(`${name} did not report READY within ${READY_TIMEOUT_MS / 1000} s; its stderr:\n${stderr}`)),
         READY_TIMEOUT_MS,
       );
       const fail = (err) => {
@@ -207,7 +347,7 @@ async function startServer({ handleSignals = true } = {}) {
       child.once('error', fail);
       // 'close' comes after the last of stderr has been read.
       child.once('close', (code, signal) =>
-        fail(new Error(`FerretDB exited before it was ready (${signal || `exit ${code}`}); its stderr:\n${stderr}`)),
+        fail(new Error(`${name} exited before it was ready (${signal || `exit ${code}`}); its stderr:\n${stderr}`)),
       );
       readline.createInterface({ input: child.stdout }).on('line', (line) => {
         const m = /^READY (\S+)$/.exec(line);
@@ -218,9 +358,9 @@ async function startServer({ handleSignals = true } = {}) {
       });
     });
     child.once('exit', (code, signal) => {
-      if (!stopping) log(`FerretDB exited unexpectedly (${signal || `exit ${code}`}); its stderr:\n${stderr}`);
+      if (!stopping) log(`${name} exited unexpectedly (${signal || `exit ${code}`}); its stderr:\n${stderr}`);
     });
-    return { uri, external: false, stop };
+    return { uri, kind, external: false, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -326,7 +466,9 @@ function encryptedPathsOf(raw) {
 
 module.exports = {
   ensureFerretDB,
+  ensureMongoJavaServer,
   startServer,
+  SERVER_KINDS: Object.keys(SERVER_KINDS),
   withTimeout,
   mongooseVersions,
   openTestDatabase,

@@ -7,12 +7,13 @@
 // (test/binding-helpers.js assertBound), while no command sent a plaintext.
 // Updates of document-bound paths that do not name one _id are refused before
 // anything is sent. Positional updates ($, $[], $[name]) run where the server
-// executes them; FerretDB rejects them, so there they are reported as skipped.
+// executes them (mongo-java-server, MongoDB), where a rejection fails the
+// test; FerretDB rejects them, so there they are reported as skipped.
 
 const { describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 
-const { it, openMonitoredDatabase, monitor, assertNothingInClear } = require('./plugin-helpers');
+const { it, openMonitoredDatabase, monitor, assertNothingInClear, FERRETDB_POSITIONAL } = require('./plugin-helpers');
 const { startServer, mongooseVersions, closeTestDatabase } = require('./harness');
 const {
   BINDINGS,
@@ -24,9 +25,6 @@ const {
   isFerretDB,
   pathBindings,
 } = require('./binding-helpers');
-
-const FERRETDB_POSITIONAL =
-  'FerretDB v1 does not implement positional updates ($, $[], $[name]); set MONGODB_URI to a MongoDB server to run this';
 
 describe('fieldEncryption bind: write paths', () => {
   let server;

@@ -2,7 +2,8 @@
 
 /**
  * Fixtures for test/plugin-*.test.js: the fieldEncryption plugin against a
- * real server (FerretDB, or MONGODB_URI), on Mongoose 9 and Mongoose 8.
+ * real server (FerretDB, mongo-java-server, or MONGODB_URI), on Mongoose 9
+ * and Mongoose 8.
  *
  * - defineRecord(): a schema with an encrypted path of every kind (top-level,
  *   nested, single nested, document array, array of primitives, Map of
@@ -31,11 +32,46 @@ const { STORED_VALUE, withTimeout } = require('./harness');
 const path = require('node:path');
 
 /**
- * Set FIELDCRYPT_REAL_MONGODB=1 together with MONGODB_URI when that server is
- * MongoDB itself: shapes FerretDB v1 rejects must then succeed, and their
- * stored documents are checked too.
+ * The server the tests run on, as test/run.js names it: 'ferretdb' or
+ * 'mongo-java-server' (empty with an outside MONGODB_URI, unless set too).
  */
-const REAL_MONGODB = /^(1|true|yes)$/i.test(process.env.FIELDCRYPT_REAL_MONGODB || '');
+const TEST_SERVER = process.env.FIELDCRYPT_TEST_SERVER || '';
+
+/**
+ * Whether the server executes every update shape MongoDB does, positional
+ * updates ($, $[], $[name] with arrayFilters) included: shapes FerretDB v1
+ * rejects must then succeed, and their stored documents are checked too.
+ * True on mongo-java-server (test/run.js's second server), and with
+ * FIELDCRYPT_REAL_MONGODB=1, to set together with MONGODB_URI when that
+ * server is MongoDB itself.
+ */
+const REAL_MONGODB =
+  /^(1|true|yes)$/i.test(process.env.FIELDCRYPT_REAL_MONGODB || '') || TEST_SERVER === 'mongo-java-server';
+
+/** Why positional checks are skipped on FerretDB. */
+const FERRETDB_POSITIONAL =
+  'FerretDB v1 does not implement positional updates ($, $[], $[name] with arrayFilters); ' +
+  'they run on mongo-java-server (the second server of npm run test:mongoose) or MongoDB (MONGODB_URI)';
+
+/**
+ * Whether the server is FerretDB (which rejects positional updates), from
+ * buildInfo; throws when that contradicts FIELDCRYPT_TEST_SERVER or
+ * REAL_MONGODB, so that a misdirected run cannot skip checks it must run.
+ */
+async function isFerretDB(connection) {
+  const info = await connection.db.admin().command({ buildInfo: 1 });
+  const ferret = Boolean(info.ferretdbVersion || info.ferretdb || /ferretdb/i.test(JSON.stringify(info)));
+  if (ferret && REAL_MONGODB) {
+    throw new Error(
+      `the run says the server executes positional updates (FIELDCRYPT_TEST_SERVER=${TEST_SERVER || '(unset)'}, ` +
+        `FIELDCRYPT_REAL_MONGODB=${process.env.FIELDCRYPT_REAL_MONGODB || '(unset)'}), but buildInfo reports FerretDB`,
+    );
+  }
+  if (!ferret && TEST_SERVER === 'ferretdb') {
+    throw new Error(`FIELDCRYPT_TEST_SERVER=ferretdb, but buildInfo reports another server: ${JSON.stringify(info)}`);
+  }
+  return ferret;
+}
 
 /** A test with a timeout, so that a hang fails that test instead of stalling the run. */
 const it = (name, fn) => test.it(name, (t) => withTimeout(fn(t), 30_000));
@@ -379,7 +415,10 @@ async function assertReadBack(Model, _id, expected) {
 }
 
 module.exports = {
+  TEST_SERVER,
   REAL_MONGODB,
+  FERRETDB_POSITIONAL,
+  isFerretDB,
   it,
   openMonitoredDatabase,
   docOf,

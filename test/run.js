@@ -2,29 +2,42 @@
 'use strict';
 
 /**
- * `npm run test:mongoose`: builds FerretDB if needed, starts it, runs every
- * test/*.test.js against it (`node --test`, MONGODB_URI set), then stops the
- * server and removes its data, also when tests fail or the run is
- * interrupted. Exits with the test run's exit code.
+ * `npm run test:mongoose`: runs every test/*.test.js (`node --test`) against
+ * each of the harness's servers in turn (see test/harness.js):
  *
- * With MONGODB_URI already set, runs against that server and starts nothing.
+ *   1. FerretDB v1.24 (SQLite), which rejects positional updates: the checks
+ *      that need them are reported as skipped;
+ *   2. mongo-java-server 1.46 (memory backend), which executes them: there
+ *      they run in full and a rejection fails.
+ *
+ * Each run gets its own server (built into .cache/ first if needed), with
+ * MONGODB_URI and FIELDCRYPT_TEST_SERVER=<kind> set for the tests; the server
+ * is stopped and its data removed afterwards, also when tests fail or the run
+ * is interrupted. Exits with the first failing run's exit code (0 when all
+ * pass). FIELDCRYPT_TEST_SERVERS=ferretdb (a comma-separated list) runs only
+ * the servers named.
+ *
+ * With MONGODB_URI already set, runs once against that server and starts
+ * nothing.
  */
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { ensureFerretDB, startServer, signalExitCode } = require('./harness');
+const { ensureFerretDB, ensureMongoJavaServer, startServer, signalExitCode, log, SERVER_KINDS } = require('./harness');
 
-let testRun; // the `node --test` child, once started
-let interrupted = false;
+const BUILD = { ferretdb: ensureFerretDB, 'mongo-java-server': ensureMongoJavaServer };
+
+let testRun; // the `node --test` child running now, once started
+let interrupted = null; // the signal that interrupted the tests
 
 // The first SIGINT/SIGTERM during the tests goes on to the test run; its exit
-// then takes the normal path below (stop the server, exit). Otherwise, or on
-// a second signal, exit now: the harness's exit hook kills the server (or the
-// build) and removes its temp dir.
+// then takes the normal path below (stop the server, run no other server,
+// exit). Otherwise, or on a second signal, exit now: the harness's exit hook
+// kills the server (or the build) and removes its temp dir.
 function onSignal(signal) {
   if (testRun && testRun.exitCode === null && !interrupted) {
-    interrupted = true;
+    interrupted = signal;
     testRun.kill(signal);
     return;
   }
@@ -33,6 +46,31 @@ function onSignal(signal) {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
+/** The servers to run on: FIELDCRYPT_TEST_SERVERS, or all of them, in order. */
+function serverKinds() {
+  const setting = (process.env.FIELDCRYPT_TEST_SERVERS || '').trim();
+  if (!setting) return SERVER_KINDS;
+  const kinds = setting.split(',').map((kind) => kind.trim());
+  for (const kind of kinds) {
+    if (!SERVER_KINDS.includes(kind)) {
+      throw new Error(`FIELDCRYPT_TEST_SERVERS: unknown server ${JSON.stringify(kind)} (${SERVER_KINDS.join(', ')})`);
+    }
+  }
+  return kinds;
+}
+
+/** Runs the test files with `env` added to ours; resolves with the exit code. */
+function runTests(files, env) {
+  testRun = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=300000', ...files], {
+    stdio: 'inherit',
+    env: { ...process.env, ...env },
+  });
+  return new Promise((resolve, reject) => {
+    testRun.once('error', reject);
+    testRun.once('exit', (code, signal) => resolve(signal ? signalExitCode(signal) : code));
+  });
+}
+
 async function main() {
   const files = fs
     .readdirSync(__dirname)
@@ -40,20 +78,35 @@ async function main() {
     .sort()
     .map((name) => path.join(__dirname, name));
 
-  if (!process.env.MONGODB_URI) await ensureFerretDB();
-  const server = await startServer({ handleSignals: false });
-  try {
-    testRun = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-timeout=300000', ...files], {
-      stdio: 'inherit',
-      env: { ...process.env, MONGODB_URI: server.uri },
-    });
-    return await new Promise((resolve, reject) => {
-      testRun.once('error', reject);
-      testRun.once('exit', (code, signal) => resolve(signal ? signalExitCode(signal) : code));
-    });
-  } finally {
-    await server.stop();
+  if (process.env.MONGODB_URI) {
+    log('running the tests against MONGODB_URI');
+    return runTests(files, {});
   }
+
+  const kinds = serverKinds();
+  // Both builds first (one at a time: they are CPU-bound), so that a missing tool fails before any test runs.
+  for (const kind of kinds) await BUILD[kind]();
+
+  const results = [];
+  for (const kind of kinds) {
+    if (interrupted) break;
+    const server = await startServer({ kind, handleSignals: false });
+    log(`running the tests against ${kind} at ${server.uri}`);
+    const started = performance.now();
+    let code;
+    try {
+      code = await runTests(files, { MONGODB_URI: server.uri, FIELDCRYPT_TEST_SERVER: kind });
+    } finally {
+      await server.stop();
+    }
+    results.push({ kind, code, seconds: (performance.now() - started) / 1000 });
+  }
+  for (const { kind, code, seconds } of results) {
+    log(`${kind}: ${code === 0 ? 'passed' : `FAILED (exit ${code})`} in ${seconds.toFixed(1)} s`);
+  }
+  const failed = results.find((result) => result.code !== 0);
+  if (failed) return failed.code;
+  return interrupted ? signalExitCode(interrupted) : 0;
 }
 
 main().then(
