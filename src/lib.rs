@@ -29,6 +29,8 @@ mod napi;
 mod work;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod vectors;
 
 #[cfg(any(test, feature = "fuzzing"))]
