@@ -132,6 +132,49 @@ impl Ghash {
     }
 }
 
+/// Hooks for the property tests (src/proptests.rs) and the fuzz targets in
+/// `fuzz/` (crate feature `fuzzing`, never enabled by the addon's build): the
+/// code paths `Ghash::new` would not pick on this machine.
+#[cfg(any(test, feature = "fuzzing"))]
+impl Ghash {
+    /// The 128-bit CLMUL code alone (no 16-block groups), whether or not the
+    /// CPU has the wide code; `None` where this build or CPU has no CLMUL.
+    pub fn new_narrow(h: &[u8; 16]) -> Option<Self> {
+        #[cfg(all(target_arch = "x86_64", not(polyval_backend = "soft")))]
+        if x86::available() {
+            return Some(Ghash::Clmul(Powers::new(h, false)));
+        }
+        let _ = h;
+        None
+    }
+
+    /// Whether this is the wide (AVX-512) code.
+    pub fn is_wide(&self) -> bool {
+        match self {
+            #[cfg(all(target_arch = "x86_64", not(polyval_backend = "soft")))]
+            Ghash::Clmul(p) => p.wide,
+            Ghash::Crate(_) => false,
+        }
+    }
+
+    /// [`Ghash::hash`] with the groups of 16 blocks done by the wide code's
+    /// algorithm emulated lane by lane with 128-bit operations: the wide
+    /// code's grouping and order of powers, on CPUs without AVX-512.
+    /// `None` where this is not the CLMUL code.
+    pub fn hash_wide_by_lanes(&self, data: &[u8], last: &[u8; 16]) -> Option<[u8; 16]> {
+        match self {
+            // SAFETY: `Clmul` is made only where the CPU has the features
+            // `hash_grouped` and `wide_by_lanes` need (`x86::available`).
+            #[cfg(all(target_arch = "x86_64", not(polyval_backend = "soft")))]
+            Ghash::Clmul(p) => Some(unsafe { x86::hash_grouped(p, &[0; 16], data, last, Some(x86::wide_by_lanes)) }),
+            Ghash::Crate(_) => {
+                let _ = (data, last);
+                None
+            }
+        }
+    }
+}
+
 #[cfg(all(target_arch = "x86_64", not(polyval_backend = "soft")))]
 impl Powers {
     /// The powers of GHASH key `h`; `wide` only where [`x86::wide_available`].
@@ -429,7 +472,7 @@ mod x86 {
     /// running sum folded into lane 0 of vector 0, the products' lanes summed
     /// and reduced once. It pins the grouping and power order of the wide
     /// code on machines without AVX-512.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     #[target_feature(enable = "pclmulqdq,ssse3")]
     pub unsafe fn wide_by_lanes(p: &super::Powers, blocks: &[u8], acc: __m128i) -> __m128i {
         unsafe {

@@ -31,6 +31,8 @@ mod usage;
 mod work;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod vectors;
 
 #[cfg(any(test, feature = "fuzzing"))]
