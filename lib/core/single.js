@@ -86,9 +86,25 @@ function decryptBuffer(encryptedData, maybeOptions) {
   return out;
 }
 
-/** True only for a well-formed stored value (a string in `VV:IV:TAG:CT` form). */
+/** `VV:` + 32 hex + `:` + 32 hex + `:`: the shortest stored value. */
+const STORED_HEADER = 69;
+const COLON = 0x3a;
+
+/**
+ * True only for a well-formed stored value (a string in `VV:IV:TAG:CT` form).
+ * The length and the three separators are checked here first (the addon
+ * checks them too), so the plaintexts Mongoose casts on every read and write
+ * of an encrypted path are told apart without a native call.
+ */
 function isEncrypted(value) {
-  return typeof value === 'string' && native.isWellFormed(value);
+  return (
+    typeof value === 'string' &&
+    value.length >= STORED_HEADER &&
+    value.charCodeAt(2) === COLON &&
+    value.charCodeAt(35) === COLON &&
+    value.charCodeAt(68) === COLON &&
+    native.isWellFormed(value)
+  );
 }
 
 /**

@@ -15,6 +15,7 @@ const { indexOf, queryIndex } = require('./path-index');
 const { prepareSchema } = require('./schema-types');
 const { isPlainObject } = require('./values');
 const { collectionOf, queryTarget } = require('./binding');
+const { READ_CONTEXTS } = require('./state');
 
 /**
  * Everything a hook needs: the plugin options, the model (for messages and
@@ -40,6 +41,34 @@ function documentContext(options, doc, id) {
 }
 
 /**
+ * documentContext() for the init hook, which runs once per document loaded:
+ * what does not change between documents of a model (BSON, the index, the
+ * collection) is looked up once per model and kept in READ_CONTEXTS.
+ */
+function readContext(options, doc, id) {
+  const model = doc.constructor;
+  const schema = schemaOf(doc);
+  let base = READ_CONTEXTS.get(model);
+  if (
+    base === undefined ||
+    base.options !== options ||
+    base.index.schema !== schema ||
+    base.collectionObject !== model.collection
+  ) {
+    base = { ...contextFor(options, model, schema, undefined), collectionObject: model.collection };
+    READ_CONTEXTS.set(model, base);
+  }
+  return {
+    options,
+    modelName: base.modelName,
+    collection: base.collection,
+    bson: base.bson,
+    documentId: id,
+    index: base.index,
+  };
+}
+
+/**
  * The context of a query; setters run with the query as `this`, as when
  * Mongoose casts an update. What it writes is the filter's documents.
  */
@@ -60,4 +89,4 @@ function idFromFilter(filter) {
   return id;
 }
 
-module.exports = { contextFor, documentContext, queryContext, idFromFilter };
+module.exports = { contextFor, documentContext, readContext, queryContext, idFromFilter };

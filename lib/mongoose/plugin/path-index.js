@@ -31,7 +31,7 @@ function isProtectedPath(schema, relativePath) {
 
 /**
  * The encrypted paths of `schema`:
- *   leaves:     raw path -> { path, schemaType, element, buffer, bind }
+ *   leaves:     raw path -> { path, schemaType, element, buffer, text, bind }
  *               (`bind`: false, 'collection' or 'document', see binding.js)
  *   containers: raw path -> { path, kind: 'nested'|'single'|'docarray'|'map', schemaType }
  *               (every path above a leaf)
@@ -137,6 +137,8 @@ function buildIndex(schema) {
       schemaType,
       element,
       buffer: schemaType.instance === 'Buffer',
+      // String values are stored as text (lib/core/codec.js): decrypt() reads them without the codec.
+      text: schemaType.instance === 'String',
       bind: bind === undefined ? defaultBind : bind,
     });
   }

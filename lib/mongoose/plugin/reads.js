@@ -18,31 +18,47 @@ const { indexOf, modelForObject } = require('./path-index');
 const { prepareSchema } = require('./schema-types');
 const { contextFor } = require('./context');
 const { decryptPlain } = require('./values');
+const { ReadBatch } = require('./read-batch');
 const { DECRYPTED_LEAN } = require('./state');
 
 /**
  * Decrypts a lean result in place: one document, an array of them, or a
  * driver ModifyResult. Idempotent: Mongoose applies query transforms to a
  * findOneAnd* result twice (to the driver's result, then to the query's).
+ * The values of the whole result are decrypted together (read-batch.js).
  */
 function decryptLeanResult(ctx, model, result) {
   if (result === null || typeof result !== 'object' || DECRYPTED_LEAN.has(result)) return result;
+  const batch = new ReadBatch();
+  const done = [];
+  collectLean(ctx, model, result, batch, new Map(), done);
+  batch.flush();
+  for (const doc of done) DECRYPTED_LEAN.add(doc);
+  return result;
+}
+
+/** Queues the values of `result` (see decryptLeanResult); `owners`: model -> its index, for this result. */
+function collectLean(ctx, model, result, batch, owners, done) {
+  if (result === null || typeof result !== 'object' || DECRYPTED_LEAN.has(result)) return;
   if (Array.isArray(result)) {
-    for (const doc of result) decryptLeanResult(ctx, model, doc);
-    return result;
+    for (const doc of result) collectLean(ctx, model, doc, batch, owners, done);
+    return;
   }
-  if (isDocument(result)) return result;
+  if (isDocument(result)) return;
   if (Object.hasOwn(result, 'value') && Object.hasOwn(result, 'ok') && !Object.hasOwn(result, '_id')) {
-    decryptLeanResult(ctx, model, result.value);
-    return result;
+    collectLean(ctx, model, result.value, batch, owners, done);
+    return;
   }
   // Each document with the paths of its own model (a discriminator's, when its key says so).
   const owner = modelForObject(model, result);
-  const index = indexOf(owner.schema);
-  prepareSchema(index, () => ctx.bson);
-  decryptPlain({ ...ctx, documentId: result._id, modelName: owner.modelName, index }, index, result);
-  DECRYPTED_LEAN.add(result);
-  return result;
+  let index = owners.get(owner);
+  if (index === undefined) {
+    index = indexOf(owner.schema);
+    prepareSchema(index, () => ctx.bson);
+    owners.set(owner, index);
+  }
+  decryptPlain({ ...ctx, documentId: result._id, modelName: owner.modelName, index }, index, result, undefined, batch);
+  done.push(result);
 }
 
 /**
@@ -67,7 +83,9 @@ function decryptDocument(Model, raw) {
   const owner = modelForObject(Model, raw);
   const options = pluginOptionsOf(owner.schema) || normalizeOptions({});
   const ctx = contextFor(options, owner, owner.schema, raw._id);
-  decryptPlain(ctx, ctx.index, raw);
+  const batch = new ReadBatch();
+  decryptPlain(ctx, ctx.index, raw, undefined, batch);
+  batch.flush();
   DECRYPTED_LEAN.add(raw);
   return raw;
 }

@@ -94,6 +94,14 @@ const COLLECTION_CONTEXTS = new WeakMap();
  */
 const UNIONS = new WeakMap();
 
+/**
+ * model -> { options, modelName, collection, bson, index, collectionObject }:
+ * what the init hook's context takes from the model. Set and read by
+ * readContext() (context.js); replaced when the options, the document's
+ * schema or the model's collection differ from the entry's.
+ */
+const READ_CONTEXTS = new WeakMap();
+
 // --- Per document -----------------------------------------------------------------
 
 /**
@@ -118,8 +126,23 @@ const PENDING = new WeakMap();
  * back byte-identical. Set by the init hook (hooks/reads.js) when a document
  * is loaded, updated by settleLive() after a write; read by encryptLive().
  * Lives as long as the document.
+ *
+ * Kept in a non-enumerable Symbol property of the document, with a WeakMap's
+ * get/set: one is set for every document a query loads, and a WeakMap
+ * holding an entry per live document makes each set, and every garbage
+ * collection while the documents live, cost several times the decryption of
+ * their values. The document holds its Map, the Map never the document.
  */
-const PRINTS = new WeakMap();
+const PRINTS_KEY = Symbol('fieldcrypt.prints');
+const PRINTS = Object.freeze({
+  get(doc) {
+    return Object.hasOwn(doc, PRINTS_KEY) ? doc[PRINTS_KEY] : undefined;
+  },
+  set(doc, prints) {
+    if (Object.hasOwn(doc, PRINTS_KEY)) doc[PRINTS_KEY] = prints;
+    else Object.defineProperty(doc, PRINTS_KEY, { value: prints, writable: true, configurable: true });
+  },
+});
 
 /**
  * Lean results and raw documents already decrypted. Added to by
@@ -141,6 +164,7 @@ module.exports = {
   TYPE_LEAVES,
   COLLECTION_CONTEXTS,
   UNIONS,
+  READ_CONTEXTS,
   WRITING,
   PENDING,
   PRINTS,

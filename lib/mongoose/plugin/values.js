@@ -17,11 +17,11 @@
  * decrypted with their context (binding.js); other leaves exactly as before.
  */
 
-const { isEncrypted } = require('../../core');
+const { isEncrypted, decrypt } = require('../../core');
 const { encodeValue, decodeValue } = require('../../core/codec');
 const { codes, FieldCryptError, describeType } = require('../../core/errors');
 const { forEachAtPath } = require('../../paths');
-const { writeOptions, decodeBound } = require('./binding');
+const { writeOptions, decodeBound, leafContext } = require('./binding');
 
 function audit(ctx, hook, path, stored) {
   const fn = ctx.options[hook];
@@ -93,6 +93,10 @@ function encryptLeaf(ctx, leaf, value, raw) {
  */
 function decryptLeaf(ctx, leaf, stored, concretePath, prints) {
   if (stored === null || stored === undefined || stored === '') return stored;
+  if (leaf.text) {
+    const text = decryptText(ctx, leaf, stored);
+    if (text !== undefined) return decryptedText(ctx, leaf, stored, text, concretePath, prints);
+  }
   const schemaPath = leaf.schemaPath || leaf.path;
   if (!isEncrypted(stored)) {
     if (ctx.options.allowUnencrypted) return stored;
@@ -120,14 +124,67 @@ function decryptLeaf(ctx, leaf, stored, concretePath, prints) {
   return value;
 }
 
+/**
+ * The fast path of a String leaf's value: decrypt() straight to text, bound
+ * to the leaf's context when it is bound. Returns undefined when that does
+ * not give the value (not a ciphertext, a typed value, an unbound value of a
+ * bound leaf, any error): decryptLeaf's general path then decides, and
+ * throws what it always threw. A value decrypt() reads is well-formed, so it
+ * is one decryptLeaf's general path would decrypt to the same text.
+ */
+function decryptText(ctx, leaf, stored) {
+  if (typeof stored !== 'string') return undefined;
+  try {
+    return leaf.bind ? decrypt(stored, { context: leafContext(ctx, leaf, false) }) : decrypt(stored);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What decryptLeaf does with a value decrypted to `text` (a fingerprint, the audit record). */
+function decryptedText(ctx, leaf, stored, text, concretePath, prints) {
+  if (prints) prints.set(concretePath, { stored, print: text });
+  audit(ctx, 'onDecrypt', leaf.schemaPath || leaf.path, stored);
+  return text;
+}
+
 // ---------------------------------------------------------------------------
 // Plain documents
 
-/** Decrypts every encrypted path of a plain document in place. */
-function decryptPlain(ctx, index, doc, prints) {
-  for (const leaf of index.leafList) {
-    forEachAtPath(doc, leaf.path, (stored, set, concretePath) => {
-      set(decryptLeaf(ctx, leaf, stored, concretePath, prints));
+/** Whether a value goes to a ReadBatch: a String leaf's non-empty string, not bound per document. */
+function batches(leaf, stored) {
+  return leaf.text && leaf.bind !== 'document' && typeof stored === 'string' && stored !== '';
+}
+
+/**
+ * Decrypts every encrypted path of a plain document in place. With `batch`
+ * (read-batch.js), the values of String leaves are handed to it instead, to
+ * be decrypted together with the rest of a result set.
+ */
+function decryptPlain(ctx, index, doc, prints, batch) {
+  const leaves = index.leafList;
+  for (let i = 0; i < leaves.length; i++) {
+    const leaf = leaves[i];
+    const path = leaf.path;
+    // A top-level path holding one value (the common case): no walk, no closure.
+    if (path.indexOf('.') < 0 && !(doc instanceof Map)) {
+      const stored = doc[path];
+      if (stored === null || stored === undefined) continue;
+      if (!Array.isArray(stored)) {
+        if (batch !== undefined && batches(leaf, stored)) {
+          batch.add(ctx, leaf, stored, doc, path, path);
+        } else {
+          doc[path] = decryptLeaf(ctx, leaf, stored, path, prints);
+        }
+        continue;
+      }
+    }
+    forEachAtPath(doc, path, (stored, set, concretePath) => {
+      if (batch !== undefined && batches(leaf, stored)) {
+        batch.add(ctx, leaf, stored, set, undefined, concretePath);
+      } else {
+        set(decryptLeaf(ctx, leaf, stored, concretePath, prints));
+      }
     });
   }
   return doc;
@@ -182,6 +239,7 @@ module.exports = {
   unsupportedQuery,
   encryptLeaf,
   decryptLeaf,
+  decryptedText,
   decryptPlain,
   encryptPlain,
   clonePlain,

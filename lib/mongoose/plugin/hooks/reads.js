@@ -16,14 +16,14 @@ const { isEncrypted } = require('../../../core');
 const { codes, FieldCryptError, describeType } = require('../../../core/errors');
 const { named, isSubdocument } = require('../../compat');
 const { normalizeKey } = require('../path-index');
-const { documentContext } = require('../context');
+const { documentContext, readContext } = require('../context');
 const { decryptLeaf, decryptPlain } = require('../values');
 const { PRINTS } = require('../state');
 
 function decryptOnInit({ options, auto }) {
   return named('fieldcryptDecryptOnInit', function (raw) {
     if (isSubdocument(this) || !raw || typeof raw !== 'object') return;
-    const ctx = documentContext(options, this, raw._id);
+    const ctx = readContext(options, this, raw._id);
     if (!auto) return;
     const prints = new Map();
     decryptPlain(ctx, ctx.index, raw, prints);
