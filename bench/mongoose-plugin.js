@@ -39,35 +39,16 @@ const path = require('node:path');
 const { KEY_HEX } = require('./impls');
 const { summarize, median } = require('./runner');
 const { machineInfo } = require('./report');
+const { options } = require('./mongoose');
+const { STORED_HEADER } = require('../lib/core/limits');
 
 const FIELDS = ['ssn', 'email', 'address'];
 const READ_REPEATS = 5;
 const FIND_ONE_IDS = 50;
 const READS = ['find', 'lean', 'cursor', 'findOne'];
 const PHASES = ['insertMany', ...READS];
-const HEADER = 69;
-const storedLength = (n) => 2 * n + HEADER;
+const storedLength = (n) => 2 * n + STORED_HEADER;
 const SECTION = '## The fieldEncryption plugin';
-
-function options(argv = process.argv.slice(2), env = process.env) {
-  const flags = {};
-  for (const arg of argv) {
-    const m = /^--([\w-]+)(?:=(.*))?$/.exec(arg);
-    if (m) flags[m[1]] = m[2] === undefined ? true : m[2];
-  }
-  const quick =
-    Boolean(flags.quick) || (env.BENCH_QUICK !== undefined && env.BENCH_QUICK !== '' && env.BENCH_QUICK !== '0');
-  const n = Number(flags.n || env.BENCH_MONGOOSE_N || (quick ? 200 : 1000));
-  const rounds = Number(flags.rounds || env.BENCH_ROUNDS || (quick ? 3 : 10));
-  const custom = flags.n || env.BENCH_MONGOOSE_N || flags.rounds || env.BENCH_ROUNDS;
-  const out = flags.out || env.BENCH_OUT;
-  return {
-    quick,
-    n,
-    rounds,
-    outDir: out ? path.resolve(out) : quick || custom ? path.join(__dirname, 'out') : __dirname,
-  };
-}
 
 function docData(i) {
   return {
@@ -184,7 +165,7 @@ async function connectServer() {
 }
 
 async function main() {
-  const opts = options();
+  const opts = options(10);
   const fc = require('..');
   fc.configureKeys({ '01': KEY_HEX });
   const mongoose = require('mongoose');

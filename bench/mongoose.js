@@ -43,12 +43,14 @@ const path = require('node:path');
 const { KEY_HEX } = require('./impls');
 const { summarize, ratio, median } = require('./runner');
 const { machineInfo } = require('./report');
+const { STORED_HEADER } = require('../lib/core/limits');
 
 const FIELDS = ['ssn', 'email', 'address'];
 const MINIMAL = process.argv.includes('--minimal');
 const FIND_REPEATS = 10;
 
-function options(argv = process.argv.slice(2), env = process.env) {
+/** The command line and environment of the Mongoose benchmarks (this file and mongoose-plugin.js). */
+function options(defaultRounds = 9, argv = process.argv.slice(2), env = process.env) {
   const flags = {};
   for (const arg of argv) {
     const m = /^--([\w-]+)(?:=(.*))?$/.exec(arg);
@@ -57,7 +59,7 @@ function options(argv = process.argv.slice(2), env = process.env) {
   const quick =
     Boolean(flags.quick) || (env.BENCH_QUICK !== undefined && env.BENCH_QUICK !== '' && env.BENCH_QUICK !== '0');
   const n = Number(flags.n || env.BENCH_MONGOOSE_N || (quick ? 200 : 1000));
-  const rounds = Number(flags.rounds || env.BENCH_ROUNDS || (quick ? 3 : 9));
+  const rounds = Number(flags.rounds || env.BENCH_ROUNDS || (quick ? 3 : defaultRounds));
   const custom = flags.n || env.BENCH_MONGOOSE_N || flags.rounds || env.BENCH_ROUNDS;
   const out = flags.out || env.BENCH_OUT;
   return {
@@ -123,11 +125,9 @@ async function connectServer() {
   };
 }
 
-/** What the stored format adds to a value's hex: `VV:` + 32 + `:` + 32 + `:`. */
-const HEADER = 69;
 /** The stored length of an ASCII value of `n` characters, and back. */
-const storedLength = (n) => 2 * n + HEADER;
-const textLength = (stored) => (stored - HEADER) / 2;
+const storedLength = (n) => 2 * n + STORED_HEADER;
+const textLength = (stored) => (stored - STORED_HEADER) / 2;
 
 function models(mongoose, connection, fc) {
   const { Schema } = mongoose;
@@ -450,4 +450,4 @@ if (require.main === module) {
   });
 }
 
-module.exports = { main };
+module.exports = { main, options };
