@@ -244,11 +244,12 @@ describe('fieldEncryption: refusals', () => {
           assert.equal(await Record.countDocuments({ _id: doc._id, demographics: { $exists: true } }), 1);
           assert.equal((await Record.aggregate([{ $match: { _id: doc._id, ssn: stored } }])).length, 1);
           // After a stage that reshapes the documents, field names are the pipeline's own: not checked.
-          await Record.aggregate([
+          const reshaped = await Record.aggregate([
             { $match: { _id: doc._id } },
             { $project: { ssn: '$name' } },
             { $match: { ssn: v.name } },
           ]);
+          assert.deepEqual(reshaped, [{ _id: doc._id, ssn: v.name }], "the pipeline's own ssn is matched, not refused");
         });
       });
     });
