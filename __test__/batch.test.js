@@ -228,18 +228,33 @@ test('async: keys changed while a batch runs: every value is whole under one key
 });
 
 test('async: a batch long enough to be returned over several turns of the event loop', async () => {
+  // What it shows: while a long async batch is pending the event loop keeps
+  // turning (timers fire between its pieces), for encryptManyAsync and for
+  // decryptManyAsync each; a batch done in one synchronous block would let no
+  // timer run before its promise settles.
   const values = Array.from({ length: 50_000 }, (_, i) => `v${i}`);
-  let turns = 0;
-  const ticker = setInterval(() => turns++, 0);
-  try {
-    const stored = await encryptManyAsync(values);
-    assert.equal(stored.length, values.length);
-    assert.equal(nodeDecrypt(K1, stored[49_999]), 'v49999');
-    assert.deepEqual(await decryptManyAsync(stored), values);
-  } finally {
-    clearInterval(ticker);
+  async function whilePending(run) {
+    let pending = true;
+    let ticks = 0;
+    const ticker = setInterval(() => pending && ticks++, 0);
+    try {
+      const result = await run();
+      pending = false;
+      return { result, ticks };
+    } finally {
+      clearInterval(ticker);
+    }
   }
-  assert.ok(turns > 0, 'timers ran while the batches were in flight');
+  const encrypted = await whilePending(() => encryptManyAsync(values));
+  assert.equal(encrypted.result.length, values.length);
+  assert.equal(nodeDecrypt(K1, encrypted.result[49_999]), 'v49999');
+  assert.ok(encrypted.ticks >= 2, `timers ran while encryptManyAsync was pending (${encrypted.ticks} turns)`);
+  const decrypted = await whilePending(() => decryptManyAsync(encrypted.result));
+  assert.deepEqual(decrypted.result, values);
+  assert.ok(decrypted.ticks >= 2, `timers ran while decryptManyAsync was pending (${decrypted.ticks} turns)`);
+  // The sync batch, by contrast, holds the event loop for the whole call.
+  const sync = await whilePending(async () => encryptMany(values));
+  assert.equal(sync.ticks, 0, 'no timer runs during a sync batch');
 });
 
 test('async: values are checked piece by piece; one that is not a string, late in the batch, fails it with its index', async () => {

@@ -495,16 +495,27 @@ describe('CLI building blocks', () => {
       ...Array.from({ length: 100 }, (_, i) => i),
     ];
     const counts = [0, 0, 0];
-    for (const id of ids) {
-      const p = partitionOf(id, 3);
-      assert.equal(partitionOf(id, 3), p);
-      counts[p]++;
-    }
+    for (const id of ids) counts[partitionOf(id, 3)]++;
     for (const n of counts) assert.ok(n > 100, `uneven partitions: ${counts}`);
-    assert.equal(
-      partitionOf(new ObjectId('0123456789abcdef01234567'), 7),
-      partitionOf(new ObjectId('0123456789abcdef01234567'), 7),
-    );
+    // Pinned values of the documented scheme (parallel runs of different versions
+    // must agree): sha256 of the _id's canonical Extended JSON, first 4 bytes
+    // big-endian, mod N. Computed independently with node:crypto:
+    //   createHash('sha256').update('{"$oid":"0123456789abcdef01234567"}').digest().readUInt32BE(0) % N
+    const { Long, Double } = require('mongodb');
+    const PINNED = [
+      [new ObjectId('0123456789abcdef01234567'), [1, 706626, 1366710724]], // {"$oid":"0123456789abcdef01234567"}
+      ['person-1', [6, 404304, 3838415818]], // "person-1"
+      [42, [5, 779823, 4185792378]], // {"$numberInt":"42"}
+      [Long.fromNumber(42), [5, 61466, 894064148]], // {"$numberLong":"42"}
+      [new Double(42.5), [5, 478996, 2775487321]], // {"$numberDouble":"42.5"}
+    ];
+    for (const [id, expected] of PINNED) {
+      assert.deepEqual(
+        [7, 1_000_003, 2 ** 32 - 1].map((n) => partitionOf(id, n)),
+        expected,
+        `partitionOf(${String(id)}, N)`,
+      );
+    }
   });
 
   it('the resume hint repeats the arguments with --resume and hides the password', () => {

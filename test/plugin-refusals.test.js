@@ -18,6 +18,7 @@ const {
   plaintextsOf,
   monitor,
   assertStoredEncrypted,
+  isFerretDB,
 } = require('./plugin-helpers');
 const { startServer, mongooseVersions, closeTestDatabase } = require('./harness');
 
@@ -243,12 +244,20 @@ describe('fieldEncryption: refusals', () => {
           );
           assert.equal(await Record.countDocuments({ _id: doc._id, demographics: { $exists: true } }), 1);
           assert.equal((await Record.aggregate([{ $match: { _id: doc._id, ssn: stored } }])).length, 1);
-          // After a stage that reshapes the documents, field names are the pipeline's own: not checked.
-          await Record.aggregate([
+        });
+
+        it("after a stage that reshapes the documents, field names are the pipeline's own: not checked", async (t) => {
+          const v = recordValues(mongoose);
+          const doc = await Record.create(docOf(v));
+          const reshaped = await Record.aggregate([
             { $match: { _id: doc._id } },
             { $project: { ssn: '$name' } },
             { $match: { ssn: v.name } },
           ]);
+          // Not refused (it did not throw) on any server; the result needs a server that computes it.
+          if (await isFerretDB(connection))
+            return t.skip('FerretDB v1 returns no document for a $match on a field computed by $project');
+          assert.deepEqual(reshaped, [{ _id: doc._id, ssn: v.name }], "the pipeline's own ssn is matched, not refused");
         });
       });
     });
