@@ -126,8 +126,10 @@ describe('CLI safety', () => {
       if (!exited) {
         run.child.kill('SIGKILL');
         const res = await run.done;
-        assert.equal(res.signal, 'SIGKILL', context(k));
-        killed++;
+        // The child may have finished on its own just before the signal (it
+        // had exited, its pipes not yet closed): then it must have succeeded.
+        if (res.signal === 'SIGKILL') killed++;
+        else assert.equal(res.code, 0, `${context(k)}: ${res.stderr}`);
       } else {
         const res = await run.done;
         assert.equal(res.code, 0, `${context(k)}: ${res.stderr}`);
