@@ -37,26 +37,11 @@ fn config(cases: u32) -> ProptestConfig {
     ProptestConfig { cases, ..ProptestConfig::default() }
 }
 
-/// docs/format.md's rule, written out separately from src/format.rs:
-/// two digits, `:`, 32 hex, `:`, 32 hex, `:`, an even number of hex digits.
-fn spec_well_formed(s: &[u8]) -> bool {
-    let hex = |b: &[u8]| b.iter().all(u8::is_ascii_hexdigit);
-    s.len() >= 69
-        && s[..2].iter().all(u8::is_ascii_digit)
-        && s[2] == b':'
-        && s[35] == b':'
-        && s[68] == b':'
-        && hex(&s[3..35])
-        && hex(&s[36..68])
-        && hex(&s[69..])
-        && (s.len() - 69).is_multiple_of(2)
-}
-
 /// Every reading of `s` agrees; a parsed value is re-serialized as `s` in
 /// lowercase and parses to itself.
 fn check_parser(s: &[u8]) -> Result<(), TestCaseError> {
     let well_formed = format::is_well_formed(s);
-    prop_assert_eq!(well_formed, spec_well_formed(s));
+    prop_assert_eq!(well_formed, reference::well_formed(s));
     let parsed = format::parse(s);
     let mut ct = vec![0xa5; 3]; // parse_into clears it first
     let header = format::parse_into(s, &mut ct);

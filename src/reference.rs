@@ -1,6 +1,7 @@
 //! An independent, slow reference for the AES-GCM composition of
-//! [`crate::cipher`] and the CLMUL GHASH of [`crate::clmul`]: NIST SP 800-38D
-//! written out bit by bit, for tests, property tests and fuzz targets only.
+//! [`crate::cipher`] and the CLMUL GHASH of [`crate::clmul`] (NIST SP 800-38D
+//! written out bit by bit), and the stored format's rule for the parser, for
+//! tests, property tests and fuzz targets only.
 //!
 //! What must stay true: nothing here shares code or algorithm with the
 //! product. The field multiplication is SP 800-38D Algorithm 1 (one bit of
@@ -12,6 +13,22 @@
 
 use aes_gcm::aes::cipher::{BlockCipherEncrypt, KeyInit};
 use aes_gcm::aes::Aes256;
+
+/// docs/format.md's rule for a stored value, written out separately from
+/// src/format.rs: two digits, `:`, 32 hex, `:`, 32 hex, `:`, an even number
+/// of hex digits (the oracle of the parser's property tests and fuzz target).
+pub fn well_formed(s: &[u8]) -> bool {
+    let hex = |b: &[u8]| b.iter().all(u8::is_ascii_hexdigit);
+    s.len() >= 69
+        && s[..2].iter().all(u8::is_ascii_digit)
+        && s[2] == b':'
+        && s[35] == b':'
+        && s[68] == b':'
+        && hex(&s[3..35])
+        && hex(&s[36..68])
+        && hex(&s[69..])
+        && (s.len() - 69).is_multiple_of(2)
+}
 
 /// `X • Y` in GF(2^128), SP 800-38D Algorithm 1. Blocks are big-endian
 /// numbers: bit 0 of the standard (the leftmost) is bit 127 here.

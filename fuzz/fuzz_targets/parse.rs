@@ -7,26 +7,12 @@
 
 use fieldcrypt::error::FieldCryptError;
 use fieldcrypt::format;
+use fieldcrypt::reference;
 use libfuzzer_sys::fuzz_target;
-
-/// `VV:` + 32 hex + `:` + 32 hex + `:` + an even number of hex digits,
-/// written separately from src/format.rs.
-fn spec_well_formed(s: &[u8]) -> bool {
-    let hex = |b: &[u8]| b.iter().all(u8::is_ascii_hexdigit);
-    s.len() >= 69
-        && s[..2].iter().all(u8::is_ascii_digit)
-        && s[2] == b':'
-        && s[35] == b':'
-        && s[68] == b':'
-        && hex(&s[3..35])
-        && hex(&s[36..68])
-        && hex(&s[69..])
-        && (s.len() - 69).is_multiple_of(2)
-}
 
 fuzz_target!(|s: &[u8]| {
     let well_formed = format::is_well_formed(s);
-    assert_eq!(well_formed, spec_well_formed(s), "is_well_formed vs the rule");
+    assert_eq!(well_formed, reference::well_formed(s), "is_well_formed vs the rule");
     let parsed = format::parse(s);
     // parse_into clears its buffer first: start from leftovers
     let mut ct = vec![0xa5; s.len() % 7];
