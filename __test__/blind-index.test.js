@@ -124,6 +124,26 @@ describe('configured index keys', () => {
     ]);
   });
 
+  test('blindIndexMany: array accessors run before the native call, even ones that call fieldcrypt', () => {
+    const opts = { collection: 'c', path: 'p' };
+    const inputs = ['a', 'b', 'c'];
+    let calls = 0;
+    Object.defineProperty(inputs, 1, {
+      get() {
+        calls++;
+        blindIndex('nested', opts);
+        configureIndexKeys({ '01': K['01'], '02': K['02'], '03': K['03'] }, { current: '02' });
+        return 'b';
+      },
+    });
+    const many = blindIndexMany(inputs, opts);
+    assert.deepEqual(
+      many,
+      ['a', 'b', 'c'].map((v) => reference(K['02'], '02', 'c', 'p', v)),
+    );
+    assert.equal(calls, 1);
+  });
+
   test('blindIndexAll: one value per live version, the current one first', () => {
     const all = blindIndexAll('x', { collection: 'c', path: 'p' });
     assert.deepEqual(

@@ -62,14 +62,26 @@ const _: () = {
 /// MongoDB collection or schema path).
 pub fn scope_info(collection: &[u8], path: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
-    if collection.is_empty() || path.is_empty() || collection.contains(&0) || path.contains(&0) {
-        return false;
-    }
     out.reserve(collection.len() + 1 + path.len());
     out.extend_from_slice(collection);
     out.push(0);
     out.extend_from_slice(path);
+    if !is_scope_info(out, collection.len()) {
+        out.clear();
+        return false;
+    }
     true
+}
+
+/// Whether `info` is `collection || 0x00 || path` with the NUL at
+/// `collection_len` and no other, both parts non-empty (for callers that
+/// read the two parts straight into one buffer).
+pub fn is_scope_info(info: &[u8], collection_len: usize) -> bool {
+    collection_len > 0
+        && info.len() > collection_len + 1
+        && info[collection_len] == 0
+        && !info[..collection_len].contains(&0)
+        && !info[collection_len + 1..].contains(&0)
 }
 
 /// The key of one (version, collection, path): an HMAC-SHA256 state keyed

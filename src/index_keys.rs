@@ -40,7 +40,7 @@ impl IndexKey {
     /// Builds an index key from 64 hex characters. `version` labels errors.
     pub fn from_hex_bytes(version: &Version, hex_key: &[u8]) -> Result<Self> {
         let bytes = key_bytes_from_hex(version, hex_key).map_err(FieldCryptError::for_index_key)?;
-        Ok(Self::from_bytes(&*bytes))
+        Ok(Self::from_bytes(&bytes))
     }
 
     pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {

@@ -320,9 +320,12 @@ function blindIndexMany(inputs, options) {
   if (!Array.isArray(inputs)) {
     throw new FieldCryptError(codes.INVALID_ARGUMENT, `blindIndexMany() expects an array, got ${describeType(inputs)}`);
   }
-  for (let i = 0; i < inputs.length; i++) checkInput(inputs[i], 'blindIndexMany', i);
+  // A plain copy, read (and checked) here: no accessor of the caller's array
+  // runs inside the native call.
+  const list = Array.prototype.slice.call(inputs);
+  for (let i = 0; i < list.length; i++) checkInput(list[i], 'blindIndexMany', i);
   const { collection, path, version } = scopeOptions(options, 'blindIndexMany', true);
-  return withIndexKeys(native.blindIndexMany, inputs, version, collection, path);
+  return withIndexKeys(native.blindIndexMany, list, version, collection, path);
 }
 
 /**

@@ -20,7 +20,7 @@ use super::io::{
 use super::keys::read_key_text;
 use super::state::{args, Scratch, State};
 use super::{RawEnv, Value};
-use crate::blind_index::{scope_info, PathKey};
+use crate::blind_index::{is_scope_info, PathKey};
 use crate::error::{FieldCryptError, Version};
 use crate::index_keys::{IndexKey, IndexKeyring};
 use crate::pool;
@@ -31,12 +31,14 @@ unsafe fn path_key(env: RawEnv, state: &State, ver: Value, coll: Value, path: Va
     let version = unsafe { read_version(env, ver)? };
     let mut ring = state.index_ring.borrow_mut();
     let key = ring.get_mut(&version)?;
-    let (mut c, mut p, mut info) = (Vec::new(), Vec::new(), Vec::new());
-    unsafe {
-        read_utf8(env, coll, "collection", &mut c, SCAN_ABOVE_SINGLE)?;
-        read_utf8(env, path, "path", &mut p, SCAN_ABOVE_SINGLE)?;
-    }
-    if !scope_info(&c, &p, &mut info) {
+    // HKDF's info, `collection || 0x00 || path`, read straight into one buffer
+    let mut info = state.scope.borrow_mut();
+    info.clear();
+    unsafe { read_utf8(env, coll, "collection", &mut info, SCAN_ABOVE_SINGLE)? };
+    let collection_len = info.len();
+    info.push(0);
+    unsafe { read_utf8(env, path, "path", &mut info, SCAN_ABOVE_SINGLE)? };
+    if !is_scope_info(&info, collection_len) {
         return Err(Fail::Arg("collection and path must be non-empty strings without NUL characters".into()));
     }
     Ok((version, key.path_key(&info).clone()))

@@ -108,6 +108,7 @@ pub fn init(exports: Object, env: Env) -> napi::Result<()> {
     let state = Box::into_raw(Box::new(State {
         ring: RefCell::new(Keyring::new()),
         index_ring: RefCell::new(IndexKeyring::new()),
+        scope: RefCell::new(Vec::new()),
         input: RefCell::new(Vec::new()),
         output: RefCell::new(Vec::new()),
         text16: RefCell::new(Vec::new()),

@@ -22,6 +22,8 @@ pub(super) struct State {
     pub(super) ring: RefCell<Keyring>,
     /// The index keys of blind indexes, with their cached path keys.
     pub(super) index_ring: RefCell<IndexKeyring>,
+    /// A blind index call's HKDF info (`collection || 0x00 || path`; not secret).
+    pub(super) scope: RefCell<Vec<u8>>,
     /// Reused buffers for one call's input and output, so that small calls
     /// allocate nothing; see [`Scratch`].
     pub(super) input: RefCell<Vec<u8>>,
