@@ -35,6 +35,8 @@ const { types } = require('node:util');
 const native = require('./native').load();
 const { codes, FieldCryptError, adopt, describeType } = require('./errors');
 const { checkVersion, checkOptions } = require('./keys');
+// Re-exported: callers of the blind index API find the text it MACs here too.
+const { indexInput } = require('./index-input');
 
 const VERSION_RE = /^\d\d$/;
 
@@ -348,4 +350,5 @@ module.exports = {
   blindIndex,
   blindIndexMany,
   blindIndexAll,
+  indexInput,
 };
