@@ -6,9 +6,11 @@
 //! Invariants: the key is looked up (and the path key derived or taken from
 //! the cache) before any input is read, so a missing key fails before
 //! touching a value; the path key is cloned out of the ring before inputs
-//! are read, so no `RefCell` borrow is held while an array getter could run
-//! JavaScript; every input (text or a copy of a Uint8Array's bytes) goes
-//! into the input scratch buffer, wiped after each value. An index key equal
+//! are read (the ring is not borrowed while elements are); lib/core/blind-index.js
+//! passes `blindIndexMany` a plain array it made, so no accessor runs during the
+//! call (one that called the addon would meet the borrowed input scratch buffer
+//! and get `ERR_FIELDCRYPT_INTERNAL`, never undefined behaviour); every input (text
+//! or a copy of a Uint8Array's bytes) goes into that buffer, wiped after each value. An index key equal
 //! to a loaded encryption key is refused (`ERR_FIELDCRYPT_KEY_CONFLICT`).
 
 use napi::sys;
