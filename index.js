@@ -7,6 +7,15 @@
 
 const api = require('./lib/core');
 const { configureKeys, reloadKeys, loadedKeyVersions } = require('./lib/core/keys');
+const {
+  configureIndexKeys,
+  reloadIndexKeys,
+  indexKeyVersions,
+  blindIndex,
+  blindIndexMany,
+  blindIndexAll,
+} = require('./lib/core/blind-index');
+const { indexInput } = require('./lib/core/index-input');
 const { keyUsage, onKeyUsage } = require('./lib/core/usage');
 const { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('./lib/mongoose/helpers');
 const { fieldEncryption, decryptDocument, encryptedPaths } = require('./lib/mongoose/plugin');
@@ -22,6 +31,14 @@ module.exports = {
   loadedKeyVersions,
   keyUsage,
   onKeyUsage,
+  // blind indexes (issue 20): index keys, index values, the text a value is indexed as
+  configureIndexKeys,
+  reloadIndexKeys,
+  indexKeyVersions,
+  blindIndex,
+  blindIndexMany,
+  blindIndexAll,
+  indexInput,
   encryptFieldIfModified,
   createDecryptMethod,
   createDecryptedGetter,
