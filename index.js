@@ -9,7 +9,7 @@ const api = require('./lib/core');
 const { configureKeys, reloadKeys, loadedKeyVersions } = require('./lib/core/keys');
 const { keyUsage, onKeyUsage } = require('./lib/core/usage');
 const { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('./lib/mongoose/helpers');
-const { fieldEncryption, decryptDocument, encryptedPaths } = require('./lib/mongoose/plugin');
+const { fieldEncryption, decryptDocument, encryptedPaths, searchablePaths } = require('./lib/mongoose/plugin');
 const { FieldCryptError, codes } = require('./lib/core/errors');
 const { info: nativeInfo } = require('./lib/core/native');
 
@@ -29,6 +29,7 @@ module.exports = {
   fieldEncryption,
   decryptDocument,
   encryptedPaths,
+  searchablePaths,
   FieldCryptError,
   errorCodes: codes,
 };

@@ -25,6 +25,7 @@ export const {
   fieldEncryption,
   decryptDocument,
   encryptedPaths,
+  searchablePaths,
   FieldCryptError,
   errorCodes,
 } = fieldcrypt;

@@ -46,6 +46,7 @@ const FUNCTIONS = [
   'fieldEncryption',
   'decryptDocument',
   'encryptedPaths',
+  'searchablePaths',
 ];
 
 // Must match FieldCryptErrorCode in index.d.ts.

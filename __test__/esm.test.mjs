@@ -30,6 +30,7 @@ import fieldcryptDefault, {
   fieldEncryption,
   decryptDocument,
   encryptedPaths,
+  searchablePaths,
   FieldCryptError,
   errorCodes,
 } from 'fieldcrypt';
@@ -78,6 +79,7 @@ test('named imports are the very functions require() returns', () => {
     fieldEncryption,
     decryptDocument,
     encryptedPaths,
+    searchablePaths,
     FieldCryptError,
     errorCodes,
   };

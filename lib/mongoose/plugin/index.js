@@ -34,8 +34,10 @@
  *   rewritten key by key before Mongoose casts them; what cannot work on
  *   ciphertext is refused before anything is sent.
  * - reads.js: lean results and decryptDocument(Model, raw).
- * - hooks/writes.js, hooks/queries.js, hooks/reads.js: the hook functions
- *   registered below, by operation.
+ * - search-writes.js: blind-index values written with every searchable
+ *   value the plugin encrypts (documents, replacements, update keys).
+ * - hooks/writes.js, hooks/queries.js, hooks/reads.js, hooks/search.js: the
+ *   hook functions registered below, by operation.
  * - ../compat.js: everything that depends on Mongoose internals or differs
  *   between Mongoose 8 and 9.
  *
@@ -56,6 +58,7 @@ const { OPTIONS, APPLIED, PLUGIN } = require('./state');
 const writes = require('./hooks/writes');
 const queries = require('./hooks/queries');
 const reads = require('./hooks/reads');
+const search = require('./hooks/search');
 
 /**
  * `schema.plugin(fieldEncryption, options)`. Reference: docs/plugin.md.
@@ -108,6 +111,9 @@ function fieldEncryption(schema, rawOptions) {
   schema.pre(queries.QUERY_WRITES, queries.QUERY_ONLY, queries.encryptQueryUpdate(plugin));
   schema.pre(queries.QUERY_READS, queries.QUERY_ONLY, queries.checkQueryFilter(plugin));
   schema.pre('aggregate', queries.checkAggregateMatch(plugin));
+
+  // Lean results leave blind-index values out unless the projection names them.
+  schema.pre(search.LEAN_DOCUMENT_OPS, queries.QUERY_ONLY, search.stripLeanIndexValues());
 
   // Hydrated documents are decrypted before Mongoose casts them.
   schema.pre('init', reads.decryptOnInit(plugin));

@@ -364,13 +364,17 @@ const ARRAY_FILTER_ID = /^\$\[([A-Za-z0-9_]+)\]$/;
  * positional operators (`$`, `$[]`, `$[name]`) after an array are dropped,
  * a Map key becomes `$*`, an alias becomes its path (Mongoose translates
  * aliases after the hooks ran, with `translateAliases`). `element` says the
- * key names one element of an array. `$[name]` identifiers are recorded with
+ * key names one element of an array; `segments[last]` is the key's last
+ * segment that names a path (what follows it selects array elements). `$[name]` identifiers are recorded with
  * their array's path.
  */
 function normalizeKey(index, key, arrayFilterIds) {
   let path = '';
   let element = false;
-  for (const segment of key.split('.')) {
+  let last = -1; // the last segment that named a path (not an array selector)
+  const segments = key.split('.');
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i];
     if (path && index.arrays.has(path) && ARRAY_SELECTOR.test(segment)) {
       element = true;
       const id = ARRAY_FILTER_ID.exec(segment);
@@ -378,6 +382,7 @@ function normalizeKey(index, key, arrayFilterIds) {
       continue;
     }
     element = false;
+    last = i;
     if (path && index.maps.has(path)) {
       path += '.$*';
       continue;
@@ -386,7 +391,7 @@ function normalizeKey(index, key, arrayFilterIds) {
     const aliased = index.aliases.get(path);
     if (aliased !== undefined) path = aliased;
   }
-  return { path, element };
+  return { path, element, segments, last };
 }
 
 /**

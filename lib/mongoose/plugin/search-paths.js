@@ -16,15 +16,17 @@
  *
  * Invariants: a searchable path is an encrypted leaf (anything else throws
  * INVALID_ARGUMENT when the plugin is applied); index paths are never
- * encrypted and are `select: false`, so they reach no read unless selected
- * (`+path`); each index path gets a schema index (`unique` -> unique and
- * sparse), so syncIndexes() builds it. The search table is computed with the
+ * encrypted; they reach no hydrated document or lean result unless the
+ * query's projection names them (stripIndexValues: not `select: false`,
+ * which makes Mongoose send a projection with findOneAndUpdate and friends
+ * that FerretDB v1 refuses); each index path gets a schema index (`unique`
+ * -> unique and sparse), so syncIndexes() builds it. The search table is computed with the
  * path index (path-index.js) and kept on it: `index.search`, schema path ->
  * `{ path, indexPath, kind, unique, normalize }`.
  */
 
 const { codes, FieldCryptError, describeType } = require('../../core/errors');
-const { splitPath } = require('../../paths');
+const { splitPath, forEachAtPath } = require('../../paths');
 const { invalidOption } = require('./options');
 const { INDEX_TYPES } = require('./state');
 
@@ -77,7 +79,7 @@ function buildSearch(leaves) {
 /**
  * Adds the index paths of `index.search` to the schemas that hold their
  * leaves (a child schema for paths under a subdocument or a document array),
- * `select: false`, and declares their indexes on `schema` (the top-level
+ * and declares their indexes on `schema` (the top-level
  * one). Called once, when the plugin is applied.
  */
 function addIndexPaths(schema, index) {
@@ -98,12 +100,33 @@ function addIndexPaths(schema, index) {
         `'${entry.path}' cannot be searchable: its index path '${entry.indexPath}' is already a path of the schema`,
       );
     }
-    const definition =
-      entry.kind === 'array' ? { type: [String], select: false, default: undefined } : { type: String, select: false };
+    const definition = entry.kind === 'array' ? { type: [String], default: undefined } : { type: String };
     owner.add({ [relative]: definition });
     INDEX_TYPES.add(owner.path(relative));
     schema.index({ [entry.indexPath]: 1 }, entry.unique ? { unique: true, sparse: true } : {});
   }
+}
+
+/**
+ * Removes the index values from a plain document (a raw document about to
+ * initialise a hydrated one, a lean result), except those whose index path
+ * `projection` includes by name (`{ 'a.b_bidx': 1 }`, `.select('a.b_bidx')`).
+ */
+function stripIndexValues(index, doc, projection) {
+  if (index.search.size === 0 || doc === null || typeof doc !== 'object') return doc;
+  for (const entry of index.search.values()) {
+    if (projection && projection[entry.indexPath]) continue;
+    const parts = splitPath(entry.indexPath);
+    const name = parts[parts.length - 1];
+    if (parts.length === 1) {
+      delete doc[name];
+      continue;
+    }
+    forEachAtPath(doc, parts.slice(0, -1).join('.'), (parent) => {
+      if (parent !== null && typeof parent === 'object' && !Array.isArray(parent)) delete parent[name];
+    });
+  }
+  return doc;
 }
 
 /** The search table of a schema or model, including its discriminators' (for searchablePaths). */
@@ -118,5 +141,6 @@ module.exports = {
   indexPathOf,
   buildSearch,
   addIndexPaths,
+  stripIndexValues,
   searchablePathsOf,
 };

@@ -1,0 +1,428 @@
+'use strict';
+
+/**
+ * The write side of blind indexes (issue 20): every time the plugin encrypts
+ * the value of a searchable leaf, the same operation writes its index value
+ * at the sibling `<leaf>_bidx` (search-paths.js), and removes it when the
+ * value is removed.
+ *
+ * - live documents (save, create, insertMany, bulkSave): indexLive() sets the
+ *   index of every new or modified searchable value through the document
+ *   (so Mongoose sends it with the delta) before encryptLive() encrypts;
+ *   forgetIndexValues() removes the index values from the document after the
+ *   write, as a read shows it (search-paths.js stripIndexValues);
+ * - plain objects (replacements, inserted documents, values of update keys):
+ *   sealSearchable() casts each searchable value once, encrypts it and sets
+ *   its index beside it, dropping any index value the application passed;
+ * - update keys: assignSearchable(), appendSearchable() and the `$unset`,
+ *   `$pop`, `$pull` helpers add the index's own key to the update
+ *   (`SearchExtras`), at the same positional path.
+ *
+ * Invariants: an index value is always computed from the plaintext that is
+ * encrypted in the same operation, with the path's normalisers
+ * (indexInput) under the current index-key version; what would leave an
+ * index out of step with its value ($pull by value or $[name] on an
+ * encrypted array of scalars, a write to an index path) throws before
+ * anything is sent.
+ */
+
+const { isEncrypted } = require('../../core');
+const { blindIndex, blindIndexMany, blindIndexAll } = require('../../core/blind-index');
+const { indexInput } = require('../../core/index-input');
+const { codes, FieldCryptError } = require('../../core/errors');
+const { splitPath } = require('../../paths');
+const { isDocument, documentStorage, arrayStorage } = require('../compat');
+const { normalizeKey } = require('./path-index');
+const { INDEX_SUFFIX } = require('./search-paths');
+const { encryptLeaf, castLeafValue, decryptLeaf, unsupportedOperator, isPlainObject } = require('./values');
+
+// ---------------------------------------------------------------------------
+// Index values
+
+function whereOf(ctx, entry) {
+  if (!ctx.collection) {
+    throw new FieldCryptError(
+      codes.INVALID_ARGUMENT,
+      `${entry.path} is searchable, but its model's collection is unknown: index values are keyed per collection`,
+      { modelName: ctx.modelName, path: entry.path },
+    );
+  }
+  return { collection: ctx.collection, path: entry.path };
+}
+
+/** The index value of one plaintext (current index-key version); null for null/undefined. */
+function indexValue(ctx, entry, plain) {
+  if (plain === null || plain === undefined) return null;
+  return blindIndex(indexInput(plain, entry.normalize), whereOf(ctx, entry));
+}
+
+/** The index values of several plaintexts, in order (one native call); null elements stay null. */
+function indexValues(ctx, entry, plains) {
+  const present = plains.filter((p) => p !== null && p !== undefined);
+  const values = present.length
+    ? blindIndexMany(
+        present.map((p) => indexInput(p, entry.normalize)),
+        whereOf(ctx, entry),
+      )
+    : [];
+  let k = 0;
+  return plains.map((p) => (p === null || p === undefined ? null : values[k++]));
+}
+
+/** Every live index-key version's value of a plaintext (current first): what a condition matches with `$in`. */
+function indexValuesAll(ctx, entry, plain) {
+  return blindIndexAll(indexInput(plain, entry.normalize), whereOf(ctx, entry));
+}
+
+/** The plaintext of a value found on a searchable leaf: a ciphertext (copied or kept) is decrypted. */
+function plainOf(ctx, leaf, value, raw) {
+  if (value === null || value === undefined) return value;
+  if (isEncrypted(value))
+    return decryptLeaf({ ...ctx, options: { ...ctx.options, onDecrypt: undefined } }, leaf, value);
+  return raw ? castLeafValue(ctx, leaf, value) : value;
+}
+
+function leafNameOf(entry) {
+  const parts = splitPath(entry.path);
+  return parts[parts.length - 1];
+}
+
+// ---------------------------------------------------------------------------
+// Live documents
+
+/**
+ * Before a live document is encrypted: the index of every searchable value
+ * that is new or modified is set through the (sub)document that holds it,
+ * so that Mongoose writes it with the value (a `$unset` when the value is
+ * gone). Unmodified values keep the index stored with them (documents are
+ * read without it: stripIndexValues).
+ */
+function indexLive(ctx, doc) {
+  if (ctx.index.search.size === 0) return;
+  for (const entry of ctx.index.search.values()) {
+    const leaf = ctx.index.leaves.get(entry.path);
+    const parts = splitPath(entry.path);
+    const name = parts[parts.length - 1];
+    forEachLiveParent(doc, parts, doc, '', '', (owner, relative, storage, concrete) => {
+      const concreteLeaf = concrete ? `${concrete}.${name}` : name;
+      if (!doc.isNew && !doc.isModified(concreteLeaf)) return;
+      const siblingPath = relative ? `${relative}.${name}${INDEX_SUFFIX}` : `${name}${INDEX_SUFFIX}`;
+      const value = storage[name];
+      let next;
+      if (value === null || value === undefined) {
+        next = undefined;
+      } else if (entry.kind === 'array') {
+        const elements = Array.isArray(value) ? [...arrayStorage(value)] : [value];
+        next = indexValues(
+          ctx,
+          entry,
+          elements.map((v) => plainOf(ctx, leaf, v, false)),
+        );
+      } else {
+        next = indexValue(ctx, entry, plainOf(ctx, leaf, value, false));
+      }
+      // The stored index may differ from what the document shows (it is read without it): always written.
+      owner.set(siblingPath, next);
+      if (next === undefined) owner.markModified(siblingPath);
+    });
+  }
+}
+
+/**
+ * Calls `fn(owner, relative, storage, concrete)` for every object that holds
+ * the leaf at `parts` in a live document: `owner` is the (sub)document it
+ * belongs to, `relative` its path from the owner, `storage` the object
+ * itself, `concrete` its path from the top-level document.
+ */
+function forEachLiveParent(node, parts, owner, relative, concrete, fn, i = 0) {
+  if (node === null || typeof node !== 'object') return;
+  if (isDocument(node) && node !== owner) {
+    owner = node;
+    relative = '';
+  }
+  const storage = documentStorage(node);
+  if (Array.isArray(storage)) {
+    const raw = arrayStorage(storage);
+    for (let k = 0; k < raw.length; k++) {
+      const at = `${concrete}.${k}`;
+      forEachLiveParent(raw[k], parts, owner, relative ? `${relative}.${k}` : '', at, fn, i);
+    }
+    return;
+  }
+  if (i === parts.length - 1) {
+    fn(owner, relative, storage, concrete);
+    return;
+  }
+  const part = parts[i];
+  const next = storage instanceof Map ? undefined : storage[part];
+  forEachLiveParent(
+    next,
+    parts,
+    owner,
+    relative ? `${relative}.${part}` : part,
+    concrete ? `${concrete}.${part}` : part,
+    fn,
+    i + 1,
+  );
+}
+
+/** After a write: the document holds no index values, as when it is read. */
+function forgetIndexValues(index, doc) {
+  if (!index || index.search.size === 0) return;
+  for (const entry of index.search.values()) {
+    const parts = splitPath(entry.path);
+    const sibling = `${parts[parts.length - 1]}${INDEX_SUFFIX}`;
+    forEachLiveParent(doc, parts, doc, '', '', (owner, relative, storage) => {
+      if (Object.hasOwn(storage, sibling)) delete storage[sibling];
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Plain objects
+
+/**
+ * Encrypts, in place, every searchable leaf below `base` ('' or a container
+ * path) in a plain value, and sets its index beside it; index values the
+ * application put there are dropped. `raw`: values are the application's
+ * (cast once here). The other leaves are left to encryptPlain/encryptBelow.
+ */
+function sealSearchable(ctx, plain, base, raw) {
+  if (ctx.index.search.size === 0 || plain === null || typeof plain !== 'object') return plain;
+  const prefix = base ? `${base}.` : '';
+  for (const entry of ctx.index.search.values()) {
+    if (prefix && !entry.path.startsWith(prefix)) continue;
+    const parts = splitPath(entry.path.slice(prefix.length));
+    forEachPlainParent(plain, parts, 0, (parent) => sealInParent(ctx, entry, parent, parts[parts.length - 1], raw));
+  }
+  return plain;
+}
+
+/** Encrypts `parent[name]` of a searchable leaf and sets `parent[name_bidx]` (or removes it). */
+function sealInParent(ctx, entry, parent, name, raw) {
+  const leaf = ctx.index.leaves.get(entry.path);
+  const sibling = `${name}${INDEX_SUFFIX}`;
+  delete parent[sibling];
+  const value = parent[name];
+  if (value === null || value === undefined) return;
+  if (entry.kind === 'array') {
+    const list = Array.isArray(value) ? value : [value];
+    const plains = list.map((v) => plainOf(ctx, leaf, v, raw));
+    const stored = plains.map((p) => encryptLeaf(ctx, leaf, p, false));
+    parent[name] = Array.isArray(value) ? stored : stored[0];
+    parent[sibling] = indexValues(ctx, entry, plains);
+    return;
+  }
+  const plainValue = plainOf(ctx, leaf, value, raw);
+  parent[name] = encryptLeaf(ctx, leaf, plainValue, false);
+  const index = indexValue(ctx, entry, plainValue);
+  if (index !== null) parent[sibling] = index;
+}
+
+function forEachPlainParent(node, parts, i, fn) {
+  if (node === null || typeof node !== 'object') return;
+  if (Array.isArray(node)) {
+    for (const el of node) forEachPlainParent(el, parts, i, fn);
+    return;
+  }
+  if (!isPlainObject(node)) return;
+  if (i === parts.length - 1) {
+    fn(node);
+    return;
+  }
+  forEachPlainParent(node[parts[i]], parts, i + 1, fn);
+}
+
+// ---------------------------------------------------------------------------
+// Update keys
+
+/**
+ * Keys the rewrite adds to a query update for index paths, per operator;
+ * merged into the update when it is complete.
+ */
+class SearchExtras {
+  constructor() {
+    this.byOperator = new Map();
+  }
+
+  add(operator, key, value) {
+    let keys = this.byOperator.get(operator);
+    if (!keys) this.byOperator.set(operator, (keys = {}));
+    keys[key] = value;
+  }
+
+  mergeInto(update) {
+    for (const [operator, keys] of this.byOperator) update[operator] = { ...(update[operator] || {}), ...keys };
+    return update;
+  }
+}
+
+/** The update key of a leaf's index: the key's segment that names the leaf gets the suffix (positions kept). */
+function siblingKey(ctx, key, leaf) {
+  const { segments, last } = normalizeKey(ctx.index, key);
+  const out = [...segments];
+  out[last] = `${leafNameOf(leaf.search)}${INDEX_SUFFIX}`;
+  return out.join('.');
+}
+
+function refuseArrayFilterOnScalars(ctx, operator, key, leaf) {
+  const { segments, last } = normalizeKey(ctx.index, key);
+  if (segments.slice(last + 1).some((s) => /^\$\[[A-Za-z0-9_]+\]$/.test(s))) {
+    throw unsupportedOperator(
+      ctx,
+      `${operator} with $[identifier]`,
+      leaf.path,
+      'the elements of a searchable encrypted array and of its index cannot be matched by the same arrayFilters ' +
+        'condition; set the element by its position or $[], or read the document, change it and save()',
+    );
+  }
+}
+
+/**
+ * `$set`/`$setOnInsert` (and top-level keys) of a searchable leaf: returns
+ * the encrypted value and adds the index's key (a `$unset` of it when the
+ * value is null).
+ */
+function assignSearchable(ctx, operator, key, leaf, value, element, extras) {
+  const entry = leaf.search;
+  const sibling = siblingKey(ctx, key, leaf);
+  if (entry.kind === 'array' && element) {
+    refuseArrayFilterOnScalars(ctx, operator, key, leaf);
+    const plain = plainOf(ctx, leaf, value, true);
+    extras.add(operator, sibling, indexValue(ctx, entry, plain));
+    return encryptLeaf(ctx, leaf, plain, false);
+  }
+  if (value === null || value === undefined) {
+    if (operator === '$set') extras.add('$unset', sibling, '');
+    return value;
+  }
+  if (entry.kind === 'array') {
+    const list = Array.isArray(value) ? value : [value];
+    const plains = list.map((v) => plainOf(ctx, leaf, v, true));
+    extras.add(operator, sibling, indexValues(ctx, entry, plains));
+    const stored = plains.map((p) => encryptLeaf(ctx, leaf, p, false));
+    return Array.isArray(value) ? stored : stored[0];
+  }
+  const plain = plainOf(ctx, leaf, value, true);
+  if (plain === null || plain === undefined) {
+    if (operator === '$set') extras.add('$unset', sibling, '');
+    return plain;
+  }
+  extras.add(operator, sibling, indexValue(ctx, entry, plain));
+  return encryptLeaf(ctx, leaf, plain, false);
+}
+
+/**
+ * `$push`/`$addToSet` of elements of a searchable encrypted array: returns
+ * the encrypted operand and `$push`es their index values to the index array
+ * with the same modifiers ($position, $slice). `$addToSet` cannot skip
+ * duplicates of randomized ciphertexts, so it adds every element, and so
+ * does the index.
+ */
+function appendSearchable(ctx, operator, key, leaf, value, extras) {
+  const entry = leaf.search;
+  const sibling = siblingKey(ctx, key, leaf);
+  refuseArrayFilterOnScalars(ctx, operator, key, leaf);
+  const each = value !== null && typeof value === 'object' && isPlainObject(value) && Object.hasOwn(value, '$each');
+  const list = each ? (Array.isArray(value.$each) ? value.$each : [value.$each]) : [value];
+  const plains = list.map((v) => plainOf(ctx, leaf, v, true));
+  const indexes = indexValues(ctx, entry, plains);
+  const stored = plains.map((p) => encryptLeaf(ctx, leaf, p, false));
+  const modifiers = each ? { ...value } : {};
+  delete modifiers.$each;
+  extras.add('$push', sibling, { ...modifiers, $each: indexes });
+  return each ? { ...value, $each: stored } : stored[0];
+}
+
+/** `$unset` of a searchable leaf (or one element of its array) unsets its index too. */
+function unsetSearchable(ctx, key, leaf, extras) {
+  extras.add('$unset', siblingKey(ctx, key, leaf), '');
+}
+
+/** `$pop` of a searchable encrypted array pops its index array at the same end. */
+function popSearchable(ctx, key, leaf, value, extras) {
+  extras.add('$pop', siblingKey(ctx, key, leaf), value);
+}
+
+/** `$pull` by value on a searchable encrypted array: refused (see the module comment). */
+function refusePullByValue(ctx, leaf) {
+  return unsupportedOperator(
+    ctx,
+    '$pull',
+    leaf.path,
+    'elements of an encrypted array cannot be matched by value, and pulling from its index alone would leave ' +
+      'the two arrays out of step; read the document, remove the element (doc.array.pull(value)) and save()',
+  );
+}
+
+/**
+ * `$pull: { <document array>: { <field>: value } }`: conditions on searchable
+ * fields of the elements become conditions on their index paths (every live
+ * index-key version: `$in`); `$eq` and `$in` are rewritten. Returns a new
+ * condition; anything else on an encrypted field is left to checkPull, which
+ * refuses it.
+ */
+function rewritePullCondition(ctx, container, condition) {
+  if (condition === null || typeof condition !== 'object' || !isPlainObject(condition)) return condition;
+  let out = null;
+  for (const [key, operand] of Object.entries(condition)) {
+    if (key[0] === '$') continue;
+    const { path } = normalizeKey(ctx.index, `${container.path}.${key}`);
+    const leaf = ctx.index.leaves.get(path);
+    if (!leaf || !leaf.search || leaf.search.kind === 'array') continue;
+    const values = conditionValues(operand);
+    if (values === undefined) continue;
+    const indexes = [];
+    for (const v of values) {
+      const plain = plainOf(ctx, leaf, v, true);
+      if (plain !== null && plain !== undefined) indexes.push(...indexValuesAll(ctx, leaf.search, plain));
+    }
+    out = out || { ...condition };
+    delete out[key];
+    const parts = key.split('.');
+    parts[parts.length - 1] = `${parts[parts.length - 1]}${INDEX_SUFFIX}`;
+    out[parts.join('.')] = { $in: indexes };
+  }
+  return out || condition;
+}
+
+/** The values an equality (`v`, `{ $eq: v }`, `{ $in: [...] }`) names; undefined for anything else. */
+function conditionValues(operand) {
+  if (operand === null || operand === undefined) return undefined;
+  if (typeof operand !== 'object' || !isPlainObject(operand)) return [operand];
+  const keys = Object.keys(operand);
+  if (keys.length === 1 && keys[0] === '$eq' && operand.$eq !== null) return [operand.$eq];
+  if (keys.length === 1 && keys[0] === '$in' && Array.isArray(operand.$in)) return operand.$in;
+  if (keys.some((k) => k[0] === '$')) return undefined;
+  return [operand];
+}
+
+/** A write to an index path itself would store an index out of step with its value. */
+function refuseIndexPathWrite(ctx, operator, key) {
+  const { path } = normalizeKey(ctx.index, key);
+  if (!ctx.index.indexPaths.has(path)) return;
+  throw unsupportedOperator(
+    ctx,
+    operator,
+    path,
+    'index paths are written by fieldEncryption with the value they index; write the searchable path instead',
+  );
+}
+
+module.exports = {
+  indexValue,
+  indexValues,
+  indexValuesAll,
+  indexLive,
+  forgetIndexValues,
+  sealSearchable,
+  sealInParent,
+  SearchExtras,
+  assignSearchable,
+  appendSearchable,
+  unsetSearchable,
+  popSearchable,
+  refusePullByValue,
+  rewritePullCondition,
+  refuseIndexPathWrite,
+};
