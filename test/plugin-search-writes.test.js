@@ -504,6 +504,24 @@ describe('fieldEncryption: blind indexes on every write path', () => {
           );
         });
 
+        it("a value assigned by a pre('save') hook registered after the plugin gets its index too", async (t) => {
+          const late = patientValues();
+          const LatePatient = definePatient(mongoose, connection, 'LatePatient', (schema) => {
+            schema.pre('save', function assignLate() {
+              this.set('patientRecord.ssn', late.ssn);
+            });
+          });
+          const doc = new LatePatient({ patientRecord: { billing: late.billing } });
+          await run(t, () => doc.save(), searchPlaintexts(late));
+          assertPatientStored(
+            await rawOf(LatePatient, doc._id),
+            { ssn: late.ssn, billing: late.billing },
+            LatePatient.collection.collectionName,
+          );
+          assert.equal(doc.patientRecord.ssn, late.ssn);
+          assertNoIndexValues(doc.toObject(), 'the saved document');
+        });
+
         it('a unique searchable path refuses a second document with the same (normalised) value', async () => {
           const { values: s } = await seedPatient();
           await assert.rejects(

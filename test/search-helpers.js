@@ -55,7 +55,7 @@ function canonical(value) {
  * (an object encrypted as a whole, searchable), `medications` (an encrypted
  * array of strings, searchable, lowercase).
  */
-function definePatient(mongoose, connection, name = 'Patient') {
+function definePatient(mongoose, connection, name = 'Patient', afterPlugin = () => {}) {
   const { Schema } = mongoose;
   const schema = new Schema({
     name: String,
@@ -67,6 +67,7 @@ function definePatient(mongoose, connection, name = 'Patient') {
     medications: [{ type: String, encrypted: true, searchable: { lowercase: true } }],
   });
   schema.plugin(fieldEncryption);
+  afterPlugin(schema);
   return connection.model(name, schema);
 }
 

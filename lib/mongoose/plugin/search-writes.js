@@ -166,6 +166,26 @@ function forEachLiveParent(node, parts, owner, relative, concrete, fn, i = 0) {
   );
 }
 
+/**
+ * A value assigned to a searchable leaf while the plugin writes the document
+ * (by a pre('save') hook registered after the plugin's, see
+ * schema-types.js sealDuringWrite): its index is set beside it, through the
+ * (sub)document `scope` that holds it, at `relativePath` + the suffix. An
+ * element of a searchable array cannot be indexed on its own: refused.
+ */
+function indexLateValue(ctx, leaf, scope, relativePath, plain) {
+  if (leaf.search.kind === 'array') {
+    throw unsupportedOperator(
+      ctx,
+      'save',
+      leaf.path,
+      'an element of a searchable encrypted array was assigned after the plugin indexed the document ' +
+        "(a pre('save') hook registered after the plugin); register that hook before applying the plugin",
+    );
+  }
+  scope.set(`${relativePath}${INDEX_SUFFIX}`, indexValue(ctx, leaf.search, plain));
+}
+
 /** After a write: the document holds no index values, as when it is read. */
 function forgetIndexValues(index, doc) {
   if (!index || index.search.size === 0) return;
@@ -414,6 +434,7 @@ module.exports = {
   indexValues,
   indexValuesAll,
   indexLive,
+  indexLateValue,
   forgetIndexValues,
   sealSearchable,
   sealInParent,
