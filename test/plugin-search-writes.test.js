@@ -522,6 +522,80 @@ describe('fieldEncryption: blind indexes on every write path', () => {
           assertNoIndexValues(doc.toObject(), 'the saved document');
         });
 
+        it('Model.bulkSave() of new and changed documents', async (t) => {
+          const { values: s, doc: created } = await seedPatient();
+          const v = patientValues();
+          const loaded = await Patient.findById(created._id);
+          loaded.patientRecord.ssn = v.ssn;
+          loaded.medications.push(v.more.med);
+          const fresh = new Patient({ patientRecord: { billing: v.billing }, medications: [v.more.med2] });
+          await run(t, () => Patient.bulkSave([loaded, fresh]), searchPlaintexts(s, v));
+          assertPatientStored(
+            await rawOf(Patient, loaded._id),
+            { ssn: v.ssn, billing: s.billing, medications: [...s.medications, v.more.med] },
+            pcoll(),
+          );
+          assertPatientStored(
+            await rawOf(Patient, fresh._id),
+            { billing: v.billing, medications: [v.more.med2] },
+            pcoll(),
+          );
+        });
+
+        it('save(): an index value set by the application is computed again from the value', async (t) => {
+          const { values: s, doc: created } = await seedPatient();
+          const doc = await Patient.findById(created._id);
+          doc.set('patientRecord.ssn_bidx', '01:forged');
+          doc.set('medications_bidx', ['01:forged']);
+          await run(t, () => doc.save(), searchPlaintexts(s));
+          assertPatientStored(await rawOf(Patient, doc._id), s, pcoll());
+        });
+
+        it("decrypt: 'explicit': a loaded document's changed value gets its index, unchanged ones keep theirs", async (t) => {
+          const { Schema } = mongoose;
+          const schema = new Schema({
+            patientRecord: { ssn: { type: String, encrypted: true, searchable: { trim: true } } },
+            medications: [{ type: String, encrypted: true, searchable: { lowercase: true } }],
+          });
+          schema.plugin(require('..').fieldEncryption, { decrypt: 'explicit' });
+          const Explicit = connection.model('ExplicitPatient', schema);
+          const s = patientValues();
+          const v = patientValues();
+          const created = await Explicit.create({ patientRecord: { ssn: s.ssn }, medications: s.medications });
+          const doc = await Explicit.findById(created._id);
+          doc.medications.push(v.more.med); // the loaded elements are ciphertexts
+          await run(t, () => doc.save(), searchPlaintexts(s, v));
+          assertPatientStored(
+            await rawOf(Explicit, doc._id),
+            { ssn: s.ssn, medications: [...s.medications, v.more.med] },
+            Explicit.collection.collectionName,
+          );
+          doc.patientRecord.ssn = v.ssn;
+          await run(t, () => doc.save(), searchPlaintexts(s, v));
+          assertPatientStored(
+            await rawOf(Explicit, doc._id),
+            { ssn: v.ssn, medications: [...s.medications, v.more.med] },
+            Explicit.collection.collectionName,
+          );
+        });
+
+        it("a discriminator's own searchable path is refused at its first write (no index path)", async () => {
+          const { Schema } = mongoose;
+          const Special = Patient.discriminator(
+            'SpecialPatient',
+            new Schema({ code: { type: String, encrypted: true, searchable: true } }),
+          );
+          const { commands, error } = await watch.during(() => Special.create({ code: 'code-zz' }));
+          assert.equal(error && error.code, 'ERR_FIELDCRYPT_INVALID_ARGUMENT', error && error.message);
+          assert.match(error.message, /code_bidx is not in the schema/);
+          // (Mongoose 8 may build the discriminator's indexes meanwhile: no write is what counts.)
+          assert.deepEqual(
+            commands.filter((c) => c.name === 'insert'),
+            [],
+            'nothing was written',
+          );
+        });
+
         it('a unique searchable path refuses a second document with the same (normalised) value', async () => {
           const { values: s } = await seedPatient();
           await assert.rejects(
@@ -608,13 +682,16 @@ describe('fieldEncryption: blind indexes on every write path', () => {
               const v = patientValues();
               seeded.next = v;
               const { update, filter = {}, arrayFilters } = shape.build(seeded, v, Patient);
-              const { rejected } = await run(
+              const { result, rejected } = await run(
                 t,
                 () => method.run(Patient, { _id: seeded.doc._id, ...filter }, update, { arrayFilters }),
                 searchPlaintexts(seeded.values, v),
                 { positional: shape.positional },
               );
               if (rejected) return;
+              if (result && typeof result.toObject === 'function') {
+                assertNoIndexValues(result.toObject(), 'the returned document');
+              }
               const stored = await rawOf(Patient, seeded.doc._id);
               if (ferret && shape.ferretdbDiffers) {
                 assertPatientConsistent(stored, pcoll());

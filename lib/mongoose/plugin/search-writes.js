@@ -40,6 +40,17 @@ const { encryptLeaf, castLeafValue, decryptLeaf, unsupportedOperator, isPlainObj
 // Index values
 
 function whereOf(ctx, entry) {
+  if (!ctx.index.indexPaths.has(entry.indexPath)) {
+    // The plugin adds index paths when it is applied; a discriminator's own
+    // schema is merged later, without them: its index would be dropped.
+    throw new FieldCryptError(
+      codes.INVALID_ARGUMENT,
+      `${ctx.modelName ? `${ctx.modelName}.` : ''}${entry.path} is searchable, but its index path ` +
+        `${entry.indexPath} is not in the schema: declare searchable paths in the schema the plugin is applied ` +
+        "to (a discriminator's own paths cannot be searchable). Nothing was sent to the database.",
+      { modelName: ctx.modelName, path: entry.path },
+    );
+  }
   if (!ctx.collection) {
     throw new FieldCryptError(
       codes.INVALID_ARGUMENT,
@@ -105,7 +116,8 @@ function indexLive(ctx, doc) {
     const name = parts[parts.length - 1];
     forEachLiveParent(doc, parts, doc, '', '', (owner, relative, storage, concrete) => {
       const concreteLeaf = concrete ? `${concrete}.${name}` : name;
-      if (!doc.isNew && !doc.isModified(concreteLeaf)) return;
+      // (An index value the application changed itself is computed again too.)
+      if (!doc.isNew && !doc.isModified(concreteLeaf) && !doc.isModified(`${concreteLeaf}${INDEX_SUFFIX}`)) return;
       const siblingPath = relative ? `${relative}.${name}${INDEX_SUFFIX}` : `${name}${INDEX_SUFFIX}`;
       const value = storage[name];
       let next;
@@ -261,8 +273,10 @@ function forEachPlainParent(node, parts, i, fn) {
  * merged into the update when it is complete.
  */
 class SearchExtras {
-  constructor() {
+  /** `written`: the keys the update assigns, unsets or appends to (index path writes are checked against them). */
+  constructor(written = new Set()) {
     this.byOperator = new Map();
+    this.written = written;
   }
 
   add(operator, key, value) {
@@ -271,10 +285,35 @@ class SearchExtras {
     keys[key] = value;
   }
 
+  /** Adds the index keys; one the update named itself (allowed beside its leaf) is replaced, wherever it was. */
   mergeInto(update) {
-    for (const [operator, keys] of this.byOperator) update[operator] = { ...(update[operator] || {}), ...keys };
+    for (const [operator, keys] of this.byOperator) {
+      for (const key of Object.keys(keys)) {
+        delete update[key];
+        for (const op of ['$set', '$setOnInsert', '$unset', '$push', '$addToSet', '$pop']) {
+          if (op !== operator && update[op] && Object.hasOwn(update[op], key)) delete update[op][key];
+        }
+      }
+      update[operator] = { ...(update[operator] || {}), ...keys };
+    }
     return update;
   }
+}
+
+/** The keys an update assigns, unsets or appends to (top-level keys included). */
+function writtenKeysOf(update) {
+  const out = new Set();
+  for (const [key, value] of Object.entries(update)) {
+    if (key[0] !== '$') out.add(key);
+    else if (
+      ['$set', '$setOnInsert', '$unset', '$push', '$addToSet', '$pop'].includes(key) &&
+      value !== null &&
+      typeof value === 'object'
+    ) {
+      for (const k of Object.keys(value)) out.add(k);
+    }
+  }
+  return out;
 }
 
 /** The update key of a leaf's index: the key's segment that names the leaf gets the suffix (positions kept). */
@@ -417,10 +456,20 @@ function conditionValues(operand) {
   return [operand];
 }
 
-/** A write to an index path itself would store an index out of step with its value. */
-function refuseIndexPathWrite(ctx, operator, key) {
-  const { path } = normalizeKey(ctx.index, key);
+/**
+ * A write to an index path itself would store an index out of step with its
+ * value: refused, unless the same update writes the leaf at the same place
+ * (`extras.written`: what bulkSave() sends for a saved document), where the
+ * index computed from the leaf's value replaces it.
+ */
+function refuseIndexPathWrite(ctx, operator, key, extras) {
+  const { path, segments, last } = normalizeKey(ctx.index, key);
   if (!ctx.index.indexPaths.has(path)) return;
+  if (extras && segments[last].endsWith(INDEX_SUFFIX)) {
+    const leafKey = [...segments];
+    leafKey[last] = segments[last].slice(0, -INDEX_SUFFIX.length);
+    if (extras.written.has(leafKey.join('.'))) return;
+  }
   throw unsupportedOperator(
     ctx,
     operator,
@@ -439,6 +488,7 @@ module.exports = {
   sealSearchable,
   sealInParent,
   SearchExtras,
+  writtenKeysOf,
   assignSearchable,
   appendSearchable,
   unsetSearchable,

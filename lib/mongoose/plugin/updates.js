@@ -110,7 +110,7 @@ function encryptBelow(ctx, container, plain, raw) {
 
 /** `$set`, `$setOnInsert` and top-level keys: `key` is assigned `value` (`extras`: index keys to add). */
 function encryptAssignment(ctx, operator, key, value, ids, extras) {
-  search.refuseIndexPathWrite(ctx, operator, key);
+  search.refuseIndexPathWrite(ctx, operator, key, extras);
   const { path, element } = normalizeKey(ctx.index, key, ids);
   const relation = relate(ctx.index, path);
   if (!relation) return value;
@@ -133,7 +133,7 @@ function encryptAssignment(ctx, operator, key, value, ids, extras) {
 
 /** `$push` and `$addToSet` (with or without `$each`): the new elements are encrypted. */
 function encryptAppend(ctx, operator, key, value, ids, extras) {
-  search.refuseIndexPathWrite(ctx, operator, key);
+  search.refuseIndexPathWrite(ctx, operator, key, extras);
   const { path } = normalizeKey(ctx.index, key, ids);
   const relation = relate(ctx.index, path);
   if (!relation) return value;
@@ -188,7 +188,8 @@ function encryptUpdate(ctx, update, { filter, upsert, setDefaultsOnInsert, array
     return update;
   }
   const ids = new Map(); // $[name] -> array path
-  const extras = new search.SearchExtras(); // index keys of searchable leaves, added at the end
+  // Index keys of searchable leaves, added at the end (search-writes.js).
+  const extras = new search.SearchExtras(search.writtenKeysOf(update));
   const out = {};
   for (const [key, value] of Object.entries(update)) {
     if (key[0] !== '$') {
@@ -212,7 +213,7 @@ function encryptUpdate(ctx, update, { filter, upsert, setDefaultsOnInsert, array
       case '$pop':
         // Remove values; nothing of a plaintext is sent. A searchable leaf's index goes with it.
         for (const [k, v] of Object.entries(value)) {
-          search.refuseIndexPathWrite(ctx, key, k);
+          search.refuseIndexPathWrite(ctx, key, k, extras);
           const leaf = ctx.index.leaves.get(normalizeKey(ctx.index, k, ids).path);
           if (leaf && leaf.search && key === '$unset') search.unsetSearchable(ctx, k, leaf, extras);
           else if (leaf && leaf.search && leaf.search.kind === 'array') search.popSearchable(ctx, k, leaf, v, extras);
