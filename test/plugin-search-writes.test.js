@@ -147,6 +147,11 @@ const LEARNER_SHAPES = [
     expect: (s, v) => v.identifications,
   },
   {
+    name: '$set of the container above the document array',
+    build: (s, v) => ({ update: { $set: { personExtended: { identifications: [v.identifications[0]] } } } }),
+    expect: (s, v) => [v.identifications[0]],
+  },
+  {
     name: '$set of a dotted element path',
     build: (s, v) => ({ update: { $set: { 'personExtended.identifications.1.idNumber': v.more.idNumber } } }),
     expect: (s, v) => [s.values.identifications[0], { ...s.values.identifications[1], idNumber: v.more.idNumber }],
@@ -638,6 +643,20 @@ describe('fieldEncryption: blind indexes on every write path', () => {
               searchPlaintexts(w),
             );
             assertPatientStored(await rawOf(Patient, id), { billing: w.billing }, pcoll());
+            const { values: ls, doc: learner } = await seedLearner();
+            const l = learnerValues();
+            await run(
+              t,
+              () =>
+                method.run(
+                  Learner,
+                  { _id: learner._id },
+                  { personExtended: { identifications: [{ ...l.identifications[1], idNumber_bidx: 'forged' }] } },
+                  false,
+                ),
+              searchPlaintexts(ls, l),
+            );
+            assertLearnerStored(await rawOf(Learner, learner._id), [l.identifications[1]], lcoll());
           });
         }
 
