@@ -34,8 +34,9 @@
  *   rewritten key by key before Mongoose casts them; what cannot work on
  *   ciphertext is refused before anything is sent.
  * - reads.js: lean results and decryptDocument(Model, raw).
- * - search-writes.js: blind-index values written with every searchable
- *   value the plugin encrypts (documents, replacements, update keys).
+ * - search-writes.js, search-updates.js: blind-index values written with
+ *   every searchable value the plugin encrypts (documents, replacements;
+ *   update keys).
  * - hooks/writes.js, hooks/queries.js, hooks/reads.js, hooks/search.js: the
  *   hook functions registered below, by operation.
  * - ../compat.js: everything that depends on Mongoose internals or differs

@@ -27,7 +27,7 @@ const {
 } = require('./values');
 const { checkOtherOperator, checkPull, refusePipeline, checkArrayFilters } = require('./update-checks');
 const { bindReplacementId } = require('./binding');
-const search = require('./search-writes');
+const search = { ...require('./search-writes'), ...require('./search-updates') };
 
 /**
  * Encrypts a value the application assigns to a leaf: one value, or an
