@@ -197,6 +197,20 @@ const LEARNER_SHAPES = [
     expect: (s, v) => s.values.identifications.map((i) => ({ ...i, idNumber: v.more.idNumber })),
   },
   {
+    name: '$[name] with arrayFilters on the searchable field (rewritten to its index)',
+    positional: true,
+    build: (s, v) => ({
+      update: {
+        $set: {
+          'personExtended.identifications.$[el].idNumber': v.more.idNumber,
+          'personExtended.identifications.$[el].type': 'renewed',
+        },
+      },
+      arrayFilters: [{ 'el.idNumber': { $in: [s.values.identifications[1].idNumber] } }],
+    }),
+    expect: (s, v) => [s.values.identifications[0], { type: 'renewed', idNumber: v.more.idNumber }],
+  },
+  {
     name: '$[name] with arrayFilters',
     positional: true,
     build: (s, v) => ({

@@ -175,23 +175,69 @@ function rewritePullCondition(ctx, container, condition) {
   let out = null;
   for (const [key, operand] of Object.entries(condition)) {
     if (key[0] === '$') continue;
-    const { path } = normalizeKey(ctx.index, `${container.path}.${key}`);
-    const leaf = ctx.index.leaves.get(path);
-    if (!leaf || !leaf.search || leaf.search.kind === 'array') continue;
-    const values = conditionValues(operand);
-    if (values === undefined) continue;
-    const indexes = [];
-    for (const v of values) {
-      const plain = plainOf(ctx, leaf, v, true);
-      if (plain !== null && plain !== undefined) indexes.push(...indexValuesAll(ctx, leaf.search, plain));
-    }
+    const rewritten = rewriteEquality(ctx, `${container.path}.${key}`, key, operand);
+    if (!rewritten) continue;
     out = out || { ...condition };
     delete out[key];
-    const parts = key.split('.');
-    parts[parts.length - 1] = `${parts[parts.length - 1]}${INDEX_SUFFIX}`;
-    out[parts.join('.')] = { $in: indexes };
+    out[rewritten[0]] = rewritten[1];
   }
   return out || condition;
+}
+
+/**
+ * An equality on the searchable leaf at `path` (written as `key`) as the
+ * equivalent condition on its index: [index key, { $in: index values of
+ * every live index-key version }]; null when `path` is not a searchable
+ * scalar or container, or the operand is not an equality.
+ */
+function rewriteEquality(ctx, path, key, operand) {
+  const leaf = ctx.index.leaves.get(normalizeKey(ctx.index, path).path);
+  if (!leaf || !leaf.search || leaf.search.kind === 'array') return null;
+  const values = conditionValues(operand);
+  if (values === undefined) return null;
+  const indexes = [];
+  for (const v of values) {
+    const plain = plainOf(ctx, leaf, v, true);
+    if (plain !== null && plain !== undefined) indexes.push(...indexValuesAll(ctx, leaf.search, plain));
+  }
+  const parts = key.split('.');
+  parts[parts.length - 1] = `${parts[parts.length - 1]}${INDEX_SUFFIX}`;
+  return [parts.join('.'), { $in: indexes }];
+}
+
+/**
+ * `arrayFilters` conditions on searchable fields of document array elements
+ * (`{ 'el.idNumber': 'P1' }`, `$eq`, `$in`, inside `$and`/`$or`/`$nor`)
+ * become conditions on their index values. Returns new arrayFilters (the
+ * caller's are not changed); anything else is left to checkArrayFilters,
+ * which refuses it on an encrypted field.
+ */
+function rewriteArrayFilters(ctx, update, arrayFilters) {
+  if (!Array.isArray(arrayFilters) || ctx.index.search.size === 0) return arrayFilters;
+  const ids = new Map(); // $[name] -> array path, from the update's keys
+  for (const [key, value] of Object.entries(update || {})) {
+    if (key[0] !== '$') normalizeKey(ctx.index, key, ids);
+    else if (value !== null && typeof value === 'object')
+      for (const k of Object.keys(value)) normalizeKey(ctx.index, k, ids);
+  }
+  const rewrite = (filter) => {
+    if (filter === null || typeof filter !== 'object' || !isPlainObject(filter)) return filter;
+    const out = {};
+    for (const [key, condition] of Object.entries(filter)) {
+      if ((key === '$and' || key === '$or' || key === '$nor') && Array.isArray(condition)) {
+        out[key] = condition.map(rewrite);
+        continue;
+      }
+      const [id, ...rest] = key.split('.');
+      const base = ids.get(id);
+      const rewritten =
+        base !== undefined && rest.length ? rewriteEquality(ctx, `${base}.${rest.join('.')}`, key, condition) : null;
+      if (rewritten) out[rewritten[0]] = rewritten[1];
+      else out[key] = condition;
+    }
+    return out;
+  };
+  return arrayFilters.map(rewrite);
 }
 
 /** The values an equality (`v`, `{ $eq: v }`, `{ $in: [...] }`) names; undefined for anything else. */
@@ -212,6 +258,7 @@ function conditionValues(operand) {
  * index computed from the leaf's value replaces it.
  */
 function refuseIndexPathWrite(ctx, operator, key, extras) {
+  if (ctx.index.indexPaths.size === 0) return;
   const { path, segments, last } = normalizeKey(ctx.index, key);
   if (!ctx.index.indexPaths.has(path)) return;
   if (extras && segments[last].endsWith(INDEX_SUFFIX)) {
@@ -236,5 +283,6 @@ module.exports = {
   popSearchable,
   refusePullByValue,
   rewritePullCondition,
+  rewriteArrayFilters,
   refuseIndexPathWrite,
 };

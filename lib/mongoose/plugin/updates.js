@@ -189,7 +189,7 @@ function encryptUpdate(ctx, update, { filter, upsert, setDefaultsOnInsert, array
   }
   const ids = new Map(); // $[name] -> array path
   // Index keys of searchable leaves, added at the end (search-writes.js).
-  const extras = new search.SearchExtras(search.writtenKeysOf(update));
+  const extras = new search.SearchExtras(ctx.index.search.size ? search.writtenKeysOf(update) : undefined);
   const out = {};
   for (const [key, value] of Object.entries(update)) {
     if (key[0] !== '$') {
