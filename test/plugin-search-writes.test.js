@@ -615,6 +615,28 @@ describe('fieldEncryption: blind indexes on every write path', () => {
           );
         });
 
+        it('normalisers: NFC, trim, collapseWhitespace, lowercase and a custom function, in that order', async (t) => {
+          const { Schema } = mongoose;
+          const schema = new Schema({
+            code: {
+              type: String,
+              encrypted: true,
+              searchable: {
+                trim: true,
+                collapseWhitespace: true,
+                lowercase: true,
+                normalize: (text) => text.replace(/-/g, ''),
+              },
+            },
+          });
+          schema.plugin(require('..').fieldEncryption);
+          const Coded = connection.model('CodedPatient', schema);
+          const value = '  Cafe\u0301-ZZ \t\n  Nr-7 ';
+          const doc = await run(t, () => Coded.create({ code: value }), ['Cafe\u0301-ZZ', 'café-zz']);
+          const raw = await rawOf(Coded, doc.result._id);
+          assert.equal(raw.code_bidx, refIndex(Coded.collection.collectionName, 'code', 'cafézz nr7'));
+        });
+
         it('a unique searchable path refuses a second document with the same (normalised) value', async () => {
           const { values: s } = await seedPatient();
           await assert.rejects(
