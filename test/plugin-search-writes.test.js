@@ -521,6 +521,15 @@ describe('fieldEncryption: blind indexes on every write path', () => {
             ],
             lcoll(),
           );
+          // An element without a value gets no index; one whose value is removed loses it.
+          doc.personExtended.identifications.push({ type: 'note' });
+          doc.personExtended.identifications[0].idNumber = undefined;
+          await run(t, () => doc.save(), searchPlaintexts(s, v));
+          assertLearnerStored(
+            await rawOf(Learner, doc._id),
+            [{ type: 'license' }, { type: 'visa', idNumber: v.more.idNumber2 }, { type: 'note' }],
+            lcoll(),
+          );
         });
 
         it("a value assigned by a pre('save') hook registered after the plugin gets its index too", async (t) => {
@@ -530,6 +539,7 @@ describe('fieldEncryption: blind indexes on every write path', () => {
               this.set('patientRecord.ssn', late.ssn);
             });
           });
+          await LatePatient.init(); // its indexes are built before the first write
           const doc = new LatePatient({ patientRecord: { billing: late.billing } });
           await run(t, () => doc.save(), searchPlaintexts(late));
           assertPatientStored(
@@ -578,6 +588,7 @@ describe('fieldEncryption: blind indexes on every write path', () => {
           });
           schema.plugin(require('..').fieldEncryption, { decrypt: 'explicit' });
           const Explicit = connection.model('ExplicitPatient', schema);
+          await Explicit.init(); // its indexes are built before the first write
           const s = patientValues();
           const v = patientValues();
           const created = await Explicit.create({ patientRecord: { ssn: s.ssn }, medications: s.medications });
@@ -631,6 +642,7 @@ describe('fieldEncryption: blind indexes on every write path', () => {
           });
           schema.plugin(require('..').fieldEncryption);
           const Coded = connection.model('CodedPatient', schema);
+          await Coded.init(); // its indexes are built before the first write
           const value = '  Cafe\u0301-ZZ \t\n  Nr-7 ';
           const doc = await run(t, () => Coded.create({ code: value }), ['Cafe\u0301-ZZ', 'café-zz']);
           const raw = await rawOf(Coded, doc.result._id);

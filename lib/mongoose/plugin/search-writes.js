@@ -85,8 +85,7 @@ function indexValuesAll(ctx, entry, plain) {
 /** The plaintext of a value found on a searchable leaf: a ciphertext (copied or kept) is decrypted. */
 function plainOf(ctx, leaf, value, raw) {
   if (value === null || value === undefined) return value;
-  if (isEncrypted(value))
-    return decryptLeaf({ ...ctx, options: { ...ctx.options, onDecrypt: undefined } }, leaf, value);
+  if (isEncrypted(value)) return decryptLeaf(ctx, leaf, value);
   return raw ? castLeafValue(ctx, leaf, value) : value;
 }
 
@@ -129,6 +128,12 @@ function indexLive(ctx, doc) {
         );
       } else {
         next = indexValue(ctx, entry, plainOf(ctx, leaf, value, false));
+      }
+      const sibling = `${name}${INDEX_SUFFIX}`;
+      if (next === undefined && (doc.isNew || owner.isNew)) {
+        // Nothing stored yet: only an index the application put there goes.
+        if (storage[sibling] !== undefined) owner.set(siblingPath, undefined);
+        return;
       }
       // The stored index may differ from what the document shows (it is read without it): always written.
       owner.set(siblingPath, next);
