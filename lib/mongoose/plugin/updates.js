@@ -188,7 +188,7 @@ function encryptUpdate(ctx, update, { filter, upsert, setDefaultsOnInsert, array
     return update;
   }
   const ids = new Map(); // $[name] -> array path
-  // Index keys of searchable leaves, added at the end (search-writes.js).
+  // Index keys of searchable leaves, added at the end (search-updates.js).
   const extras = new search.SearchExtras(ctx.index.search.size ? search.writtenKeysOf(update) : undefined);
   const out = {};
   for (const [key, value] of Object.entries(update)) {
