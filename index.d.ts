@@ -249,6 +249,33 @@ export interface FieldEncryptionAuditEvent {
   keyVersion: KeyVersion;
 }
 
+/** A searchable path's options (`searchable: { ... }` in a schema, or in the plugin's `searchable` list). */
+export interface SearchableOptions {
+  /** Index the value with surrounding whitespace removed. */
+  trim?: boolean;
+  /** Index the value lowercased. */
+  lowercase?: boolean;
+  /** Index the value with every run of whitespace as one space. */
+  collapseWhitespace?: boolean;
+  /** A last normaliser of the (NFC, trimmed, ...) text; must return a string. */
+  normalize?: (text: string) => string;
+  /** A unique (sparse) index on the index path. */
+  unique?: boolean;
+}
+
+/** One searchable path of a schema or model, as searchablePaths() lists it. */
+export interface SearchablePath {
+  /** The schema path of the encrypted value (`'personExtended.identifications.idNumber'`). */
+  path: string;
+  /** Where its index values are stored: the sibling `<path>_bidx`. */
+  indexPath: string;
+  /** 'scalar': one index value; 'array': one per element, in order; 'container': one for the whole value. */
+  kind: 'scalar' | 'array' | 'container';
+  unique: boolean;
+  /** The normalisers applied before indexing. */
+  normalize: Omit<SearchableOptions, 'unique'>;
+}
+
 export interface FieldEncryptionOptions {
   /**
    * Paths to encrypt, besides those declared with `encrypted: true`. Dotted
@@ -285,6 +312,12 @@ export interface FieldEncryptionOptions {
   onEncrypt?: (event: FieldEncryptionAuditEvent) => void;
   /** Called for every value decrypted. */
   onDecrypt?: (event: FieldEncryptionAuditEvent) => void;
+  /**
+   * Encrypted paths kept with a blind index (a keyed HMAC at the sibling path
+   * `<path>_bidx`) so that equality queries work, besides those declared with
+   * `searchable` next to `encrypted: true`. A path must be encrypted.
+   */
+  searchable?: readonly (string | ({ path: string } & SearchableOptions))[];
   /** Mongoose's own plugin option. */
   deduplicate?: boolean;
 }
@@ -308,6 +341,9 @@ export function decryptDocument(Model: { schema: any; modelName: string }, raw: 
  * `$*`), including a model's discriminators.
  */
 export function encryptedPaths(schemaOrModel: any): string[];
+
+/** The searchable (blind-indexed) paths of a schema or model, including a model's discriminators. */
+export function searchablePaths(schemaOrModel: any): SearchablePath[];
 
 /** The method the plugin adds to documents. */
 export interface FieldEncryptionMethods {

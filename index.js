@@ -18,7 +18,7 @@ const {
 const { indexInput } = require('./lib/core/index-input');
 const { keyUsage, onKeyUsage } = require('./lib/core/usage');
 const { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('./lib/mongoose/helpers');
-const { fieldEncryption, decryptDocument, encryptedPaths } = require('./lib/mongoose/plugin');
+const { fieldEncryption, decryptDocument, encryptedPaths, searchablePaths } = require('./lib/mongoose/plugin');
 const { FieldCryptError, codes } = require('./lib/core/errors');
 const { info: nativeInfo } = require('./lib/core/native');
 
@@ -46,6 +46,7 @@ module.exports = {
   fieldEncryption,
   decryptDocument,
   encryptedPaths,
+  searchablePaths,
   FieldCryptError,
   errorCodes: codes,
 };

@@ -32,6 +32,7 @@ export const {
   fieldEncryption,
   decryptDocument,
   encryptedPaths,
+  searchablePaths,
   FieldCryptError,
   errorCodes,
 } = fieldcrypt;

@@ -53,6 +53,7 @@ const FUNCTIONS = [
   'fieldEncryption',
   'decryptDocument',
   'encryptedPaths',
+  'searchablePaths',
 ];
 
 // Must match FieldCryptErrorCode in index.d.ts.

@@ -37,6 +37,7 @@ import fieldcryptDefault, {
   fieldEncryption,
   decryptDocument,
   encryptedPaths,
+  searchablePaths,
   FieldCryptError,
   errorCodes,
 } from 'fieldcrypt';
@@ -92,6 +93,7 @@ test('named imports are the very functions require() returns', () => {
     fieldEncryption,
     decryptDocument,
     encryptedPaths,
+    searchablePaths,
     FieldCryptError,
     errorCodes,
   };

@@ -29,6 +29,7 @@ import {
   fieldEncryption,
   decryptDocument,
   encryptedPaths,
+  searchablePaths,
   FieldCryptError,
   errorCodes,
 } from 'fieldcrypt';
@@ -369,12 +370,18 @@ PatientSchema.plugin(fieldEncryption, { decrypt: 'lazy' });
 PatientSchema.plugin(fieldEncryption, { encrypt: true });
 // @ts-expect-error audit callbacks get an event, not a string
 PatientSchema.plugin(fieldEncryption, { onEncrypt: (value: string) => value.length });
+PatientSchema.plugin(fieldEncryption, { searchable: ['ssn', { path: 'birthDate', trim: true, unique: true }] });
+// @ts-expect-error searchable normalisers are booleans
+PatientSchema.plugin(fieldEncryption, { searchable: [{ path: 'ssn', lowercase: 'yes' }] });
 // @ts-expect-error includeDecrypted is a boolean
 PatientSchema.plugin(fieldEncryption, { includeDecrypted: 'yes' });
 
 const Patient = model('Patient', PatientSchema);
 const paths: string[] = encryptedPaths(Patient);
 encryptedPaths(PatientSchema);
+const searchable: { path: string; indexPath: string; kind: 'scalar' | 'array' | 'container' }[] =
+  searchablePaths(Patient);
+void searchable;
 void paths;
 
 async function usePatients(): Promise<void> {

@@ -31,6 +31,8 @@
  *   which must be refused on encrypted paths (pendingIncrements, with
  *   `$getAllSubdocs()` and `$__fullPath()` to reach and name them).
  * - `doc.$__schema`: the schema of a document or subdocument (schemaOf).
+ * - `doc.$__.selected`: the projection a hydrated document was loaded with,
+ *   which its init hook sees before Mongoose keeps it (selectedFieldsOf).
  * - `doc.$isSubdocument`: whether a document is a subdocument (isSubdocument).
  * - `doc._doc` and a MongooseArray's `__array`, `isMongooseArray`: the
  *   document's own storage, written without setters or change tracking so
@@ -126,6 +128,11 @@ function rootDocument(doc) {
 /** The schema of a document or subdocument. */
 function schemaOf(doc) {
   return doc.$__schema;
+}
+
+/** The projection a document was loaded with (undefined when none). */
+function selectedFieldsOf(doc) {
+  return (doc.$__ && doc.$__.selected) || undefined;
 }
 
 /** A document built from an invalid value records the cast error instead of throwing it. */
@@ -290,6 +297,7 @@ module.exports = {
   isSubdocument,
   rootDocument,
   schemaOf,
+  selectedFieldsOf,
   hasCastError,
   documentStorage,
   isTrackedArray,

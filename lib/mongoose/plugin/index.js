@@ -11,6 +11,8 @@
  *
  * - state.js: every per-schema, per-model and per-document table.
  * - options.js: the plugin's options, validated and normalized.
+ * - search-paths.js: searchable paths (blind indexes): their `_bidx`
+ *   siblings, kinds and normalisers; the siblings added to the schema.
  * - path-index.js: the encrypted leaves of a schema (through subdocuments,
  *   document arrays, Maps and discriminators) and the containers above them;
  *   how an update or filter key relates to them.
@@ -32,8 +34,11 @@
  *   rewritten key by key before Mongoose casts them; what cannot work on
  *   ciphertext is refused before anything is sent.
  * - reads.js: lean results and decryptDocument(Model, raw).
- * - hooks/writes.js, hooks/queries.js, hooks/reads.js: the hook functions
- *   registered below, by operation.
+ * - search-writes.js, search-updates.js: blind-index values written with
+ *   every searchable value the plugin encrypts (documents, replacements;
+ *   update keys).
+ * - hooks/writes.js, hooks/queries.js, hooks/reads.js, hooks/search.js: the
+ *   hook functions registered below, by operation.
  * - ../compat.js: everything that depends on Mongoose internals or differs
  *   between Mongoose 8 and 9.
  *
@@ -44,7 +49,8 @@
 const { describeType } = require('../../core/errors');
 const { bsonOf, addPostHookFirst, addErrorHook } = require('../compat');
 const { invalidOption, normalizeOptions } = require('./options');
-const { buildIndex, encryptedPaths } = require('./path-index');
+const { buildIndex, encryptedPaths, searchablePaths } = require('./path-index');
+const { addIndexPaths } = require('./search-paths');
 const { prepareSchema } = require('./schema-types');
 const { installOutputFilter } = require('./output');
 const { decryptDocument } = require('./reads');
@@ -53,6 +59,7 @@ const { OPTIONS, APPLIED, PLUGIN } = require('./state');
 const writes = require('./hooks/writes');
 const queries = require('./hooks/queries');
 const reads = require('./hooks/reads');
+const search = require('./hooks/search');
 
 /**
  * `schema.plugin(fieldEncryption, options)`. Reference: docs/plugin.md.
@@ -61,7 +68,8 @@ const reads = require('./hooks/reads');
  * decrypt ('auto' | 'explicit'), includeDecrypted (toJSON/toObject default),
  * allowUnencrypted (read legacy plaintext), bind (false | 'collection' |
  * 'document': bind values to where they are stored), allowUnbound (read
- * values written before binding), onEncrypt/onDecrypt (audit).
+ * values written before binding), onEncrypt/onDecrypt (audit), searchable
+ * (paths kept with a blind index besides those marked `searchable`).
  */
 function fieldEncryption(schema, rawOptions) {
   if (!schema || typeof schema.pre !== 'function' || typeof schema.eachPath !== 'function') {
@@ -77,7 +85,11 @@ function fieldEncryption(schema, rawOptions) {
   // Validates `fields` now, while the mistake is easy to find, and lets the
   // encrypted SchemaTypes hold ciphertext from the start. The index is built
   // again (and cached) when first used, from the schema as it is then.
-  prepareSchema(buildIndex(schema), () => bsonOf(schema));
+  const index = buildIndex(schema);
+  // Searchable paths (issue 20): their `<leaf>_bidx` siblings and indexes
+  // join the schema now, before a model compiles it.
+  addIndexPaths(schema, index);
+  prepareSchema(index, () => bsonOf(schema));
   const plugin = { options, auto: options.decrypt === 'auto' };
 
   // save(), create(), bulkSave(): encrypt the document's storage, then put
@@ -101,6 +113,9 @@ function fieldEncryption(schema, rawOptions) {
   schema.pre(queries.QUERY_READS, queries.QUERY_ONLY, queries.checkQueryFilter(plugin));
   schema.pre('aggregate', queries.checkAggregateMatch(plugin));
 
+  // Lean results leave blind-index values out unless the projection names them.
+  schema.pre(search.LEAN_DOCUMENT_OPS, queries.QUERY_ONLY, search.stripLeanIndexValues());
+
   // Hydrated documents are decrypted before Mongoose casts them.
   schema.pre('init', reads.decryptOnInit(plugin));
 
@@ -116,4 +131,4 @@ function fieldEncryption(schema, rawOptions) {
 Object.defineProperty(fieldEncryption, PLUGIN, { value: true });
 
 // pathBindings is internal (lib/cli/), not in the package's exports.
-module.exports = { fieldEncryption, decryptDocument, encryptedPaths, pathBindings };
+module.exports = { fieldEncryption, decryptDocument, encryptedPaths, searchablePaths, pathBindings };

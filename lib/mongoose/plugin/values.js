@@ -64,22 +64,24 @@ function unsupportedQuery(ctx, path) {
  */
 function encryptLeaf(ctx, leaf, value, raw) {
   if (value === null || value === undefined || isEncrypted(value)) return value;
-  let plain = value;
-  if (raw) {
-    try {
-      plain = leaf.schemaType.applySetters(value, ctx.scope === undefined ? null : ctx.scope);
-    } catch {
-      throw new FieldCryptError(
-        codes.UNSUPPORTED_TYPE,
-        `${where(ctx, leaf.path)}: the value (${describeType(value)}) cannot be cast to ${leaf.schemaType.instance}. Nothing was sent to the database.`,
-        { modelName: ctx.modelName, path: leaf.path },
-      );
-    }
-    if (plain === null || plain === undefined || isEncrypted(plain)) return plain;
-  }
+  const plain = raw ? castLeafValue(ctx, leaf, value) : value;
+  if (plain === null || plain === undefined || isEncrypted(plain)) return plain;
   const stored = leaf.bind ? encodeValue(plain, ctx.bson, writeOptions(ctx, leaf)) : encodeValue(plain, ctx.bson);
   audit(ctx, 'onEncrypt', leaf.path, stored);
   return stored;
+}
+
+/** A value from the application through the leaf's setters and cast, as Mongoose would cast it (see encryptLeaf). */
+function castLeafValue(ctx, leaf, value) {
+  try {
+    return leaf.schemaType.applySetters(value, ctx.scope === undefined ? null : ctx.scope);
+  } catch {
+    throw new FieldCryptError(
+      codes.UNSUPPORTED_TYPE,
+      `${where(ctx, leaf.path)}: the value (${describeType(value)}) cannot be cast to ${leaf.schemaType.instance}. Nothing was sent to the database.`,
+      { modelName: ctx.modelName, path: leaf.path },
+    );
+  }
 }
 
 /**
@@ -193,9 +195,12 @@ function decryptPlain(ctx, index, doc, prints, batch) {
 /**
  * Encrypts every encrypted path of a plain document in place. `raw`: the
  * values are the application's, not cast by Mongoose yet (see encryptLeaf).
+ * `skipSearchable`: searchable leaves were encrypted, with their index, by
+ * search-writes.js already.
  */
-function encryptPlain(ctx, index, doc, raw) {
+function encryptPlain(ctx, index, doc, raw, skipSearchable = false) {
   for (const leaf of index.leafList) {
+    if (skipSearchable && leaf.search) continue;
     forEachAtPath(doc, leaf.path, (value, set) => set(encryptLeaf(ctx, leaf, value, raw)));
   }
   return doc;
@@ -238,6 +243,7 @@ module.exports = {
   unsupportedOperator,
   unsupportedQuery,
   encryptLeaf,
+  castLeafValue,
   decryptLeaf,
   decryptedText,
   decryptPlain,

@@ -17,6 +17,7 @@ const { contextFor, queryContext } = require('../context');
 const { encryptUpdate, encryptWholeDocument } = require('../updates');
 const { checkFilter } = require('../filters');
 const { decryptLeanResult } = require('../reads');
+const { rewriteArrayFilters } = require('../search-updates');
 
 const QUERY_WRITES = ['updateOne', 'updateMany', 'findOneAndUpdate', 'replaceOne', 'findOneAndReplace'];
 const QUERY_READS = ['find', 'findOne', 'findOneAndDelete', 'countDocuments', 'deleteOne', 'deleteMany', 'distinct'];
@@ -42,6 +43,9 @@ function encryptQueryUpdate(plugin) {
       query.setUpdate(encryptWholeDocument(ctx, owner, update, { skipId: true }));
     } else {
       const mongooseOptions = query.mongooseOptions();
+      // Conditions on searchable fields of elements compare their blind indexes (search-updates.js).
+      const arrayFilters = rewriteArrayFilters(ctx, update, queryOptions.arrayFilters);
+      if (arrayFilters !== queryOptions.arrayFilters) query.setOptions({ arrayFilters });
       query.setUpdate(
         encryptUpdate(ctx, update, {
           filter,
@@ -50,7 +54,7 @@ function encryptQueryUpdate(plugin) {
             queryOptions.setDefaultsOnInsert ??
             mongooseOptions.setDefaultsOnInsert ??
             query.model.base.options.setDefaultsOnInsert,
-          arrayFilters: queryOptions.arrayFilters,
+          arrayFilters,
         }),
       );
     }
