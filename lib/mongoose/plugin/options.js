@@ -22,6 +22,7 @@ const OPTION_NAMES = [
   'allowUnbound',
   'onEncrypt',
   'onDecrypt',
+  'searchable', // TEMP shim
 ];
 
 function invalidOption(message) {
@@ -46,6 +47,7 @@ function normalizeOptions(options) {
     allowUnbound = false,
     onEncrypt,
     onDecrypt,
+    searchable = [],
   } = options;
   if (!Array.isArray(fields) || fields.some((f) => typeof f !== 'string' || f === '')) {
     throw invalidOption("fields must be an array of schema paths such as ['ssn', 'ids.idNumber']");
@@ -70,6 +72,7 @@ function normalizeOptions(options) {
     allowUnbound,
     onEncrypt,
     onDecrypt,
+    searchable,
   });
 }
 
