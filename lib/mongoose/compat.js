@@ -56,6 +56,8 @@
  *   instead of walking it as a dotted path (storedGetOptions).
  * - kareem's `unshift` argument of Schema#post: puts a post hook in front of
  *   the application's own (addPostHookFirst).
+ * - `query._distinct`: the field of a distinct() query, refused on an
+ *   encrypted path (distinctFieldOf).
  */
 
 const { codes, FieldCryptError } = require('../core/errors');
@@ -258,6 +260,11 @@ function validateConverted(schemaType, applies, convert) {
   }
 }
 
+/** The field a distinct() query asks for (Mongoose keeps it in `query._distinct`; there is no getter). */
+function distinctFieldOf(query) {
+  return query._distinct;
+}
+
 /** The `{ fn, opts }` entry of the first plugin of `schema` that `isPlugin(fn)` accepts. */
 function pluginEntryOf(schema, isPlugin) {
   return (Array.isArray(schema.plugins) && schema.plugins.find((p) => isPlugin(p.fn))) || undefined;
@@ -304,6 +311,7 @@ module.exports = {
   subdocConstructorOf,
   defaultOf,
   validateConverted,
+  distinctFieldOf,
   pluginEntryOf,
   matchesDiscriminatorValue,
   bsonOf,
