@@ -285,6 +285,32 @@ describe('fieldEncryption: queries on searchable paths', () => {
           await connection.db.collection('patients').updateMany({}, { $unset: { tag: 1 } });
         });
 
+        it("Mongoose's sanitizeFilter: rewritten conditions survive it, an untrusted operator is not rewritten", async () => {
+          const sanitized = { sanitizeFilter: true };
+          const names = (docs) => docs.map((d) => d.name).sort();
+          assert.deepEqual(names(await Patient.find({ 'patientRecord.ssn': '987-65-4320' }).setOptions(sanitized)), [
+            'p1',
+          ]);
+          assert.deepEqual(
+            names(await Patient.find({ medications: 'Atorvastatin', 'patientRecord.ssn': null }).setOptions(sanitized)),
+            [],
+          );
+          assert.deepEqual(
+            names(
+              await Patient.find({
+                'patientRecord.ssn': mongoose.trusted({ $in: ['987-65-4320', '987-65-4321'] }),
+              }).setOptions(sanitized),
+            ),
+            ['p1', 'p2'],
+          );
+          // { $ne: … } from a request is an object compared with $eq, which a String path cannot hold.
+          const { error, commands } = await watch.during(() =>
+            Patient.find({ 'patientRecord.ssn': { $ne: '000-00-0000' } }).setOptions(sanitized),
+          );
+          assert.equal(error && error.code, 'ERR_FIELDCRYPT_UNSUPPORTED_TYPE');
+          assert.deepEqual(commands, []);
+        });
+
         it('the caller’s filter object is not changed', async () => {
           const filter = { 'patientRecord.ssn': { $in: ['987-65-4320'] }, medications: 'Metformin' };
           const copy = structuredClone(filter);

@@ -54,11 +54,40 @@ function isSafeLeafCondition(condition, allowEmpty = true) {
  * into the inserted document, so an equality on a searchable path is
  * refused there unless the update assigns the path itself); `search: false`
  * refuses instead of rewriting (filters the plugin cannot rewrite:
- * `arrayFilters`, `$pull` conditions).
+ * `arrayFilters`, `$pull` conditions); `trust(condition)` marks a condition
+ * the plugin built as trusted for Mongoose's sanitizeFilter (compat.js
+ * trustFor), which would otherwise wrap it in `$eq`.
  */
 function rewriteFilter(ctx, filter, options = {}) {
-  const opts = { base: '', search: true, upsert: false, assigned: () => false, negated: false, ...options };
-  return rewriteObject(ctx, filter, opts);
+  const opts = {
+    base: '',
+    search: true,
+    upsert: false,
+    assigned: () => false,
+    negated: false,
+    ...options,
+  };
+  const out = rewriteObject(ctx, filter, opts);
+  if (options.trust && out !== filter) trustConditions(out, options.trust);
+  return out;
+}
+
+function hasOperators(value) {
+  return !Array.isArray(value) && isPlainObject(value) && Object.keys(value).some((k) => k[0] === '$');
+}
+
+/**
+ * Marks every field condition of a rewritten filter trusted: Mongoose
+ * sanitized the application's conditions before the plugin read them (see
+ * hooks/queries.js), so what is left are the plugin's own and the
+ * application's trusted or `$eq` ones, none to wrap again.
+ */
+function trustConditions(filter, trust) {
+  if (filter === null || typeof filter !== 'object') return;
+  for (const [key, value] of Object.entries(filter)) {
+    if (LOGICAL.has(key) && Array.isArray(value)) value.forEach((sub) => trustConditions(sub, trust));
+    else if (key[0] !== '$' && value !== null && typeof value === 'object' && hasOperators(value)) trust(value);
+  }
 }
 
 function rewriteObject(ctx, filter, opts) {

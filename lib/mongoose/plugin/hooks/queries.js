@@ -11,7 +11,14 @@
  * sends it; lean results are decrypted (auto mode) by a query transform.
  */
 
-const { named, mongooseHook, distinctFieldOf } = require('../../compat');
+const {
+  named,
+  mongooseHook,
+  distinctFieldOf,
+  sanitizesFilter,
+  sanitizeQueryFilter,
+  trustFor,
+} = require('../../compat');
 const { modelForObject, queryIndex, normalizeKey, relate, relatedLeafPath } = require('../path-index');
 const { contextFor, queryContext } = require('../context');
 const { encryptUpdate, encryptWholeDocument } = require('../updates');
@@ -33,7 +40,7 @@ const DOCUMENT_PRESERVING_STAGES = new Set(['$match', '$sort', '$limit', '$skip'
  */
 function encryptQueryUpdate(plugin) {
   return mongooseHook('fieldcryptEncryptUpdate', (query) => {
-    const filter = query.getFilter();
+    const filter = queryFilter(query);
     const ctx = queryContext(plugin.options, query, filter);
     const update = query.getUpdate();
     const queryOptions = query.getOptions();
@@ -43,6 +50,7 @@ function encryptQueryUpdate(plugin) {
       rewriteFilter(ctx, filter, {
         upsert: Boolean(queryOptions.upsert) && !replacement,
         assigned: assignedBy(ctx, update),
+        trust: trustFor(query.model),
       }),
     );
     if (replacement) {
@@ -73,12 +81,23 @@ function encryptQueryUpdate(plugin) {
  */
 function checkQueryFilter(plugin) {
   return mongooseHook('fieldcryptCheckFilter', (query) => {
-    const filter = query.getFilter();
+    const filter = queryFilter(query);
     const ctx = queryContext(plugin.options, query, filter);
     if (query.op === 'distinct') refuseDistinctOfEncrypted(ctx, distinctFieldOf(query));
-    query.setQuery(rewriteFilter(ctx, filter));
+    query.setQuery(rewriteFilter(ctx, filter, { trust: trustFor(query.model) }));
     decryptLeanResults(plugin, query, ctx);
   });
+}
+
+/**
+ * The query's filter, sanitized first when Mongoose will sanitize it
+ * (sanitizeFilter): the plugin must read the filter as Mongoose will send
+ * it, not rewrite an untrusted operator into a trusted one.
+ */
+function queryFilter(query) {
+  const filter = query.getFilter();
+  if (sanitizesFilter(query)) sanitizeQueryFilter(query, filter);
+  return filter;
 }
 
 function refuseDistinctOfEncrypted(ctx, field) {
