@@ -311,6 +311,48 @@ describe('fieldEncryption: queries on searchable paths', () => {
           assert.deepEqual(commands, []);
         });
 
+        it('strictQuery: the index paths are schema paths, so Mongoose keeps them in the filter', async (t) => {
+          // The sibling paths are declared by the plugin's write side; without
+          // them strictQuery would drop the rewritten conditions.
+          if (!Patient.schema.path('patientRecord.ssn_bidx')) return t.skip('the index paths are not declared');
+          for (const strictQuery of [true, 'throw']) {
+            const found = await Patient.find({
+              'patientRecord.ssn': '987-65-4320',
+              medications: 'Metformin',
+            }).setOptions({
+              strictQuery,
+            });
+            assert.deepEqual(
+              found.map((d) => d.name),
+              ['p1'],
+            );
+          }
+        });
+
+        it('an upsert whose update assigns the searchable path is rewritten, not refused', async () => {
+          const ssn = '000-00-0000';
+          const { error, commands } = await watch.during(() =>
+            Patient.updateOne(
+              { 'patientRecord.ssn': ssn },
+              { $setOnInsert: { 'patientRecord.ssn': ssn, name: 'upserted' } },
+              { upsert: true },
+            ),
+          );
+          try {
+            for (const { name, command } of commands) {
+              assert.deepEqual(findPlaintexts(command, PLAINTEXTS), [], `the ${name} command sent a plaintext`);
+            }
+            // Mongoose refuses a filter path its schema does not declare in an
+            // upsert (strict): the write side declares the index paths.
+            if (error && error.name === 'StrictModeError' && !Patient.schema.path('patientRecord.ssn_bidx')) return;
+            if (error) throw error;
+            const raw = await connection.db.collection('patients').findOne({ name: 'upserted' });
+            assert.equal(raw.patientRecord.ssn_bidx, indexValues('patients', 'patientRecord.ssn', ssn)[0]);
+          } finally {
+            await seed('patients');
+          }
+        });
+
         it('the caller’s filter object is not changed', async () => {
           const filter = { 'patientRecord.ssn': { $in: ['987-65-4320'] }, medications: 'Metformin' };
           const copy = structuredClone(filter);

@@ -54,7 +54,9 @@ function isOperatorObject(value) {
 function indexKeyOf(leaf, key, element) {
   const parts = key.split('.');
   const selector = element ? parts.pop() : undefined;
-  parts[parts.length - 1] = leaf.path.slice(leaf.path.lastIndexOf('.') + 1) + INDEX_SUFFIX;
+  // The leaf's own name (an alias becomes it), or a Map's key as written.
+  const name = leaf.path.slice(leaf.path.lastIndexOf('.') + 1);
+  parts[parts.length - 1] = (name === '$*' ? parts[parts.length - 1] : name) + INDEX_SUFFIX;
   if (selector !== undefined) parts.push(selector);
   return parts.join('.');
 }
