@@ -113,7 +113,10 @@ function rewriteObject(ctx, filter, opts) {
       for (const [k, v] of Object.entries(fragment)) put(k, v);
     }
   }
-  if (more.length > 0) out.$and = Object.hasOwn(out, '$and') ? [...out.$and, ...more] : more;
+  if (more.length > 0) {
+    if (Object.hasOwn(out, '$and') && !Array.isArray(out.$and)) more.unshift({ $and: out.$and });
+    out.$and = Array.isArray(out.$and) ? [...out.$and, ...more] : more;
+  }
   return out;
 }
 
@@ -129,7 +132,7 @@ function rewriteField(ctx, key, condition, opts) {
       throw unsupportedSearch(
         ctx,
         relation.leaf.path,
-        `a path inside it ('${key}')`,
+        `'${key}', a path inside the value,`,
         'its value is compared as a whole',
       );
     throw unsupportedQuery(ctx, relation.leaf.path);
