@@ -58,6 +58,8 @@
  *   instead of walking it as a dotted path (storedGetOptions).
  * - kareem's `unshift` argument of Schema#post: puts a post hook in front of
  *   the application's own (addPostHookFirst).
+ * - `query._distinct`: the field of a distinct() query, refused on an
+ *   encrypted path (distinctFieldOf).
  */
 
 const { codes, FieldCryptError } = require('../core/errors');
@@ -265,6 +267,43 @@ function validateConverted(schemaType, applies, convert) {
   }
 }
 
+/**
+ * Query selector injection (Mongoose's `sanitizeFilter`): whether Mongoose
+ * will sanitize this query's filter (the connection's, the Mongoose
+ * instance's or the query's option, as Query#_castConditions decides), and
+ * sanitizeQueryFilter() doing it now, before the plugin reads the filter, so
+ * that an operator the application did not mean to trust is not rewritten
+ * into one (`{ ssn: { $ne: x } }` from a request stays `$eq` of an object).
+ */
+function sanitizesFilter(query) {
+  const model = query.model;
+  return Boolean(
+    model?.db?.config?.sanitizeFilter ??
+    model?.db?.options?.sanitizeFilter ??
+    model?.base?.options?.sanitizeFilter ??
+    query.mongooseOptions().sanitizeFilter,
+  );
+}
+
+function sanitizeQueryFilter(query, filter) {
+  return query.model.base.sanitizeFilter(filter);
+}
+
+/**
+ * `mongoose.trusted(obj)` of the model's Mongoose instance (each package
+ * copy has its own marker): the conditions the plugin builds are its own,
+ * and Mongoose's sanitizeFilter must leave them as they are.
+ */
+function trustFor(model) {
+  const base = model && model.base;
+  return base && typeof base.trusted === 'function' ? (obj) => base.trusted(obj) : (obj) => obj;
+}
+
+/** The field a distinct() query asks for (Mongoose keeps it in `query._distinct`; there is no getter). */
+function distinctFieldOf(query) {
+  return query._distinct;
+}
+
 /** The `{ fn, opts }` entry of the first plugin of `schema` that `isPlugin(fn)` accepts. */
 function pluginEntryOf(schema, isPlugin) {
   return (Array.isArray(schema.plugins) && schema.plugins.find((p) => isPlugin(p.fn))) || undefined;
@@ -312,6 +351,10 @@ module.exports = {
   subdocConstructorOf,
   defaultOf,
   validateConverted,
+  distinctFieldOf,
+  sanitizesFilter,
+  sanitizeQueryFilter,
+  trustFor,
   pluginEntryOf,
   matchesDiscriminatorValue,
   bsonOf,

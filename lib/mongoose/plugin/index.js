@@ -28,8 +28,9 @@
  * - context.js: what every hook hands on (options, model, BSON, index).
  * - live-documents.js: save/create/insertMany/bulkSave encrypt the
  *   document's own storage before the write and put the plaintext back after.
- * - filters.js: a filter that would send a plaintext of an encrypted path
- *   is refused.
+ * - filters.js, search-conditions.js: a filter on a searchable path is
+ *   rewritten to its blind index; one that would send a plaintext of any
+ *   other encrypted path is refused.
  * - update-checks.js, updates.js: query updates and replacements are
  *   rewritten key by key before Mongoose casts them; what cannot work on
  *   ciphertext is refused before anything is sent.
@@ -104,8 +105,10 @@ function fieldEncryption(schema, rawOptions) {
   schema.post('insertMany', writes.settleAfterInsertMany(plugin));
   addErrorHook(schema, 'insertMany', writes.settleAfterFailedInsertMany);
 
-  // bulkWrite() (also what bulkSave() sends): inserts and replacements are
-  // built and encrypted, updates rewritten, filters checked.
+  // bulkWrite() (also what bulkSave() sends): filters rewritten (searchable
+  // paths) first; then inserts and replacements are built and encrypted,
+  // updates rewritten, filters checked.
+  schema.pre('bulkWrite', queries.rewriteBulkWriteFilters(plugin));
   schema.pre('bulkWrite', writes.encryptBulkWrite(plugin));
 
   // Query updates and replacements; query reads and deletes; aggregations.

@@ -45,8 +45,36 @@ function unsupportedQuery(ctx, path) {
     codes.UNSUPPORTED_QUERY,
     `The filter compares ${where(ctx, path)}, an encrypted path, with a value other than null or a stored ciphertext: ` +
       'encryption is randomized, so it could never match, and the value would be sent in clear. ' +
-      'Filter on a separate keyed hash (HMAC) of the value instead. Nothing was sent to the database.',
+      'To find documents by this value, declare the path searchable (`searchable: true`): equality filters on it ' +
+      'are then rewritten to its blind index. Nothing was sent to the database.',
     { modelName: ctx.modelName, path },
+  );
+}
+
+function unsupportedDistinct(ctx, path) {
+  return new FieldCryptError(
+    codes.UNSUPPORTED_QUERY,
+    `distinct() of ${where(ctx, path)}, an encrypted path, would return one ciphertext per document ` +
+      '(encryption is randomized). Read the documents and decrypt them instead. Nothing was sent to the database.',
+    { modelName: ctx.modelName, path, operator: 'distinct' },
+  );
+}
+
+/** What a blind index can answer, for messages. */
+const SEARCH_SUPPORTED =
+  'a value, $eq, $ne, $in, $nin, $not of these, $all and $elemMatch on arrays, and null, $exists, $type, $size';
+
+/**
+ * A condition on a searchable path that its blind index cannot answer (a
+ * keyed hash answers equality only): `what` names the operator or shape.
+ */
+function unsupportedSearch(ctx, path, what, why = 'its blind index answers equality only') {
+  return new FieldCryptError(
+    codes.UNSUPPORTED_QUERY,
+    `The filter uses ${what} on ${where(ctx, path)}, a searchable encrypted path: ${why}. ` +
+      `Supported: ${SEARCH_SUPPORTED}; ranges, patterns and expressions cannot be answered without the plaintext. ` +
+      'Nothing was sent to the database.',
+    { modelName: ctx.modelName, path, operator: what.startsWith('$') ? what.split(' ')[0] : undefined },
   );
 }
 
@@ -242,6 +270,8 @@ module.exports = {
   audit,
   unsupportedOperator,
   unsupportedQuery,
+  unsupportedSearch,
+  unsupportedDistinct,
   encryptLeaf,
   castLeafValue,
   decryptLeaf,
