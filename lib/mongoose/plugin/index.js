@@ -49,6 +49,7 @@ const { prepareSchema } = require('./schema-types');
 const { installOutputFilter } = require('./output');
 const { decryptDocument } = require('./reads');
 const { pathBindings } = require('./binding');
+const { searchablePaths } = require('./search-paths');
 const { OPTIONS, APPLIED, PLUGIN } = require('./state');
 const writes = require('./hooks/writes');
 const queries = require('./hooks/queries');
@@ -116,4 +117,4 @@ function fieldEncryption(schema, rawOptions) {
 Object.defineProperty(fieldEncryption, PLUGIN, { value: true });
 
 // pathBindings is internal (lib/cli/), not in the package's exports.
-module.exports = { fieldEncryption, decryptDocument, encryptedPaths, pathBindings };
+module.exports = { fieldEncryption, decryptDocument, encryptedPaths, pathBindings, searchablePaths };
