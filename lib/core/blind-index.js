@@ -74,6 +74,11 @@ function keyFor(version) {
   const s = load();
   const key = s.keys.get(version);
   if (!key) {
+    if (version === undefined) {
+      const err = new FieldCryptError(codes.KEY_NOT_FOUND, 'No index key configured: set ENCRYPTION_INDEX_KEY');
+      err.code = INDEX_KEY_NOT_FOUND;
+      throw err;
+    }
     const err = new FieldCryptError(
       codes.KEY_NOT_FOUND,
       `Index key not found for index-key version ${version}: set ${version === '01' ? 'ENCRYPTION_INDEX_KEY or ' : ''}ENCRYPTION_INDEX_KEY_V${version}`,
