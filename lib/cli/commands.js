@@ -1,7 +1,8 @@
 'use strict';
 
 /**
- * The commands: keygen, status, encrypt, rotate, bind, decrypt. Each returns an exit
+ * The commands: keygen, status, encrypt, rotate, bind, decrypt, reindex (its
+ * planner in reindex.js). Each returns an exit
  * code; results go to `out` (stdout), progress and errors to `err` (stderr).
  */
 
@@ -16,6 +17,8 @@ const { runScan, projectionFor, newTotals } = require('./scan');
 const { CheckpointStore } = require('./checkpoint');
 const { Progress } = require('./progress');
 const { forEachAtPath } = require('../paths');
+const { reindexJob, reindexSummary } = require('./reindex');
+const { indexCoverage, coverageRows } = require('./index-coverage');
 
 const num = (n) => n.toLocaleString('en-US');
 const MAX_ERRORS_PRINTED = 20;
@@ -66,7 +69,10 @@ async function status(opts, io) {
   const report = { command: 'status', db: dbName, currentVersion: current, ok: true, collections: [] };
   try {
     const db = client.db(dbName);
-    for (const { collection, fields, bindings } of targets) {
+    for (const target of targets) {
+      const { collection, fields, bindings } = target;
+      const coverage = indexCoverage(target);
+      if (coverage) report.indexVersion = coverage.version;
       const totals = newTotals(fields);
       const contextOf = contextsFor(collection, bindings);
       for (const field of fields) totals.fields[field].elsewhere = 0;
@@ -77,7 +83,8 @@ async function status(opts, io) {
         interval: opts.progressInterval,
         stream: io.errStream,
       });
-      const cursor = db.collection(collection).find({}, { projection: projectionFor(fields), batchSize: 1000 });
+      const projection = coverage ? { ...projectionFor(fields), ...coverage.projection } : projectionFor(fields);
+      const cursor = db.collection(collection).find({}, { projection, batchSize: 1000 });
       for await (const doc of cursor) {
         totals.documents++;
         for (const field of fields) {
@@ -94,6 +101,7 @@ async function status(opts, io) {
             }
           });
         }
+        if (coverage) coverage.add(doc);
         if (totals.documents % 1000 === 0) progress.update(totals.documents, 0);
       }
       progress.update(totals.documents, 0);
@@ -107,6 +115,10 @@ async function status(opts, io) {
         const mode = bindings && bindings[field];
         if (mode) entry.fields[field].binding = { mode, bound, unbound, elsewhere };
       }
+      if (coverage) {
+        entry.index = coverage.report();
+        if (Object.values(entry.index).some((c) => !c.ok)) report.ok = false;
+      }
       report.collections.push(entry);
     }
   } finally {
@@ -115,7 +127,9 @@ async function status(opts, io) {
   if (opts.json) {
     io.out(JSON.stringify(report, null, 2));
   } else {
-    io.out(`database ${dbName}, current key version ${current}`);
+    io.out(
+      `database ${dbName}, current key version ${current}${report.indexVersion ? `, current index-key version ${report.indexVersion}` : ''}`,
+    );
     for (const c of report.collections) {
       io.out(`\n${c.collection} (${num(c.documents)} documents)`);
       const bound = Object.values(c.fields).some((s) => s.binding);
@@ -135,11 +149,12 @@ async function status(opts, io) {
         ]);
       }
       io.out(table(rows));
+      if (c.index) io.out(`\n${table(coverageRows(c.index))}`);
     }
     io.out(
       report.ok
-        ? `\nok: every value is encrypted under key version ${current}${anyBound(report) ? ', and bound where its field is' : ''}`
-        : `\nnot current: some values are plaintext, malformed, of an unsupported type, under another key version than ${current}${anyBound(report) ? ', or not bound to their place (run bind; values bound elsewhere need a person)' : ''}`,
+        ? `\nok: every value is encrypted under key version ${current}${anyBound(report) ? ', and bound where its field is' : ''}${report.indexVersion ? `, and indexed under index-key version ${report.indexVersion}` : ''}`
+        : `\nnot current: some values are plaintext, malformed, of an unsupported type, under another key version than ${current}${anyBound(report) ? ', or not bound to their place (run bind; values bound elsewhere need a person)' : ''}${report.indexVersion ? `, or their blind index is missing, stale or not under index-key version ${report.indexVersion} (run reindex)` : ''}`,
     );
   }
   return report.ok ? 0 : 1;
@@ -230,7 +245,18 @@ async function migrate(command, opts, io) {
   if (command !== 'rotate' && opts.to) throw new UsageError('--to is for rotate');
   if (command !== 'encrypt' && opts.typed)
     throw new UsageError('--typed is for encrypt (decrypt always reads typed values back)');
-  const { uri, db: dbName, targets } = await resolveTargets(opts);
+  if (command !== 'reindex' && opts.searchable) throw new UsageError('--searchable is for reindex and status');
+  const resolved = await resolveTargets(opts);
+  const { uri, db: dbName } = resolved;
+  let { targets } = resolved;
+  if (command === 'reindex') {
+    targets = targets.filter((t) => t.searchable.length);
+    if (!targets.length) {
+      throw new UsageError(
+        'reindex: no searchable fields: pass --searchable with the --field paths, list "searchable" in a config target, or mark schema paths searchable',
+      );
+    }
+  }
   if (command === 'bind') {
     for (const { collection, fields, bindings } of targets) {
       const unbound = fields.filter((f) => !bindings[f]);
@@ -291,14 +317,20 @@ async function migrate(command, opts, io) {
   };
   try {
     const db = client.db(dbName);
-    for (const { collection, fields, bindings } of targets) {
+    for (const target of targets) {
       if (stop.requested) {
         incomplete = true;
         break;
       }
+      const { collection, bindings } = target;
       const coll = db.collection(collection);
-      const transform = transformFor(collection, bindings);
-      const identity = { command, collection, fields, to: opts.to, partition: opts.partition, bindings };
+      // reindex: its own planner over the searchable fields, writing under the current index-key version.
+      const job = command === 'reindex' ? reindexJob(target, opts) : undefined;
+      const fields = job ? job.fields : target.fields;
+      const transform = job ? undefined : transformFor(collection, bindings);
+      const to = job ? job.version : opts.to;
+      if (job) report.version = job.version;
+      const identity = { command, collection, fields, to, partition: opts.partition, bindings };
       const checkpoint = opts.dryRun ? undefined : new CheckpointStore(db, identity);
       let start;
       if (opts.resume) {
@@ -339,7 +371,20 @@ async function migrate(command, opts, io) {
       const started = performance.now();
       let result;
       try {
-        result = await runScan({ coll, fields, transform, opts, start, checkpoint, progress, stop, onError });
+        result = await runScan({
+          coll,
+          fields,
+          transform,
+          planDoc: job && job.planDoc,
+          newStats: job && job.newStats,
+          projection: job ? job.projection : undefined,
+          opts,
+          start,
+          checkpoint,
+          progress,
+          stop,
+          onError,
+        });
       } catch (err) {
         progress.stop();
         if (err.scanTotals) {
@@ -376,7 +421,10 @@ async function migrate(command, opts, io) {
         io.out(
           `  documents: ${num(t.documents)} read${opts.partition ? ` (of ${num(t.scanned)} scanned)` : ''}, ${num(t.updated)} updated, ${num(t.conflicts)} concurrent writes retried, ${num(t.vanished)} deleted meanwhile, ${num(t.errors)} errors; ${num(entry.docsPerSecond)} docs/s`,
         );
-        for (const field of fields) io.out(`  ${field}: ${fieldSummary(command, t.fields[field], opts)}`);
+        for (const field of fields) {
+          const s = t.fields[field];
+          io.out(`  ${field}: ${job ? reindexSummary(s, opts, job.version) : fieldSummary(command, s, opts)}`);
+        }
       }
       if (result.status === 'limit' && !opts.dryRun)
         io.err(`fieldcrypt: stopped at --limit ${opts.limit}; continue with:\n  ${resumeCommand(io.argv)}`);
