@@ -308,7 +308,7 @@ describe('fieldcrypt reindex', () => {
     assert.equal(jsonOf(rerun).collections[0].updated, 0, 'nothing is left for a rerun');
   });
 
-  it('config and model targets apply their normalisers', async () => {
+  it('config and model targets (Mongoose 9 and 8) apply their normalisers', async () => {
     const coll = t.db.collection('normalised');
     await coll.insertMany([
       { _id: 1, email: encrypt('  Ada@Example.COM '), name: encrypt('Ada   Lovelace') },
@@ -319,25 +319,26 @@ describe('fieldcrypt reindex', () => {
       const config = path.join(dir, 'fieldcrypt.config.js');
       fs.writeFileSync(
         config,
-        `const mongoose = require(${JSON.stringify(require.resolve('mongoose'))});
-const { fieldEncryption } = require(${JSON.stringify(path.join(__dirname, '..'))});
-const m = new mongoose.Mongoose();
-const schema = new m.Schema({
-  email: { type: String, encrypted: true, searchable: { trim: true, lowercase: true } },
-  name: { type: String, encrypted: true },
-});
-schema.plugin(fieldEncryption);
-const Person = m.model('Person', schema, 'normalised_models');
+        `const { fieldEncryption } = require(${JSON.stringify(path.join(__dirname, '..'))});
+function person(mongoose, collection) {
+  const m = new mongoose.Mongoose();
+  const schema = new m.Schema({
+    email: { type: String, encrypted: true, searchable: { trim: true, lowercase: true } },
+    name: { type: String, encrypted: true },
+  });
+  schema.plugin(fieldEncryption);
+  return m.model('Person', schema, collection);
+}
 module.exports = { db: ${JSON.stringify(t.dbName)}, targets: [
-  { model: Person },
+  { model: person(require(${JSON.stringify(require.resolve('mongoose'))}), 'normalised_models') },
+  { model: person(require(${JSON.stringify(require.resolve('mongoose8'))}), 'normalised_models8') },
   { collection: 'normalised', fields: ['email', 'name'],
     searchable: [{ path: 'email', trim: true, lowercase: true }, { path: 'name', collapseWhitespace: true }] },
 ] };
 `,
       );
-      await t.db
-        .collection('normalised_models')
-        .insertOne({ _id: 1, email: encrypt('  Ada@Example.COM '), name: encrypt('x') });
+      for (const c of ['normalised_models', 'normalised_models8'])
+        await t.db.collection(c).insertOne({ _id: 1, email: encrypt('  Ada@Example.COM '), name: encrypt('x') });
       const r = await runCli(['reindex', '--config', config, '--uri', t.uri, '--quiet', '--json'], {
         uri: t.uri,
         env: ONLY_01,
@@ -345,11 +346,13 @@ module.exports = { db: ${JSON.stringify(t.dbName)}, targets: [
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(
         jsonOf(r).collections.map((c) => c.fields),
-        [['email'], ['email', 'name']],
+        [['email'], ['email'], ['email', 'name']],
       );
-      const model = await t.db.collection('normalised_models').findOne({ _id: 1 });
-      assert.equal(model.email_bidx, expectedIndex('ada@example.com', 'normalised_models', 'email'));
-      assert.equal(model.name_bidx, undefined, 'name is not searchable in the schema');
+      for (const c of ['normalised_models', 'normalised_models8']) {
+        const model = await t.db.collection(c).findOne({ _id: 1 });
+        assert.equal(model.email_bidx, expectedIndex('ada@example.com', c, 'email'), c);
+        assert.equal(model.name_bidx, undefined, 'name is not searchable in the schema');
+      }
       const [ada, bob] = await coll.find().sort({ _id: 1 }).toArray();
       assert.equal(ada.email_bidx, expectedIndex('ada@example.com', 'normalised', 'email'));
       assert.equal(ada.name_bidx, expectedIndex('Ada Lovelace', 'normalised', 'name'));

@@ -45,7 +45,8 @@ const USAGE = `Usage: fieldcrypt <command> [options]
 
 Commands:
   keygen                 print a new random key (64 hex characters)
-  status                 count plaintext, encrypted (per key version) and malformed values
+  status                 count plaintext, encrypted (per key version) and malformed values,
+                         and the blind-index coverage of searchable fields
   encrypt (alias migrate) encrypt plaintext values in place
   rotate --to VV         re-encrypt every value under key version VV
   bind                   bind every encrypted value of the bound fields to its place
@@ -97,7 +98,7 @@ ENCRYPTION_INDEX_KEY / ENCRYPTION_INDEX_KEY_VNN, ENCRYPTION_INDEX_KEY_VERSION (t
 version reindex writes; default the highest configured).
 
 Exit codes: 0 done; 1 finished with errors, or (status) values not under the current
-version; 2 usage or configuration error; 130 interrupted (SIGINT; rerun with --resume).`;
+version or blind indexes not current; 2 usage or configuration error; 130 interrupted (SIGINT; rerun with --resume).`;
 
 function positiveInt(value, name, { min = 1, max = Number.MAX_SAFE_INTEGER } = {}) {
   if (value === undefined) return undefined;
