@@ -23,7 +23,7 @@
  */
 
 const codec = require('../core/codec');
-const { blindIndex, indexKeyVersions } = require('../core/blind-index');
+const { blindIndex, blindIndexMany, indexKeyVersions } = require('../core/blind-index');
 const { indexInput } = require('../core/index-input');
 const { classify } = require('./values');
 const { loadDriver } = require('./driver');
@@ -124,7 +124,12 @@ function indexer(collection, contextOf) {
     }
     if (present.some((v) => notIndexable(v) === 'empty')) return { kind: 'empty' };
     const inputs = value.map((v) => (isAbsent(v) ? null : inputOf(v, spec, id)));
-    return { kind: 'indexed', index: inputs.map((x) => (x === null ? null : indexOf(x, spec))), inputs };
+    const computed = blindIndexMany(
+      inputs.filter((x) => x !== null),
+      { collection, path: spec.path, version: current },
+    );
+    let k = 0;
+    return { kind: 'indexed', index: inputs.map((x) => (x === null ? null : computed[k++])), inputs };
   }
 
   /**

@@ -411,6 +411,5 @@ module.exports = {
   newTotals,
   addTotals,
   casCondition,
-  serverErrorText,
   MAX_ERRORS_KEPT,
 };
