@@ -56,7 +56,6 @@ const { prepareSchema } = require('./schema-types');
 const { installOutputFilter } = require('./output');
 const { decryptDocument } = require('./reads');
 const { pathBindings } = require('./binding');
-const { searchablePaths } = require('./search-paths');
 const { OPTIONS, APPLIED, PLUGIN } = require('./state');
 const writes = require('./hooks/writes');
 const queries = require('./hooks/queries');
