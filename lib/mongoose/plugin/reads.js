@@ -32,15 +32,14 @@ const { DECRYPTED_LEAN } = require('./state');
  * of a lean cursor) value by value, which for a handful of values costs
  * less than a batch.
  */
-function decryptLeanResult(ctx, model, result) {
+function decryptLeanResult(ctx, model, result, owners = new Map(), markSingle = true) {
   if (result === null || typeof result !== 'object' || DECRYPTED_LEAN.has(result)) return result;
   if (!Array.isArray(result)) {
-    decryptLeanDocument(ctx, model, result, undefined, undefined);
+    decryptLeanDocument(ctx, model, result, undefined, owners, markSingle);
     return result;
   }
   const batch = new ReadBatch();
-  const owners = new Map();
-  for (let i = 0; i < result.length; i++) decryptLeanDocument(ctx, model, result[i], batch, owners);
+  for (let i = 0; i < result.length; i++) decryptLeanDocument(ctx, model, result[i], batch, owners, true);
   batch.flush();
   // The array is marked, not each document: Mongoose applies a find's
   // transforms once, and a WeakSet entry per document cost a fifth of the
@@ -54,29 +53,46 @@ function decryptLeanResult(ctx, model, result) {
  * One document of a lean result (or a ModifyResult holding one), with the
  * paths of its own model (a discriminator's, when its key says so). With
  * `batch`, its String values are queued there for the caller to flush;
- * without, it is decrypted and marked now. A document marked already (by
- * decryptDocument() in the application's own transform) is skipped.
+ * without, it is decrypted now, and marked unless `mark` is false. A
+ * document marked already (by decryptDocument() in the application's own
+ * transform) is skipped. `owners`: model -> its prepared index.
  */
-function decryptLeanDocument(ctx, model, doc, batch, owners) {
+function decryptLeanDocument(ctx, model, doc, batch, owners, mark) {
   if (doc === null || typeof doc !== 'object' || DECRYPTED_LEAN.has(doc) || isDocument(doc)) return;
   if (Array.isArray(doc)) {
     // Not a result Mongoose returns; decrypted as before, as a nested result.
-    decryptLeanResult(ctx, model, doc);
+    decryptLeanResult(ctx, model, doc, owners);
     return;
   }
   if (Object.hasOwn(doc, 'value') && Object.hasOwn(doc, 'ok') && !Object.hasOwn(doc, '_id')) {
-    decryptLeanResult(ctx, model, doc.value);
+    decryptLeanResult(ctx, model, doc.value, owners);
     return;
   }
   const owner = modelForObject(model, doc);
-  let index = owners === undefined ? undefined : owners.get(owner);
+  let index = owners.get(owner);
   if (index === undefined) {
     index = indexOf(owner.schema);
     prepareSchema(index, () => ctx.bson);
-    if (owners !== undefined) owners.set(owner, index);
+    owners.set(owner, index);
   }
   decryptPlain(documentReadContext(ctx, doc._id, owner.modelName, index), index, doc, undefined, batch);
-  if (batch === undefined) DECRYPTED_LEAN.add(doc);
+  if (batch === undefined && mark) DECRYPTED_LEAN.add(doc);
+}
+
+/**
+ * The query transform that decrypts a query's lean results (hooks/queries.js):
+ * what does not change between its results (the context, the models'
+ * indexes) is made once per query, since a lean cursor calls it once per
+ * document. A find's single documents come only from a cursor, whose
+ * transform runs once per document, so they are not marked (a WeakSet entry
+ * per document cost a large part of the decryption); findOne and
+ * findOneAnd* results are.
+ */
+function leanResultReader(ctx, model, op) {
+  const base = { ...ctx, documentId: undefined };
+  const owners = new Map();
+  const markSingle = op !== 'find';
+  return (result) => decryptLeanResult(base, model, result, owners, markSingle);
 }
 
 /** The query's context for one of its documents (a literal: a spread per document costs more). */
@@ -122,4 +138,4 @@ function decryptDocument(Model, raw) {
   return raw;
 }
 
-module.exports = { decryptLeanResult, decryptDocument };
+module.exports = { decryptLeanResult, leanResultReader, decryptDocument };

@@ -157,6 +157,15 @@ const PRINTS = Object.freeze({
  */
 const DECRYPTED_LEAN = new WeakSet();
 
+/**
+ * Queries whose lean results the plugin's transform decrypts already
+ * (hooks/queries.js). A query's pre hooks run again when it is executed and
+ * then iterated with cursor(), and Mongoose keeps every transform added; a
+ * second one would decrypt a cursor's documents twice, since those are not
+ * marked in DECRYPTED_LEAN (reads.js). Never cleared.
+ */
+const LEAN_TRANSFORMED = new WeakSet();
+
 module.exports = {
   OPTIONS,
   APPLIED,
@@ -174,4 +183,5 @@ module.exports = {
   PENDING,
   PRINTS,
   DECRYPTED_LEAN,
+  LEAN_TRANSFORMED,
 };

@@ -16,7 +16,8 @@ const { modelForObject, queryIndex } = require('../path-index');
 const { contextFor, queryContext } = require('../context');
 const { encryptUpdate, encryptWholeDocument } = require('../updates');
 const { checkFilter } = require('../filters');
-const { decryptLeanResult } = require('../reads');
+const { leanResultReader } = require('../reads');
+const { LEAN_TRANSFORMED } = require('../state');
 
 const QUERY_WRITES = ['updateOne', 'updateMany', 'findOneAndUpdate', 'replaceOne', 'findOneAndReplace'];
 const QUERY_READS = ['find', 'findOne', 'findOneAndDelete', 'countDocuments', 'deleteOne', 'deleteMany', 'distinct'];
@@ -89,10 +90,9 @@ function checkAggregateMatch({ options }) {
 /** Lean results (also lean cursors) are decrypted by a query transform. */
 function decryptLeanResults({ auto }, query, ctx) {
   if (!auto || !RETURNS_DOCUMENTS.has(query.op) || !query.mongooseOptions().lean) return;
-  const model = query.model;
-  query.transform(
-    named('fieldcryptDecryptLean', (result) => decryptLeanResult({ ...ctx, documentId: undefined }, model, result)),
-  );
+  if (LEAN_TRANSFORMED.has(query)) return;
+  LEAN_TRANSFORMED.add(query);
+  query.transform(named('fieldcryptDecryptLean', leanResultReader(ctx, query.model, query.op)));
 }
 
 module.exports = { QUERY_WRITES, QUERY_READS, QUERY_ONLY, encryptQueryUpdate, checkQueryFilter, checkAggregateMatch };
