@@ -84,9 +84,9 @@ async function addUser(url) {
 }
 
 /**
- * Starts Verdaccio; resolves with { url, npmrc, stop }. `npmrc` is a user
- * config that points npm at it with the token: pass it as
- * npm_config_userconfig.
+ * Starts Verdaccio; resolves with { url, npmrc, publishNpmrc, stop }: user
+ * configs (npm_config_userconfig) that point npm at it, the second with the
+ * token that publishes.
  */
 async function startRegistry(dir) {
   const bin = ensureVerdaccio();
@@ -114,10 +114,14 @@ async function startRegistry(dir) {
   try {
     await waitReady(url, child);
     const token = await addUser(url);
+    // Reads need no token, and go without: Verdaccio checks a token's password
+    // (bcrypt) on every request, which would add to the install times measured.
     const npmrc = path.join(dir, 'npmrc');
-    fs.writeFileSync(npmrc, `registry=${url}\n//127.0.0.1:${port}/:_authToken=${token}\n`);
+    fs.writeFileSync(npmrc, `registry=${url}\n`);
+    const publishNpmrc = path.join(dir, 'npmrc-publish');
+    fs.writeFileSync(publishNpmrc, `registry=${url}\n//127.0.0.1:${port}/:_authToken=${token}\n`);
     log(`verdaccio is up at ${url} (storage ${path.join(dir, 'storage')})`);
-    return { url, npmrc, stop };
+    return { url, npmrc, publishNpmrc, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -146,7 +150,8 @@ function publish({ stage, env, key, triple, files }) {
   for (const file of files) fs.copyFileSync(file, path.join(sub, path.basename(file)));
 
   const napi = path.join(path.dirname(require.resolve('@napi-rs/cli/package.json')), 'dist', 'cli.js');
-  run(process.execPath, [napi, 'pre-publish', '-t', 'npm'], { cwd: pkgDir, env });
+  // package.json's prepublishOnly, which `npm publish` runs in the release.
+  run(process.execPath, [napi, 'pre-publish', '-t', 'npm', '--no-gh-release'], { cwd: pkgDir, env });
   const published = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
   run('npm', ['publish', '--ignore-scripts'], { cwd: pkgDir, env });
   return { manifest: published, tarball: path.join(stage, tarball) };

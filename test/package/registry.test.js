@@ -40,8 +40,8 @@ let registry;
 let published;
 const figures = [];
 
-/** This environment without npm's own variables, the given PATH and npm pointed at the local registry. */
-function npmEnv(PATH) {
+/** This environment without npm's own variables, with PATH and npm's user config (the local registry) given. */
+function npmEnv(PATH, userconfig = registry.npmrc) {
   const env = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (!/^npm_/i.test(name) && !/^(CARGO|RUSTUP_TOOLCHAIN|RUSTC)$/.test(name)) env[name] = value;
@@ -49,7 +49,7 @@ function npmEnv(PATH) {
   return {
     ...env,
     PATH,
-    npm_config_userconfig: registry.npmrc,
+    npm_config_userconfig: userconfig,
     npm_config_cache: path.join(work, 'npm-cache'),
     npm_config_update_notifier: 'false',
     npm_config_audit: 'false',
@@ -102,7 +102,8 @@ before(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'fieldcrypt-registry-'));
   const files = buildPrebuilt(key);
   registry = await startRegistry(path.join(work, 'registry'));
-  published = publish({ stage: path.join(work, 'stage'), env: npmEnv(process.env.PATH), key, triple, files });
+  const env = npmEnv(process.env.PATH, registry.publishNpmrc);
+  published = publish({ stage: path.join(work, 'stage'), env, key, triple, files });
   const storage = path.join(work, 'registry', 'storage');
   for (const name of ['fieldcrypt', platform.packageName(key)]) {
     const tgz = path.join(storage, name, `${name}-${published.manifest.version}.tgz`);

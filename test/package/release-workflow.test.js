@@ -35,6 +35,6 @@ test('it builds with the scripts package.json defines and publishes through napi
   assert.equal(pkg.scripts['build:prebuilt'], 'node scripts/build-prebuilt.js');
   assert.match(text, /npm run artifacts/);
   assert.equal(pkg.scripts.artifacts, 'napi artifacts');
-  assert.equal(pkg.scripts.prepublishOnly, 'napi pre-publish -t npm');
+  assert.equal(pkg.scripts.prepublishOnly, 'napi pre-publish -t npm --no-gh-release');
   assert.match(text, /npm publish --access public/);
 });
