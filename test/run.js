@@ -39,6 +39,7 @@ const SECOND_SERVER_SUITES = [
   'plugin-binding.test.js',
   'plugin-search-writes.test.js',
   'plugin-search-queries.test.js',
+  'plugin-search-interplay.test.js',
   'cli-error-output.test.js',
 ];
 const SUITES = { ferretdb: null, 'mongo-java-server': SECOND_SERVER_SUITES };
