@@ -87,7 +87,11 @@ function isAbsent(v) {
  * 'malformed', 'unsupported'). `contextOf` gives a bound field's context.
  */
 function indexer(collection, contextOf) {
-  const { current, live } = indexKeyVersions();
+  // current is null while no index key is set: then undefined, so that the
+  // first blindIndex() call names the variable to set (INDEX_KEY_NOT_FOUND).
+  const versions = indexKeyVersions();
+  const current = versions.current ?? undefined;
+  const live = versions.live;
   const bson = loadDriver().BSON;
 
   function inputOf(stored, spec, id) {
