@@ -331,7 +331,8 @@ export function fieldEncryption(schema: any, options?: FieldEncryptionOptions): 
 
 /**
  * Decrypts a raw document of `Model` (an aggregation result, a
- * `Model.collection` result) in place and returns it.
+ * `Model.collection` result) in place and returns it; its blind-index
+ * values (`<leaf>_bidx`) are removed, as from a lean result.
  */
 export function decryptDocument<T extends object>(Model: { schema: any; modelName: string }, raw: T): T;
 export function decryptDocument(Model: { schema: any; modelName: string }, raw: null | undefined): null | undefined;

@@ -129,7 +129,14 @@ async function mongooseVariant(uri, dbName) {
   const mongoose = require('mongoose');
   const conn = await mongoose.createConnection(uri, { dbName }).asPromise();
   const encSchema = new mongoose.Schema(
-    { name: String, ssn: { type: String, encrypted: true, searchable: true }, email: String, address: String },
+    // _id: Number, as loaded (an ObjectId _id would fail to cast on every hydration, in both models).
+    {
+      _id: Number,
+      name: String,
+      ssn: { type: String, encrypted: true, searchable: true },
+      email: String,
+      address: String,
+    },
     { collection: 'search_encrypted', autoIndex: false }, // the bench built the indexes
   );
   encSchema.plugin(fieldcrypt.fieldEncryption);
@@ -137,7 +144,7 @@ async function mongooseVariant(uri, dbName) {
   const Plain = conn.model(
     'SearchPlain',
     new mongoose.Schema(
-      { name: String, ssn: String, email: String, address: String },
+      { _id: Number, name: String, ssn: String, email: String, address: String },
       { collection: 'search_plain', autoIndex: false },
     ),
   );

@@ -21,8 +21,9 @@
  * pass). FIELDCRYPT_TEST_SERVERS=ferretdb (a comma-separated list) runs only
  * the servers named.
  *
- * With MONGODB_URI already set, runs once against that server and starts
- * nothing.
+ * File arguments (`node test/run.js test/plugin-search-queries.test.js`)
+ * run only the files named. With MONGODB_URI already set, runs once against
+ * that server and starts nothing.
  */
 
 const { spawn } = require('node:child_process');
@@ -38,6 +39,7 @@ const SECOND_SERVER_SUITES = [
   'plugin-binding.test.js',
   'plugin-search-writes.test.js',
   'plugin-search-queries.test.js',
+  'plugin-search-interplay.test.js',
   'cli-error-output.test.js',
 ];
 const SUITES = { ferretdb: null, 'mongo-java-server': SECOND_SERVER_SUITES };
@@ -86,11 +88,14 @@ function runTests(files, env) {
 }
 
 async function main() {
+  // `node test/run.js test/a.test.js b.test.js`: only the files named (each server still runs only its suites).
+  const named = new Set(process.argv.slice(2).map((arg) => path.basename(arg)));
   const files = fs
     .readdirSync(__dirname)
-    .filter((name) => name.endsWith('.test.js'))
+    .filter((name) => name.endsWith('.test.js') && (named.size === 0 || named.has(name)))
     .sort()
     .map((name) => path.join(__dirname, name));
+  if (files.length === 0) throw new Error(`no test file matches ${[...named].join(', ')}`);
 
   if (process.env.MONGODB_URI) {
     log('running the tests against MONGODB_URI');
@@ -104,13 +109,15 @@ async function main() {
   const results = [];
   for (const kind of kinds) {
     if (interrupted) break;
+    const only = SUITES[kind];
+    const suites = only ? files.filter((file) => only.includes(path.basename(file))) : files;
+    // (`node --test` without files would look for tests everywhere.)
+    if (suites.length === 0) continue;
     const server = await startServer({ kind, handleSignals: false });
     log(`running the tests against ${kind} at ${server.uri}`);
     const started = performance.now();
     let code;
     try {
-      const only = SUITES[kind];
-      const suites = only ? files.filter((file) => only.includes(path.basename(file))) : files;
       code = await runTests(suites, { MONGODB_URI: server.uri, FIELDCRYPT_TEST_SERVER: kind });
     } finally {
       await server.stop();

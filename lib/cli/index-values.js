@@ -87,10 +87,11 @@ function isAbsent(v) {
  * 'malformed', 'unsupported'). `contextOf` gives a bound field's context.
  */
 function indexer(collection, contextOf) {
+  // current is null while no index key is set: then undefined, so that the
+  // first blindIndex() call names the variable to set (INDEX_KEY_NOT_FOUND).
   const versions = indexKeyVersions();
-  // No index key yet: undefined lets blindIndex() report the missing key (naming the variable to set).
   const current = versions.current ?? undefined;
-  const { live } = versions;
+  const live = versions.live;
   const bson = loadDriver().BSON;
 
   function inputOf(stored, spec, id) {

@@ -21,6 +21,7 @@ const { prepareSchema } = require('./schema-types');
 const { contextFor } = require('./context');
 const { decryptPlain } = require('./values');
 const { ReadBatch } = require('./read-batch');
+const { stripIndexValues } = require('./search-paths');
 const { DECRYPTED_LEAN } = require('./state');
 
 /**
@@ -114,7 +115,9 @@ function documentReadContext(ctx, documentId, modelName, index) {
  * or the driver) in place and returns it (once: a second call on the same
  * object returns it unchanged). Uses the options the model's
  * schema was given (allowUnencrypted, onDecrypt); a discriminator key picks
- * the discriminator's paths.
+ * the discriminator's paths. Blind-index values are removed, as from a lean
+ * result (the document is what a read shows; a projection that asked for
+ * them is the pipeline's, which this call cannot see: read them before).
  */
 function decryptDocument(Model, raw) {
   if (typeof Model !== 'function' || !Model.schema) {
@@ -134,6 +137,7 @@ function decryptDocument(Model, raw) {
   const batch = new ReadBatch();
   decryptPlain(ctx, ctx.index, raw, undefined, batch);
   batch.flush();
+  stripIndexValues(ctx.index, raw);
   DECRYPTED_LEAN.add(raw);
   return raw;
 }

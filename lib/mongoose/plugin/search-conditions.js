@@ -20,19 +20,17 @@
  * kind) is equality to its whole index array, in order, as MongoDB compares
  * arrays. Everything else is refused: a blind index answers equality only.
  *
- * Invariants: every value is cast as Mongoose casts it for the path's
- * SchemaType (setters included) before indexInput(), as the write side
- * indexes the cast value; no plaintext is ever part of the returned
+ * Invariants: a filter value's index values are computed by the write
+ * side's own functions (indexValues below), so they equal what a write of
+ * the same value stored; no plaintext is ever part of the returned
  * fragment; the fragment's keys are relative to the filter's base
  * (the original key, or its index sibling).
  */
 
 const { isEncrypted } = require('../../core');
-const { blindIndexAll } = require('../../core/blind-index');
-const { indexInput } = require('../../core/index-input');
-const { codes, FieldCryptError, describeType } = require('../../core/errors');
 const { isPlainObject, unsupportedSearch } = require('./values');
 const { INDEX_SUFFIX } = require('./search-paths');
+const { indexValuesAll, plainOf } = require('./search-writes');
 
 /** The search table entry of an encrypted leaf (path-index.js), when the leaf is searchable. */
 function searchEntryOf(ctx, leaf) {
@@ -223,30 +221,21 @@ function describeValue(v) {
   return 'a stored ciphertext';
 }
 
-/** The index values of one plaintext, one per live index-key version (current first). */
-function indexValues(s, value) {
-  const cast = castValue(s, value);
-  if (cast === null || cast === undefined || isEncrypted(cast))
-    throw refused(s, `${describeValue(cast)} inside an array`);
-  return blindIndexAll(indexInput(cast, s.entry.normalize), { collection: s.ctx.collection, path: s.entry.path });
-}
-
 /**
- * The value as Mongoose casts it for the path (setters, then cast; for an
- * array of scalars, the element's SchemaType), which is what the write side
- * indexes. `this` of setters is the query, as when Mongoose casts a filter.
+ * The index values of one filter value, one per live index-key version
+ * (current first). The value goes through plainOf() and indexValuesAll() of
+ * the write side (search-writes.js): cast as an update value is cast (the
+ * path's setters and SchemaType; for an array of scalars the element's),
+ * then indexInput() with the path's normalisers, so a lookup computes
+ * exactly the index input its write stored.
  */
-function castValue(s, value) {
-  const { ctx, leaf } = s;
-  try {
-    return leaf.schemaType.applySetters(value, ctx.scope === undefined ? null : ctx.scope);
-  } catch {
-    throw new FieldCryptError(
-      codes.UNSUPPORTED_TYPE,
-      `${ctx.modelName ? `${ctx.modelName}.` : ''}${leaf.path}: a filter value (${describeType(value)}) cannot be cast to ${leaf.schemaType.instance}. Nothing was sent to the database.`,
-      { modelName: ctx.modelName, path: leaf.path },
-    );
-  }
+function indexValues(s, value) {
+  // (A ciphertext is compared as stored, never decrypted to be indexed.)
+  if (isEncrypted(value)) throw refused(s, `${describeValue(value)} inside an array`);
+  const plain = plainOf(s.ctx, s.leaf, value, true);
+  if (plain === null || plain === undefined || isEncrypted(plain))
+    throw refused(s, `${describeValue(plain)} inside an array`);
+  return indexValuesAll(s.ctx, s.entry, plain);
 }
 
 /** `[[a1, a2], [b1, b2]]` (per element, per version) -> `[[a1, b1], [a2, b2]]` (per version). */
