@@ -152,6 +152,15 @@ const PRINTS = Object.freeze({
  */
 const DECRYPTED_LEAN = new WeakSet();
 
+/**
+ * lean query -> the function decrypting its results (the one its transform
+ * calls). Set by decryptLeanResults() (hooks/queries.js) in the query's pre
+ * hook; read by the post('find') hook, which decrypts a lean cursor's
+ * documents where an error reaches the cursor's consumer. Entries go with
+ * their query.
+ */
+const LEAN_DECRYPTION = new WeakMap();
+
 module.exports = {
   OPTIONS,
   APPLIED,
@@ -169,4 +178,5 @@ module.exports = {
   PENDING,
   PRINTS,
   DECRYPTED_LEAN,
+  LEAN_DECRYPTION,
 };

@@ -17,6 +17,7 @@ const { contextFor, queryContext } = require('../context');
 const { encryptUpdate, encryptWholeDocument } = require('../updates');
 const { checkFilter } = require('../filters');
 const { decryptLeanResult } = require('../reads');
+const { LEAN_DECRYPTION } = require('../state');
 
 const QUERY_WRITES = ['updateOne', 'updateMany', 'findOneAndUpdate', 'replaceOne', 'findOneAndReplace'];
 const QUERY_READS = ['find', 'findOne', 'findOneAndDelete', 'countDocuments', 'deleteOne', 'deleteMany', 'distinct'];
@@ -86,13 +87,42 @@ function checkAggregateMatch({ options }) {
   });
 }
 
-/** Lean results (also lean cursors) are decrypted by a query transform. */
+/**
+ * Lean results are decrypted by a query transform; a lean cursor's documents
+ * by decryptLeanCursorDocument (below) before the same transform sees them.
+ */
 function decryptLeanResults({ auto }, query, ctx) {
   if (!auto || !RETURNS_DOCUMENTS.has(query.op) || !query.mongooseOptions().lean) return;
   const model = query.model;
-  query.transform(
-    named('fieldcryptDecryptLean', (result) => decryptLeanResult({ ...ctx, documentId: undefined }, model, result)),
+  const decrypt = named('fieldcryptDecryptLean', (result) =>
+    decryptLeanResult({ ...ctx, documentId: undefined }, model, result),
   );
+  LEAN_DECRYPTION.set(query, decrypt);
+  query.transform(decrypt);
 }
 
-module.exports = { QUERY_WRITES, QUERY_READS, QUERY_ONLY, encryptQueryUpdate, checkQueryFilter, checkAggregateMatch };
+/**
+ * post('find'), registered first: decrypts a lean cursor's document (Mongoose
+ * runs the find post hooks on each one, as `[doc]`). A cursor applies the
+ * query's transforms inside a promise callback where a throw (a tampered
+ * value, a throwing onDecrypt) is lost and the consumer's next() never
+ * settles; an error thrown here fails that next() instead. For a lean find
+ * that is not a cursor the transform has already decrypted the result before
+ * the post hooks run, and decryptLeanResult() leaves it as it is.
+ */
+function decryptLeanCursorDocument() {
+  return named('fieldcryptDecryptLeanCursor', function (result) {
+    const decrypt = LEAN_DECRYPTION.get(this);
+    if (decrypt !== undefined) decrypt(result);
+  });
+}
+
+module.exports = {
+  QUERY_WRITES,
+  QUERY_READS,
+  QUERY_ONLY,
+  encryptQueryUpdate,
+  checkQueryFilter,
+  checkAggregateMatch,
+  decryptLeanCursorDocument,
+};
