@@ -32,7 +32,12 @@ const { ensureFerretDB, ensureMongoJavaServer, startServer, signalExitCode, log,
 const BUILD = { ferretdb: ensureFerretDB, 'mongo-java-server': ensureMongoJavaServer };
 
 /** The files each server runs: all of them, or those named. */
-const SECOND_SERVER_SUITES = ['plugin-writes.test.js', 'plugin-binding.test.js', 'cli-error-output.test.js'];
+const SECOND_SERVER_SUITES = [
+  'plugin-writes.test.js',
+  'plugin-array-filters.test.js',
+  'plugin-binding.test.js',
+  'cli-error-output.test.js',
+];
 const SUITES = { ferretdb: null, 'mongo-java-server': SECOND_SERVER_SUITES };
 
 let testRun; // the `node --test` child running now, once started
