@@ -112,7 +112,12 @@ function runCargoMutants(extra) {
   ensureCargoMutants();
   const started = Date.now();
   const env = { ...process.env, PATH: `${cargoMutantsBin}${path.delimiter}${process.env.PATH}` };
+  // The property tests save the failing cases of mutants in proptest-regressions/:
+  // not regressions of the real code, so removed again unless it was there before.
+  const regressions = path.join(root, 'proptest-regressions');
+  const hadRegressions = fs.existsSync(regressions);
   const status = run('cargo', ['mutants', '--in-place', ...extra], { env });
+  if (!hadRegressions) fs.rmSync(regressions, { recursive: true, force: true });
   const took = Date.now() - started;
   const outcomes = path.join(root, 'mutants.out', 'outcomes.json');
   // cargo mutants exits 2 when mutants survived, 3 on timeouts: both are results.
