@@ -36,6 +36,7 @@ const BUILD = { ferretdb: ensureFerretDB, 'mongo-java-server': ensureMongoJavaSe
 /** The files each server runs: all of them, or those named. */
 const SECOND_SERVER_SUITES = [
   'plugin-writes.test.js',
+  'plugin-array-filters.test.js',
   'plugin-binding.test.js',
   'plugin-search-writes.test.js',
   'plugin-search-queries.test.js',

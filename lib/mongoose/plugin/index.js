@@ -115,6 +115,9 @@ function fieldEncryption(schema, rawOptions) {
   schema.pre(queries.QUERY_WRITES, queries.QUERY_ONLY, queries.encryptQueryUpdate(plugin));
   schema.pre(queries.QUERY_READS, queries.QUERY_ONLY, queries.checkQueryFilter(plugin));
   schema.pre('aggregate', queries.checkAggregateMatch(plugin));
+  // A lean cursor's documents, where an error reaches the cursor's consumer
+  // (the query transform, which decrypts other lean results, cannot fail a cursor).
+  addPostHookFirst(schema, 'find', queries.decryptLeanCursorDocument());
 
   // Lean results leave blind-index values out unless the projection names them.
   schema.pre(search.LEAN_DOCUMENT_OPS, queries.QUERY_ONLY, search.stripLeanIndexValues());

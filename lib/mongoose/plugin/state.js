@@ -170,13 +170,14 @@ const PRINTS = Object.freeze({
 const DECRYPTED_LEAN = new WeakSet();
 
 /**
- * Queries whose lean results the plugin's transform decrypts already
- * (hooks/queries.js). A query's pre hooks run again when it is executed and
- * then iterated with cursor(), and Mongoose keeps every transform added; a
- * second one would decrypt a cursor's documents twice, since those are not
- * marked in DECRYPTED_LEAN (reads.js). Never cleared.
+ * lean query -> the function decrypting its results (the one its transform
+ * calls). Set once per query by decryptLeanResults() (hooks/queries.js) in
+ * the query's pre hook, which runs again when a query is executed and then
+ * iterated with cursor(): a second transform would decrypt twice. Read by the
+ * post('find') hook, which decrypts a lean cursor's documents where an error
+ * reaches the cursor's consumer. Entries go with their query.
  */
-const LEAN_TRANSFORMED = new WeakSet();
+const LEAN_DECRYPTION = new WeakMap();
 
 module.exports = {
   OPTIONS,
@@ -196,5 +197,5 @@ module.exports = {
   PENDING,
   PRINTS,
   DECRYPTED_LEAN,
-  LEAN_TRANSFORMED,
+  LEAN_DECRYPTION,
 };

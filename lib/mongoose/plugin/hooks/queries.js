@@ -24,7 +24,7 @@ const { contextFor, queryContext } = require('../context');
 const { encryptUpdate, encryptWholeDocument } = require('../updates');
 const { rewriteFilter } = require('../filters');
 const { leanResultReader } = require('../reads');
-const { LEAN_TRANSFORMED } = require('../state');
+const { LEAN_DECRYPTION } = require('../state');
 const { rewriteArrayFilters } = require('../search-updates');
 const { unsupportedDistinct } = require('../values');
 
@@ -177,12 +177,38 @@ function checkAggregateMatch({ options }) {
   });
 }
 
-/** Lean results (also lean cursors) are decrypted by a query transform. */
+/**
+ * Lean results are decrypted by a query transform; a lean cursor's documents
+ * by decryptLeanCursorDocument (below) before the same transform sees them.
+ */
 function decryptLeanResults({ auto }, query, ctx) {
   if (!auto || !RETURNS_DOCUMENTS.has(query.op) || !query.mongooseOptions().lean) return;
-  if (LEAN_TRANSFORMED.has(query)) return;
-  LEAN_TRANSFORMED.add(query);
-  query.transform(named('fieldcryptDecryptLean', leanResultReader(ctx, query.model, query.op)));
+  // Once per query: its pre hooks run again when it is executed and then
+  // iterated with cursor(), and Mongoose keeps every transform added.
+  if (LEAN_DECRYPTION.has(query)) return;
+  const read = leanResultReader(ctx, query.model, query.op);
+  LEAN_DECRYPTION.set(query, read);
+  // A find's single documents come only from a cursor: decryptLeanCursorDocument has read them.
+  const cursorDocuments = query.op === 'find';
+  query.transform(
+    named('fieldcryptDecryptLean', (result) => (cursorDocuments && !Array.isArray(result) ? result : read(result))),
+  );
+}
+
+/**
+ * post('find'), registered first: decrypts a lean cursor's document (Mongoose
+ * runs the find post hooks on each one, as `[doc]`). A cursor applies the
+ * query's transforms inside a promise callback where a throw (a tampered
+ * value, a throwing onDecrypt) is lost and the consumer's next() never
+ * settles; an error thrown here fails that next() instead. A lean find that
+ * is not a cursor has its result decrypted (and marked) by the transform
+ * before the post hooks run, so the reader leaves it as it is.
+ */
+function decryptLeanCursorDocument() {
+  return named('fieldcryptDecryptLeanCursor', function (result) {
+    const read = LEAN_DECRYPTION.get(this);
+    if (read !== undefined) read(result);
+  });
 }
 
 module.exports = {
@@ -193,4 +219,5 @@ module.exports = {
   checkQueryFilter,
   rewriteBulkWriteFilters,
   checkAggregateMatch,
+  decryptLeanCursorDocument,
 };
