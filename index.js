@@ -8,6 +8,7 @@
 const api = require('./lib/core');
 const { configureKeys, reloadKeys, loadedKeyVersions } = require('./lib/core/keys');
 const { keyUsage, onKeyUsage } = require('./lib/core/usage');
+const { loadKeyVault } = require('./lib/vault/load');
 const { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('./lib/mongoose/helpers');
 const { fieldEncryption, decryptDocument, encryptedPaths } = require('./lib/mongoose/plugin');
 const { FieldCryptError, codes } = require('./lib/core/errors');
@@ -22,6 +23,7 @@ module.exports = {
   loadedKeyVersions,
   keyUsage,
   onKeyUsage,
+  loadKeyVault,
   encryptFieldIfModified,
   createDecryptMethod,
   createDecryptedGetter,

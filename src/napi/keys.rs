@@ -3,6 +3,9 @@
 //! `src/usage.rs`, which are per version, not per key: they outlive the
 //! keys these calls replace).
 //!
+//! Keys installed from a key vault (`src/napi/vault.rs`) survive
+//! `replaceKeys`, and their versions cannot be defined again here.
+//!
 //! Invariants: hex keys are read into zeroized buffers only; `replaceKeys`
 //! is all or nothing (the new ring is built aside and swapped in whole, and
 //! the old keys are zeroized when dropped). Batches already running keep
@@ -26,6 +29,9 @@ pub(super) unsafe extern "C" fn add_key(env: RawEnv, info: sys::napi_callback_in
             let ([ver, hex], state) = args::<2>(env, info)?;
             let version = read_version(env, ver)?;
             let key = read_key(env, &version, hex)?;
+            if state.vault.borrow().contains(&version) {
+                return Err(FieldCryptError::KeyVaultConflict(version).into());
+            }
             state.ring.borrow_mut().insert(version, key);
             undefined(env)
         })
@@ -56,6 +62,15 @@ pub(super) unsafe extern "C" fn replace_keys(env: RawEnv, info: sys::napi_callba
                 let key = read_key(env, &version, element(env, keys, i)?)?;
                 ring.insert(version, key);
             }
+            // Keys from a key vault stay, and are not defined a second time.
+            let vault = state.vault.borrow();
+            for v in vault.versions() {
+                if ring.contains(&v) {
+                    return Err(FieldCryptError::KeyVaultConflict(v).into());
+                }
+                ring.insert_shared(v, vault.get(&v)?.clone());
+            }
+            drop(vault);
             // The old keys are dropped (and zeroized) here.
             *state.ring.borrow_mut() = ring;
             undefined(env)
@@ -96,6 +111,7 @@ pub(super) unsafe extern "C" fn clear_keys(env: RawEnv, info: sys::napi_callback
         run(env, || {
             let ([], state) = args::<0>(env, info)?;
             state.ring.borrow_mut().clear();
+            state.vault.borrow_mut().clear();
             undefined(env)
         })
     }

@@ -19,6 +19,9 @@ use crate::pool;
 /// Per-module-instance state.
 pub(super) struct State {
     pub(super) ring: RefCell<Keyring>,
+    /// The keys installed from a key vault (also in `ring`), kept through
+    /// `replaceKeys`; see [`super::vault`].
+    pub(super) vault: RefCell<Keyring>,
     /// Reused buffers for one call's input and output, so that small calls
     /// allocate nothing; see [`Scratch`].
     pub(super) input: RefCell<Vec<u8>>,
