@@ -102,6 +102,25 @@ function create(name, options) {
     );
     return out.Plaintext;
   }
+  /**
+   * Before a CMK wraps a DEK (create, rewrap): refuses a CMK that is not
+   * Enabled, with a clear error instead of a DEK nobody can unwrap later. A
+   * role without kms:DescribeKey skips the check (Encrypt still decides).
+   */
+  async function checkEnabled(masterKey) {
+    const { DescribeKeyCommand } = loadSdk();
+    let state;
+    try {
+      const out = await client(masterKey).send(new DescribeKeyCommand({ KeyId: masterKey.key }));
+      state = out.KeyMetadata && out.KeyMetadata.KeyState;
+    } catch (err) {
+      if (err && err.name === 'AccessDeniedException') return;
+      throw kms(name, `find the CMK ${masterKey.key}`, err);
+    }
+    if (state && state !== 'Enabled') {
+      throw kms(name, `use the CMK ${masterKey.key}`, new Error(`the CMK is ${state}; enable it or choose another`));
+    }
+  }
   function checkMasterKey(masterKey) {
     if (!masterKey || typeof masterKey.key !== 'string' || !masterKey.key) {
       throw kms(name, 'use the master key', new Error('masterKey.key must name the CMK (key id, ARN or alias)'));
@@ -117,6 +136,7 @@ function create(name, options) {
     sameKey: (a, b) => a.provider === b.provider && a.key === b.key && a.region === b.region,
     async create(masterKey, ref) {
       checkMasterKey(masterKey);
+      await checkEnabled(masterKey);
       const { GenerateDataKeyWithoutPlaintextCommand } = loadSdk();
       const out = await send(
         masterKey,
@@ -155,9 +175,10 @@ function create(name, options) {
     },
     unwrapBytes: decrypt,
     async wrapBytes(plain, masterKey, ref) {
-      checkMasterKey(masterKey);
       const { EncryptCommand } = loadSdk();
       try {
+        checkMasterKey(masterKey);
+        await checkEnabled(masterKey);
         const out = await send(
           masterKey,
           new EncryptCommand({ KeyId: masterKey.key, Plaintext: plain, EncryptionContext: encryptionContext(ref) }),
@@ -172,6 +193,7 @@ function create(name, options) {
     async rewrapTo(toProvider, keyMaterial, fromMasterKey, toMasterKey, ref) {
       if (toProvider !== this) return undefined;
       checkMasterKey(toMasterKey);
+      await checkEnabled(toMasterKey);
       const { ReEncryptCommand } = loadSdk();
       const context = encryptionContext(ref);
       const out = await send(
