@@ -13,7 +13,6 @@
 //! (which has no accessor). Errors never contain key bytes.
 
 use aes_gcm::aead::AeadInOut;
-use aes_gcm::aes::cipher::Array;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce, Tag};
 use rand::TryRngCore;
 use zeroize::Zeroizing;
@@ -84,7 +83,8 @@ impl LocalMasterKey {
         hkdf::Hkdf::<sha2::Sha256>::new(None, raw)
             .expand(HKDF_INFO, okm.as_mut())
             .map_err(|_| FieldCryptError::Kms("could not derive the wrapping key".into()))?;
-        Ok(LocalMasterKey { cipher: Aes256Gcm::new(&Array::from(*okm)) })
+        let cipher = Aes256Gcm::new_from_slice(okm.as_ref()).expect("a 32-byte key");
+        Ok(LocalMasterKey { cipher })
     }
 
     /// From the text of an environment variable or file: hex (64 or 192

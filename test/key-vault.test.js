@@ -10,6 +10,7 @@
 const { describe, it, before, after, beforeEach } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const { once } = require('node:events');
 
 const fieldcrypt = require('..');
 const { startServer, mongooseVersions, openTestDatabase, closeTestDatabase, STORED_VALUE } = require('./harness');
@@ -238,6 +239,15 @@ for (const { mongoose, label } of mongooseVersions()) {
       assert.deepEqual(kv.versions, ['01', '03']);
       assert.deepEqual(fieldcrypt.loadedKeyVersions(), ['01', '03']);
       assert.equal(fieldcrypt.decrypt(v1), 'one');
+      await kv.close();
+    });
+
+    it('refreshes on its interval: a DEK created meanwhile is loaded and becomes current', async () => {
+      await createDek(vault, LOCAL_PROVIDERS, 'local', { version: '01' });
+      const kv = await load({ refreshIntervalMS: 20 });
+      await createDek(vault, LOCAL_PROVIDERS, 'local', { version: '02' });
+      while (!kv.versions.includes('02')) await once(kv, 'refresh');
+      assert.equal(fieldcrypt.encrypt('x').slice(0, 2), '02');
       await kv.close();
     });
 

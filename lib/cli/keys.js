@@ -203,7 +203,7 @@ async function list(opts, vault, io) {
       purpose: d.purpose,
       status: d.status,
       provider: d.masterKey && d.masterKey.provider,
-      masterKey: d.masterKey,
+      masterKey: d.masterKey || {},
       keyAltNames: d.keyAltNames,
       id: idHex(d),
       encryptions,
@@ -225,7 +225,7 @@ async function list(opts, vault, io) {
     for (const r of rows) {
       io.out(
         `  ${r.version} ${r.purpose} ${r.status} ${r.provider}${r.masterKey.key ? ` ${r.masterKey.key}` : ''} ` +
-          `[${r.keyAltNames.join(', ')}] encryptions ${num(r.encryptions)}` +
+          `[${(r.keyAltNames || []).join(', ')}] encryptions ${num(r.encryptions)}` +
           (r.storedValues === null ? '' : `, stored values ${num(r.storedValues)}`),
       );
       if (r.nearLimit) {

@@ -53,6 +53,7 @@ class KeyVault extends EventEmitter {
     this._loaded = new Map(); // version -> fingerprint
     this._flushed = new Map(); // version -> encryptions already added to the vault
     this._timer = null;
+    this._refreshing = undefined; // the refresh under way, if any
   }
 
   get keyVaultNamespace() {
@@ -135,8 +136,15 @@ class KeyVault extends EventEmitter {
     return failures;
   }
 
-  /** Re-reads the vault; resolves with the errors met (also emitted as 'refreshError'). */
-  async refresh() {
+  /** Re-reads the vault; resolves with the errors met (also emitted as 'refreshError'). One at a time. */
+  refresh() {
+    this._refreshing ??= this._refresh().finally(() => {
+      this._refreshing = undefined;
+    });
+    return this._refreshing;
+  }
+
+  async _refresh() {
     let failures;
     try {
       await this.flushUsage();
@@ -226,7 +234,10 @@ async function loadKeyVault(options) {
     throw err;
   }
   if (options.refreshIntervalMS) {
-    kv._timer = setInterval(() => kv.refresh(), options.refreshIntervalMS);
+    kv._timer = setInterval(() => {
+      // A throwing 'refresh' listener must not become an unhandled rejection.
+      kv.refresh().catch((err) => process.emitWarning(err));
+    }, options.refreshIntervalMS);
     kv._timer.unref();
   }
   return kv;
