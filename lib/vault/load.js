@@ -51,6 +51,7 @@ class KeyVault extends EventEmitter {
     this._providers = providers;
     this._currentVersion = options.currentVersion;
     this._loaded = new Map(); // version -> fingerprint
+    this._loadedIndex = new Map(); // blind-index DEKs: version -> fingerprint
     this._flushed = new Map(); // version -> encryptions already added to the vault
     this._timer = null;
     this._refreshing = undefined; // the refresh under way, if any
@@ -94,15 +95,18 @@ class KeyVault extends EventEmitter {
   async _load(strict) {
     const all = await this._vault.coll.find({}).toArray();
     const docs = all.filter((d) => d.purpose === 'encryption');
+    const failures = [];
     for (const doc of all.filter((d) => d.purpose === 'index' && d.status !== 'retired')) {
       // Blind-index DEKs go to the index key ring, through the addon (which refuses them where it has none).
+      if (this._loadedIndex.get(doc.version) === fingerprint(doc)) continue;
       try {
         await this._installIndexKey(doc);
+        this._loadedIndex.set(doc.version, fingerprint(doc));
       } catch (err) {
         if (strict) throw err;
+        failures.push(err);
       }
     }
-    const failures = [];
     const seen = new Set();
     for (const doc of docs.sort((a, b) => String(a.version).localeCompare(String(b.version)))) {
       seen.add(doc.version);
