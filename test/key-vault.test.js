@@ -251,6 +251,53 @@ for (const { mongoose, label } of mongooseVersions()) {
       await kv.close();
     });
 
+    it('a custom provider (async wrap/unwrap): DEKs created, loaded, zero-filled after install, rewrapped to local', async () => {
+      const secret = crypto.randomBytes(32);
+      const handedOut = [];
+      const transit = {
+        async wrap({ plaintext, context }) {
+          const iv = crypto.randomBytes(12);
+          const c = crypto.createCipheriv('aes-256-gcm', secret, iv).setAAD(Buffer.from(JSON.stringify(context)));
+          const body = Buffer.concat([c.update(plaintext), c.final()]);
+          return Buffer.concat([iv, c.getAuthTag(), body]);
+        },
+        async unwrap({ keyMaterial, context }) {
+          const km = Buffer.from(keyMaterial);
+          const d = crypto.createDecipheriv('aes-256-gcm', secret, km.subarray(0, 12));
+          d.setAAD(Buffer.from(JSON.stringify(context))).setAuthTag(km.subarray(12, 28));
+          const out = new Uint8Array(Buffer.concat([d.update(km.subarray(28)), d.final()]));
+          handedOut.push(out);
+          return out;
+        },
+      };
+      const providers = { ...LOCAL_PROVIDERS, transit };
+      const doc = await createDek(vault, providers, 'transit', { masterKey: { keyName: 'app' } });
+      assert.deepEqual(doc.masterKey, { provider: 'transit', keyName: 'app' });
+      let kv = await load({ kmsProviders: providers });
+      await Patient.create({ name: 'Ada', ssn: '123-45-6789' });
+      const stored = await rawPatients(connection);
+      assert.ok(handedOut.length >= 1 && handedOut.every((b) => b.every((x) => x === 0)), 'zero-filled after install');
+      await kv.close();
+
+      assert.equal(await rewrap(vault, providers, doc, 'local'), 'rewrapped');
+      resetKeys();
+      kv = await load();
+      assert.equal((await Patient.findOne().lean()).ssn, '123-45-6789');
+      assert.deepEqual(await rawPatients(connection), stored);
+      await kv.close();
+
+      // A provider whose unwrap fails: ERR_FIELDCRYPT_KMS naming it, with the cause.
+      await vault.coll.deleteMany({});
+      await createDek(vault, providers, 'transit', { masterKey: { keyName: 'app' } });
+      resetKeys();
+      const broken = { ...transit, unwrap: async () => Promise.reject(new Error('transit is sealed')) };
+      await assert.rejects(load({ kmsProviders: { transit: broken } }), (err) => {
+        assert.equal(err.code, 'ERR_FIELDCRYPT_KMS');
+        assert.match(err.message, /provider "transit" could not unwrap the DEK of key version 01: transit is sealed/);
+        return true;
+      });
+    });
+
     it('refuses blind-index DEKs until their key ring is wired, and bad options', async () => {
       await createDek(vault, LOCAL_PROVIDERS, 'local', { purpose: 'index' });
       await assert.rejects(load(), { code: 'ERR_FIELDCRYPT_KEY_VAULT', message: /blind-index keys/ });
