@@ -15,7 +15,7 @@
  */
 
 const config = require('./config');
-const { loadImplementations } = require('./impls');
+const { loadImplementations, indexEntrants } = require('./impls');
 const { runCase, ratio } = require('./runner');
 const report = require('./report');
 const batch = require('./batch');
@@ -79,6 +79,22 @@ function ivCosts(rounds, count) {
   return { rounds, count, pool, osEach, userSpace };
 }
 
+/**
+ * Blind index values per second next to encrypts per second, for short
+ * values (11-character identifiers), one at a time and in batches of 1000.
+ */
+function indexValues(opts) {
+  const values = Array.from({ length: 1000 }, (_, i) => `${String(100 + (i % 900)).padStart(3, '0')}-45-${1000 + i}`);
+  const { single, batch: many } = indexEntrants(values);
+  const timing = { rounds: opts.rounds, sliceMs: opts.sliceMs, warmupMs: opts.warmupMs };
+  return {
+    valueLength: values[0].length,
+    batchSize: values.length,
+    single: runCase(single, timing),
+    batch: runCase(many, timing),
+  };
+}
+
 function log(msg) {
   process.stderr.write(`${msg}\n`);
 }
@@ -121,6 +137,7 @@ async function micro(opts) {
   let batchResults = null;
   if (opts.batch) batchResults = await batch.run(require('..'), impls, opts, log);
   const ivs = ivCosts(opts.quick ? 3 : 9, opts.quick ? 50_000 : 200_000);
+  const index = opts.impls && !opts.impls.includes('fieldcrypt') ? null : indexValues(opts);
 
   const run = {
     started,
@@ -131,6 +148,7 @@ async function micro(opts) {
     cases,
     batch: batchResults,
     ivCosts: ivs,
+    index,
     machine: report.machineInfo(),
     loadStart,
   };

@@ -3,6 +3,8 @@
 //! * [`error`]    – the error enum and its stable codes
 //! * [`format`]   – strict parsing and writing of `VV:IV:TAG:CT`
 //! * [`keyring`]  – key versions and zeroized key material
+//! * [`index_keys`] – the index keys of blind indexes, a key ring of their own
+//! * [`blind_index`] – blind index values: HKDF per path, HMAC-SHA256 per value
 //! * [`cipher`]   – AES-256-GCM with 16-byte IVs
 //! * [`clmul`]    – GHASH with carry-less multiplication (PCLMULQDQ, VPCLMULQDQ)
 //! * [`pool`]     – reused buffers for batch results
@@ -16,10 +18,12 @@
 //!
 //! Everything but `napi` is plain Rust, covered by `cargo test`.
 
+pub mod blind_index;
 pub mod cipher;
 pub mod clmul;
 pub mod error;
 pub mod format;
+pub mod index_keys;
 pub mod iv;
 pub mod keyring;
 pub mod pool;

@@ -9,9 +9,10 @@
  *      the checks that need them are reported as skipped;
  *   2. mongo-java-server 1.46 (memory backend), which executes them: the
  *      suites those checks are in (SECOND_SERVER_SUITES: the plugin's write
- *      paths, with and without binding, and the CLI's per-document server
- *      errors), where they run in full and a rejection fails. The other
- *      suites add nothing there that FerretDB does not check.
+ *      paths, with and without binding, its blind-index writes and queries,
+ *      and the CLI's per-document server errors), where they run in full and
+ *      a rejection fails. The other suites add nothing there that FerretDB
+ *      does not check.
  *
  * Each run gets its own server (built into .cache/ first if needed), with
  * MONGODB_URI and FIELDCRYPT_TEST_SERVER=<kind> set for the tests; the server
@@ -36,7 +37,13 @@ const { ensureMoto } = require('./moto');
 const BUILD = { ferretdb: ensureFerretDB, 'mongo-java-server': ensureMongoJavaServer };
 
 /** The files each server runs: all of them, or those named. */
-const SECOND_SERVER_SUITES = ['plugin-writes.test.js', 'plugin-binding.test.js', 'cli-error-output.test.js'];
+const SECOND_SERVER_SUITES = [
+  'plugin-writes.test.js',
+  'plugin-binding.test.js',
+  'plugin-search-writes.test.js',
+  'plugin-search-queries.test.js',
+  'cli-error-output.test.js',
+];
 const SUITES = { ferretdb: null, 'mongo-java-server': SECOND_SERVER_SUITES };
 
 let testRun; // the `node --test` child running now, once started

@@ -101,6 +101,10 @@ fn install(state: &State, version: Version, dek: &Dek) -> Res<()> {
         return Err(FieldCryptError::KeyVaultConflict(version).into());
     }
     let key = Arc::new(Key::from_bytes(dek));
+    // An encryption key may not also be an index key (as for keys from the environment).
+    if let Some(index) = state.index_ring.borrow().version_with_check(&key.check_block()) {
+        return Err(FieldCryptError::IndexKeyConflict { index, encryption: version }.into());
+    }
     ring.insert_shared(version, key.clone());
     vault.insert_shared(version, key);
     Ok(())

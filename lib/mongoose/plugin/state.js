@@ -28,6 +28,10 @@ const APPLIED = new WeakSet();
  * schema -> its path index (path-index.js). Built and set by indexOf() the
  * first time the index is used (after the schema is complete); read by
  * indexOf(). Never cleared: a schema does not change once a model uses it.
+ * The index carries the schema's search table (search-paths.js):
+ * `index.search`, schema path -> `{ path, indexPath, kind, unique, normalize }`
+ * for every searchable leaf (issue 20); the union index of a base model and
+ * its discriminators carries the union of theirs.
  */
 const INDEXES = new WeakMap();
 
@@ -52,6 +56,14 @@ const OUTPUT_FILTER = Symbol('fieldcrypt.outputFilter');
  * the schema's plugin list.
  */
 const PLUGIN = Symbol('fieldcrypt.plugin');
+
+/**
+ * The SchemaTypes of index paths (`<leaf>_bidx`) the plugin added to a
+ * schema. Added to by addIndexPaths() (search-paths.js); read by the path
+ * index, which never encrypts them and lists them in `index.indexPaths`.
+ * Never cleared.
+ */
+const INDEX_TYPES = new WeakSet();
 
 // --- Per index and SchemaType -----------------------------------------------------
 
@@ -156,6 +168,7 @@ module.exports = {
   OPTIONS,
   APPLIED,
   INDEXES,
+  INDEX_TYPES,
   SUBDOCUMENT_LEAVES,
   OUTPUT_FILTER,
   PLUGIN,
