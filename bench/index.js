@@ -12,6 +12,7 @@
  *   npm run bench -- --sizes=1k,1m --impls=fieldcrypt,node
  *   npm run bench -- mongoose          save/find with and without encryption (bench/mongoose.js)
  *   npm run bench -- leak              RSS over 5M calls (bench/leak.js)
+ *   npm run bench -- search            a lookup among 100,000 by a searchable encrypted value (bench/search.js)
  */
 
 const config = require('./config');
@@ -161,7 +162,9 @@ async function main() {
   const opts = config.parse();
   if (opts.command === 'mongoose') return require('./mongoose').main();
   if (opts.command === 'leak') return require('./leak').main();
-  if (opts.command !== 'micro') throw config.usage(`unknown command "${opts.command}" (use mongoose, leak or nothing)`);
+  if (opts.command === 'search') return require('./search').main();
+  if (opts.command !== 'micro')
+    throw config.usage(`unknown command "${opts.command}" (use mongoose, leak, search or nothing)`);
   return micro(opts);
 }
 

@@ -199,6 +199,12 @@ describe('fieldEncryption: queries on searchable paths', () => {
       });
       after(() => closeTestDatabase(connection));
 
+      /** The filter parts of a command: find/count/distinct/findAndModify filters, update and delete `q`s, pipelines. */
+      function filtersOf(command) {
+        const statements = command.updates || command.deletes || [];
+        return [command.filter, command.query, command.pipeline, ...statements.map((s) => s.q)];
+      }
+
       /** Runs one method with one filter; checks the documents matched and the commands sent. */
       async function check(t, Model, collection, method, { filter, expected, indexed, limits = {} }) {
         const limit = limits[serverKind];
@@ -219,7 +225,9 @@ describe('fieldEncryption: queries on searchable paths', () => {
                 `the index value ${value.slice(0, 12)}… of ${path} (both versions) was sent`,
               );
           }
-          if (indexed.length === 0) assert.ok(!sent.includes('_bidx'), 'no index path was needed');
+          // Only the filters: a replacement document carries its own index values.
+          const filters = JSON.stringify(commands.map((c) => filtersOf(c.command)));
+          if (indexed.length === 0) assert.ok(!filters.includes('_bidx'), 'no index path was needed');
           if (limit) return t.skip(`${limit}; the commands were checked`);
           const matched = await method.matched(result, tag);
           if (method.count) assert.equal(matched, expected.length);
