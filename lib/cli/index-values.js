@@ -87,7 +87,10 @@ function isAbsent(v) {
  * 'malformed', 'unsupported'). `contextOf` gives a bound field's context.
  */
 function indexer(collection, contextOf) {
-  const { current, live } = indexKeyVersions();
+  const versions = indexKeyVersions();
+  // No index key yet: undefined lets blindIndex() report the missing key (naming the variable to set).
+  const current = versions.current ?? undefined;
+  const { live } = versions;
   const bson = loadDriver().BSON;
 
   function inputOf(stored, spec, id) {

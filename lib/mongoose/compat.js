@@ -25,8 +25,11 @@
  *
  * Private internals used, and why:
  * - `doc.$__` (the document's internal state): its presence is how a value is
- *   recognised as a document (isDocument); `$__.validationError` is where a
- *   cast error inside a document being built is recorded, not thrown
+ *   recognised as a document (isDocument); it lives as long as the document,
+ *   and fieldcrypt keeps its own per-document state there under a Symbol
+ *   (documentState), which adds no property to the document itself;
+ *   `$__.validationError` is where a cast error inside a document being
+ *   built is recorded, not thrown
  *   (hasCastError); `$__.primitiveAtomics` holds `doc.$inc()` operations,
  *   which must be refused on encrypted paths (pendingIncrements, with
  *   `$getAllSubdocs()` and `$__fullPath()` to reach and name them).
@@ -116,6 +119,15 @@ function addPostHookFirst(schema, operation, fn) {
 
 function isDocument(value) {
   return value !== null && typeof value === 'object' && value.$__ !== undefined && typeof value.toObject === 'function';
+}
+
+/**
+ * The object holding a document's internal state (`doc.$__`): created with
+ * the document and kept for its life; fieldcrypt keeps Symbol-keyed state
+ * there. Undefined for anything that is not a document.
+ */
+function documentState(doc) {
+  return doc.$__;
 }
 
 function isSubdocument(doc) {
@@ -333,6 +345,7 @@ module.exports = {
   addErrorHook,
   addPostHookFirst,
   isDocument,
+  documentState,
   isSubdocument,
   rootDocument,
   schemaOf,

@@ -7,6 +7,8 @@
  * document alive; no other module of the plugin declares module-level state.
  */
 
+const { documentState } = require('../compat');
+
 // --- Per schema ----------------------------------------------------------------
 
 /**
@@ -139,30 +141,42 @@ const PENDING = new WeakMap();
  * is loaded, updated by settleLive() after a write; read by encryptLive().
  * Lives as long as the document.
  *
- * Kept in a non-enumerable Symbol property of the document, with a WeakMap's
- * get/set: one is set for every document a query loads, and a WeakMap
- * holding an entry per live document makes each set, and every garbage
- * collection while the documents live, cost several times the decryption of
- * their values. The document holds its Map, the Map never the document.
+ * Kept in a Symbol property of the document's internal state (compat.js
+ * documentState), with a WeakMap's get/set: one is set for every document a
+ * query loads. A WeakMap holding an entry per live document made each set,
+ * and every garbage collection while the documents lived, cost several times
+ * the decryption of their values; a property defined on the document itself
+ * (non-enumerable, so as not to show in spreads) cost about as much as the
+ * decryption. The document holds its Map, the Map never the document.
  */
 const PRINTS_KEY = Symbol('fieldcrypt.prints');
 const PRINTS = Object.freeze({
   get(doc) {
-    return Object.hasOwn(doc, PRINTS_KEY) ? doc[PRINTS_KEY] : undefined;
+    const state = documentState(doc);
+    return state === undefined ? undefined : state[PRINTS_KEY];
   },
   set(doc, prints) {
-    if (Object.hasOwn(doc, PRINTS_KEY)) doc[PRINTS_KEY] = prints;
-    else Object.defineProperty(doc, PRINTS_KEY, { value: prints, writable: true, configurable: true });
+    documentState(doc)[PRINTS_KEY] = prints;
   },
 });
 
 /**
- * Lean results and raw documents already decrypted. Added to by
+ * Lean results and raw documents already decrypted: single documents, and
+ * the arrays of lean finds (not their documents). Added to by
  * decryptLeanResult() and decryptDocument() (reads.js), which read it to
  * decrypt each object once (Mongoose applies a query transform to a
  * findOneAnd* result twice). Never cleared.
  */
 const DECRYPTED_LEAN = new WeakSet();
+
+/**
+ * Queries whose lean results the plugin's transform decrypts already
+ * (hooks/queries.js). A query's pre hooks run again when it is executed and
+ * then iterated with cursor(), and Mongoose keeps every transform added; a
+ * second one would decrypt a cursor's documents twice, since those are not
+ * marked in DECRYPTED_LEAN (reads.js). Never cleared.
+ */
+const LEAN_TRANSFORMED = new WeakSet();
 
 module.exports = {
   OPTIONS,
@@ -182,4 +196,5 @@ module.exports = {
   PENDING,
   PRINTS,
   DECRYPTED_LEAN,
+  LEAN_TRANSFORMED,
 };

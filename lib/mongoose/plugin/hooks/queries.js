@@ -23,7 +23,8 @@ const { modelForObject, queryIndex, normalizeKey, relate, relatedLeafPath } = re
 const { contextFor, queryContext } = require('../context');
 const { encryptUpdate, encryptWholeDocument } = require('../updates');
 const { rewriteFilter } = require('../filters');
-const { decryptLeanResult } = require('../reads');
+const { leanResultReader } = require('../reads');
+const { LEAN_TRANSFORMED } = require('../state');
 const { rewriteArrayFilters } = require('../search-updates');
 const { unsupportedDistinct } = require('../values');
 
@@ -179,10 +180,9 @@ function checkAggregateMatch({ options }) {
 /** Lean results (also lean cursors) are decrypted by a query transform. */
 function decryptLeanResults({ auto }, query, ctx) {
   if (!auto || !RETURNS_DOCUMENTS.has(query.op) || !query.mongooseOptions().lean) return;
-  const model = query.model;
-  query.transform(
-    named('fieldcryptDecryptLean', (result) => decryptLeanResult({ ...ctx, documentId: undefined }, model, result)),
-  );
+  if (LEAN_TRANSFORMED.has(query)) return;
+  LEAN_TRANSFORMED.add(query);
+  query.transform(named('fieldcryptDecryptLean', leanResultReader(ctx, query.model, query.op)));
 }
 
 module.exports = {
