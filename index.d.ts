@@ -217,6 +217,74 @@ export interface KeyUsageHook {
  */
 export function onKeyUsage(options: KeyUsageHookOptions): KeyUsageHook;
 
+/** A master key provider of `kmsProviders`: `local`, `aws`, `type:label`, or a custom one. */
+export type KmsProviderOptions =
+  | { key: string | Uint8Array }
+  | {
+      region?: string;
+      endpoint?: string;
+      accessKeyId?: string;
+      secretAccessKey?: string;
+      sessionToken?: string;
+      credentials?: unknown;
+      maxAttempts?: number;
+    }
+  | CustomKmsProvider;
+
+/** What a custom provider's wrap/unwrap receive as `context`. */
+export interface KmsContext {
+  keyVaultNamespace: string;
+  /** The DEK's id, 32 hex digits. */
+  keyId: string;
+  version: KeyVersion;
+}
+
+/** A custom KMS (Vault transit, GCP, Azure, …): see docs/key-vault.md. */
+export interface CustomKmsProvider {
+  wrap(args: { plaintext: Uint8Array; masterKey: Record<string, unknown>; context: KmsContext }): Promise<Uint8Array>;
+  /** Resolves with the 32-byte DEK, which fieldcrypt installs and then zero-fills. */
+  unwrap(args: {
+    keyMaterial: Uint8Array;
+    masterKey: Record<string, unknown>;
+    context: KmsContext;
+  }): Promise<Uint8Array>;
+}
+
+export interface LoadKeyVaultOptions {
+  /** "database.collection"; default "encryption.__keyVault". */
+  keyVaultNamespace?: string;
+  kmsProviders: Record<string, KmsProviderOptions>;
+  /** A Mongoose connection or a MongoClient (or give `uri`). */
+  connection?: unknown;
+  uri?: string;
+  /** Re-read the vault (new, rewrapped, retired DEKs) and flush usage counts this often. */
+  refreshIntervalMS?: number;
+  /** The version new values are written with; default: the newest active DEK. */
+  currentVersion?: KeyVersion;
+}
+
+/** A loaded key vault. Emits 'refreshError' (FieldCryptError) and 'refresh' ({ versions, errors }). */
+export interface KeyVault {
+  readonly keyVaultNamespace: string;
+  /** The versions loaded from the vault. */
+  readonly versions: KeyVersion[];
+  /** Re-reads the vault now; keeps serving loaded keys on failure; resolves with the errors met. */
+  refresh(): Promise<FieldCryptError[]>;
+  /** Adds this process's encryptions to each DEK's usage.encryptions. */
+  flushUsage(): Promise<void>;
+  /** Stops refreshing, flushes usage, closes a client opened from `uri`. Keys stay loaded. */
+  close(): Promise<void>;
+  on(event: 'refreshError', listener: (err: FieldCryptError) => void): this;
+  on(event: 'refresh', listener: (info: { versions: KeyVersion[]; errors: FieldCryptError[] }) => void): this;
+}
+
+/**
+ * Unwraps every non-retired DEK of the key vault once and installs it in the
+ * native key ring (DEKs never become JavaScript values with the local provider).
+ * Rejects with `ERR_FIELDCRYPT_KMS` or `ERR_FIELDCRYPT_KEY_VAULT` when any DEK cannot be loaded.
+ */
+export function loadKeyVault(options: LoadKeyVaultOptions): Promise<KeyVault>;
+
 /**
  * A `pre('save')` hook encrypting `path` when it is modified, non-empty and not
  * already encrypted. `path` may be dotted, or an alias (Mongoose's `alias`
@@ -392,7 +460,9 @@ export type FieldCryptErrorCode =
   | 'ERR_FIELDCRYPT_UNENCRYPTED_VALUE'
   | 'ERR_FIELDCRYPT_UNSUPPORTED_OPERATOR'
   | 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY'
-  | 'ERR_FIELDCRYPT_UNSUPPORTED_CODEC';
+  | 'ERR_FIELDCRYPT_UNSUPPORTED_CODEC'
+  | 'ERR_FIELDCRYPT_KMS'
+  | 'ERR_FIELDCRYPT_KEY_VAULT';
 
 /** Every error fieldcrypt throws. Messages never contain plaintext or key material. */
 export class FieldCryptError extends Error {
@@ -433,4 +503,6 @@ export const errorCodes: {
   readonly UNSUPPORTED_OPERATOR: 'ERR_FIELDCRYPT_UNSUPPORTED_OPERATOR';
   readonly UNSUPPORTED_QUERY: 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY';
   readonly UNSUPPORTED_CODEC: 'ERR_FIELDCRYPT_UNSUPPORTED_CODEC';
+  readonly KMS: 'ERR_FIELDCRYPT_KMS';
+  readonly KEY_VAULT: 'ERR_FIELDCRYPT_KEY_VAULT';
 };

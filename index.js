@@ -17,6 +17,7 @@ const {
 } = require('./lib/core/blind-index');
 const { indexInput } = require('./lib/core/index-input');
 const { keyUsage, onKeyUsage } = require('./lib/core/usage');
+const { loadKeyVault } = require('./lib/vault/load');
 const { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('./lib/mongoose/helpers');
 const { fieldEncryption, decryptDocument, encryptedPaths, searchablePaths } = require('./lib/mongoose/plugin');
 const { FieldCryptError, codes } = require('./lib/core/errors');
@@ -31,6 +32,7 @@ module.exports = {
   loadedKeyVersions,
   keyUsage,
   onKeyUsage,
+  loadKeyVault,
   // blind indexes (issue 20): index keys, index values, the text a value is indexed as
   configureIndexKeys,
   reloadIndexKeys,

@@ -18,6 +18,7 @@ export const {
   loadedKeyVersions,
   keyUsage,
   onKeyUsage,
+  loadKeyVault,
   configureIndexKeys,
   reloadIndexKeys,
   indexKeyVersions,

@@ -39,6 +39,7 @@ const FUNCTIONS = [
   'loadedKeyVersions',
   'keyUsage',
   'onKeyUsage',
+  'loadKeyVault',
   'configureIndexKeys',
   'reloadIndexKeys',
   'indexKeyVersions',
@@ -79,6 +80,8 @@ const CODES = {
   UNSUPPORTED_OPERATOR: 'ERR_FIELDCRYPT_UNSUPPORTED_OPERATOR',
   UNSUPPORTED_QUERY: 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY',
   UNSUPPORTED_CODEC: 'ERR_FIELDCRYPT_UNSUPPORTED_CODEC',
+  KMS: 'ERR_FIELDCRYPT_KMS',
+  KEY_VAULT: 'ERR_FIELDCRYPT_KEY_VAULT',
 };
 
 test('exports exactly the documented names', () => {

@@ -437,3 +437,27 @@ try {
   fieldcrypt.decrypt(bound, { allowUnbound: 'yes' });
   void [plain, buf, moved, many, later];
 }
+
+// The key vault
+async function keyVaultTypes(): Promise<void> {
+  const vault: fieldcrypt.KeyVault = await fieldcrypt.loadKeyVault({
+    uri: 'mongodb://127.0.0.1/app',
+    kmsProviders: {
+      local: { key: 'env:FIELDCRYPT_LOCAL_MASTER_KEY' },
+      aws: { region: 'eu-west-1' },
+      transit: {
+        wrap: async ({ plaintext }) => plaintext,
+        unwrap: async ({ keyMaterial, context }) => (context.version === '01' ? keyMaterial : new Uint8Array(32)),
+      },
+    },
+    refreshIntervalMS: 60_000,
+  });
+  const versions: string[] = vault.versions;
+  const errors: fieldcrypt.FieldCryptError[] = await vault.refresh();
+  vault.on('refreshError', (err) => void err.code);
+  await vault.close();
+  // @ts-expect-error kmsProviders is required
+  await fieldcrypt.loadKeyVault({ uri: 'mongodb://127.0.0.1/app' });
+  void [versions, errors];
+}
+void keyVaultTypes;

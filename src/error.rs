@@ -153,6 +153,21 @@ pub enum FieldCryptError {
          use decryptBuffer()"
     )]
     NotUtf8,
+
+    /// A master key or KMS could not wrap or unwrap a data key (the reason, never key bytes).
+    #[error("Key management failed: {0}")]
+    Kms(String),
+
+    /// The key vault's documents or their use are inconsistent (the reason, never key bytes).
+    #[error("Key vault: {0}")]
+    KeyVault(String),
+
+    #[error(
+        "Key version {v} is defined twice, in the key vault and by an environment or configureKeys() key; \
+         remove one of them (after moving a key into the vault, unset its ENCRYPTION_KEY_V{v})",
+        v = version_str(.0)
+    )]
+    KeyVaultConflict(Version),
 }
 
 impl FieldCryptError {
@@ -171,6 +186,8 @@ impl FieldCryptError {
             Self::UnboundValue(_) => "ERR_FIELDCRYPT_UNBOUND_VALUE",
             Self::TooLarge => "ERR_FIELDCRYPT_TOO_LARGE",
             Self::NotUtf8 => "ERR_FIELDCRYPT_NOT_UTF8",
+            Self::Kms(_) => "ERR_FIELDCRYPT_KMS",
+            Self::KeyVault(_) | Self::KeyVaultConflict(_) => "ERR_FIELDCRYPT_KEY_VAULT",
             Self::IndexKeyNotFound(_) => "ERR_FIELDCRYPT_INDEX_KEY_NOT_FOUND",
             Self::InvalidIndexKeyLength { .. } => "ERR_FIELDCRYPT_INVALID_KEY_LENGTH",
             Self::InvalidIndexKey(_) => "ERR_FIELDCRYPT_INVALID_KEY",
@@ -226,6 +243,8 @@ mod tests {
             FieldCryptError::UnboundValue(*b"01"),
             FieldCryptError::TooLarge,
             FieldCryptError::NotUtf8,
+            FieldCryptError::Kms(String::new()),
+            FieldCryptError::KeyVault(String::new()),
             FieldCryptError::IndexKeyNotFound(*b"01"),
         ];
         let mut codes: Vec<_> = all.iter().map(|e| e.code()).collect();

@@ -137,6 +137,16 @@ impl Keyring {
         self.keys[slot(&version)] = Some(Arc::new(key));
     }
 
+    /// Inserts a key another ring shares (the key vault's keys are in two rings).
+    pub fn insert_shared(&mut self, version: Version, key: Arc<Key>) {
+        self.keys[slot(&version)] = Some(key);
+    }
+
+    /// Removes a version's key; returns whether there was one.
+    pub fn remove(&mut self, version: &Version) -> bool {
+        self.keys[slot(version)].take().is_some()
+    }
+
     pub fn get(&self, version: &Version) -> Result<&Arc<Key>> {
         self.keys[slot(version)].as_ref().ok_or(FieldCryptError::KeyNotFound(*version))
     }

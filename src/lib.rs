@@ -13,6 +13,7 @@
 //! * `handoff`    – who owns a buffer handed to V8 as an external string
 //! * `limits`     – result sizes that decide external strings (JS mirrors some)
 //! * `usage`      – encryptions per key version (SP 800-38D's 2^32 limit)
+//! * [`wrap`]     – key vault data keys: generation, wrapping under a local master key
 //! * `napi`       – the N-API surface; the only module that knows napi
 //!
 //! Everything but `napi` is plain Rust, covered by `cargo test`.
@@ -26,6 +27,7 @@ pub mod index_keys;
 pub mod iv;
 pub mod keyring;
 pub mod pool;
+pub mod wrap;
 
 mod batch;
 mod handoff;

@@ -24,12 +24,16 @@
  * File arguments (`node test/run.js test/plugin-search-queries.test.js`)
  * run only the files named. With MONGODB_URI already set, runs once against
  * that server and starts nothing.
+ *
+ * The key vault's AWS tests start their own moto server (test/moto.js); it
+ * is installed (a Python venv under .cache/) before any test runs.
  */
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { ensureFerretDB, ensureMongoJavaServer, startServer, signalExitCode, log, SERVER_KINDS } = require('./harness');
+const { ensureMoto } = require('./moto');
 
 const BUILD = { ferretdb: ensureFerretDB, 'mongo-java-server': ensureMongoJavaServer };
 
@@ -99,13 +103,16 @@ async function main() {
   if (files.length === 0) throw new Error(`no test file matches ${[...named].join(', ')}`);
 
   if (process.env.MONGODB_URI) {
+    await ensureMoto();
     log('running the tests against MONGODB_URI');
     return runTests(files, {});
   }
 
   const kinds = serverKinds();
-  // Both builds first (one at a time: they are CPU-bound), so that a missing tool fails before any test runs.
+  // Both builds first (one at a time: they are CPU-bound), so that a missing tool fails before any test runs;
+  // and moto (the AWS KMS API of test/key-vault-aws.test.js), installed into .cache/ on a fresh clone.
   for (const kind of kinds) await BUILD[kind]();
+  await ensureMoto();
 
   const results = [];
   for (const kind of kinds) {

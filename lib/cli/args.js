@@ -13,7 +13,7 @@ class UsageError extends Error {
   }
 }
 
-const COMMANDS = ['keygen', 'status', 'encrypt', 'migrate', 'rotate', 'bind', 'decrypt', 'reindex', 'help'];
+const COMMANDS = ['keygen', 'status', 'encrypt', 'migrate', 'rotate', 'bind', 'decrypt', 'reindex', 'keys', 'help'];
 const BIND_MODES = ['collection', 'document'];
 
 const OPTIONS = {
@@ -55,6 +55,7 @@ Commands:
   reindex                write the blind index of every encrypted value of the searchable
                          fields where it is missing, stale or under an older index-key
                          version (backfill and index-key rotation; docs/search.md)
+  keys create|list|rewrap|retire   the key vault's data keys (see below)
 
 Targets (status, encrypt, rotate, bind, decrypt, reindex):
   --uri URI              MongoDB connection string (default: $MONGODB_URI)
@@ -91,6 +92,16 @@ Output:
 
 keygen:
   --env VV               print ENCRYPTION_KEY_VVV=<key> (e.g. --env 02)
+
+keys (key vault, docs/key-vault.md; never prints key material):
+  keys create --kms local|aws|NAME [--master-key env:VAR|file:PATH|CMK] [--alt-name N]...
+              [--version VV] [--purpose encryption|index] [--status active|decrypt-only]
+              [--from-env ENCRYPTION_KEY_VVV]   (move an environment key into the vault)
+  keys list   [targets]      versions, providers, status, usage, stored values per version
+  keys rewrap --to local|aws|NAME [--master-key …] [--version VV]...   safe to rerun
+  keys retire VV [targets] [--force]   refused while stored values use VV
+  --key-vault-namespace DB.COLL (default encryption.__keyVault); providers from the
+  config's keyVault.kmsProviders, else FIELDCRYPT_LOCAL_MASTER_KEY and the AWS SDK's settings
 
 Keys come from the environment as in the library: ENCRYPTION_KEY / ENCRYPTION_KEY_VNN,
 ENCRYPTION_KEY_VERSION (the version encrypt writes). Index keys likewise:

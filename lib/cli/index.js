@@ -15,6 +15,9 @@ async function main(argv, { stdout = process.stdout, stderr = process.stderr } =
     errStream: stderr,
   };
   try {
+    if (argv[0] === 'keys' && !argv.includes('--help') && !argv.includes('-h')) {
+      return await require('./keys').keys(argv.slice(1), io);
+    }
     const opts = parse(argv);
     const commands = require('./commands');
     switch (opts.command) {

@@ -36,6 +36,10 @@ const codes = Object.freeze({
   UNSUPPORTED_OPERATOR: 'ERR_FIELDCRYPT_UNSUPPORTED_OPERATOR',
   UNSUPPORTED_QUERY: 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY',
   UNSUPPORTED_CODEC: 'ERR_FIELDCRYPT_UNSUPPORTED_CODEC',
+  // Key vault (lib/vault/): a KMS or master key that cannot wrap or unwrap a
+  // DEK, and a vault whose documents or use are inconsistent.
+  KMS: 'ERR_FIELDCRYPT_KMS',
+  KEY_VAULT: 'ERR_FIELDCRYPT_KEY_VAULT',
 });
 
 class FieldCryptError extends Error {

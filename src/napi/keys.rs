@@ -3,6 +3,9 @@
 //! `src/usage.rs`, which are per version, not per key: they outlive the
 //! keys these calls replace).
 //!
+//! Keys installed from a key vault (`src/napi/vault.rs`) survive
+//! `replaceKeys`, and their versions cannot be defined again here.
+//!
 //! Invariants: hex keys are read into zeroized buffers only; an encryption
 //! key equal to a loaded index key is refused (`ERR_FIELDCRYPT_KEY_CONFLICT`); `replaceKeys`
 //! is all or nothing (the new ring is built aside and swapped in whole, and
@@ -27,6 +30,9 @@ pub(super) unsafe extern "C" fn add_key(env: RawEnv, info: sys::napi_callback_in
             let ([ver, hex], state) = args::<2>(env, info)?;
             let version = read_version(env, ver)?;
             let key = read_key(env, state, &version, hex)?;
+            if state.vault.borrow().contains(&version) {
+                return Err(FieldCryptError::KeyVaultConflict(version).into());
+            }
             state.ring.borrow_mut().insert(version, key);
             undefined(env)
         })
@@ -68,6 +74,15 @@ pub(super) unsafe extern "C" fn replace_keys(env: RawEnv, info: sys::napi_callba
                 let key = read_key(env, state, &version, element(env, keys, i)?)?;
                 ring.insert(version, key);
             }
+            // Keys from a key vault stay, and are not defined a second time.
+            let vault = state.vault.borrow();
+            for v in vault.versions() {
+                if ring.contains(&v) {
+                    return Err(FieldCryptError::KeyVaultConflict(v).into());
+                }
+                ring.insert_shared(v, vault.get(&v)?.clone());
+            }
+            drop(vault);
             // The old keys are dropped (and zeroized) here.
             *state.ring.borrow_mut() = ring;
             undefined(env)
@@ -108,6 +123,7 @@ pub(super) unsafe extern "C" fn clear_keys(env: RawEnv, info: sys::napi_callback
         run(env, || {
             let ([], state) = args::<0>(env, info)?;
             state.ring.borrow_mut().clear();
+            state.vault.borrow_mut().clear();
             undefined(env)
         })
     }

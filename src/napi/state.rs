@@ -20,6 +20,9 @@ use crate::pool;
 /// Per-module-instance state.
 pub(super) struct State {
     pub(super) ring: RefCell<Keyring>,
+    /// The keys installed from a key vault (also in `ring`), kept through
+    /// `replaceKeys`; see [`super::vault`].
+    pub(super) vault: RefCell<Keyring>,
     /// The index keys of blind indexes, with their cached path keys.
     pub(super) index_ring: RefCell<IndexKeyring>,
     /// A blind index call's HKDF info (`collection || 0x00 || path`; not secret).
