@@ -20,6 +20,7 @@ async function main(argv, { stdout = process.stdout, stderr = process.stderr } =
     }
     const opts = parse(argv);
     const commands = require('./commands');
+    const { withVaultKeys } = require('./vault-keys');
     switch (opts.command) {
       case 'help':
         io.out(USAGE);
@@ -27,9 +28,9 @@ async function main(argv, { stdout = process.stdout, stderr = process.stderr } =
       case 'keygen':
         return commands.keygen(opts, io);
       case 'status':
-        return await commands.status(opts, io);
+        return await withVaultKeys(opts, () => commands.status(opts, io));
       default:
-        return await commands.migrate(opts.command, opts, io);
+        return await withVaultKeys(opts, () => commands.migrate(opts.command, opts, io));
     }
   } catch (err) {
     if (err instanceof UsageError) {

@@ -14,7 +14,7 @@
 
 const { parseArgs } = require('node:util');
 const { UsageError } = require('./args');
-const { resolveTargets } = require('./targets');
+const { resolveTargets, loadConfig } = require('./targets');
 const { classify } = require('./values');
 const { projectionFor } = require('./scan');
 const { forEachAtPath } = require('../paths');
@@ -85,12 +85,8 @@ function parse(argv) {
   return { sub, versions, ...values, fields: values.field || [] };
 }
 
-async function loadConfigFile(file) {
-  if (!file) return {};
-  const path = require('node:path');
-  let config = require(path.resolve(file));
-  if (typeof config === 'function') config = await config();
-  return config || {};
+function loadConfigFile(file) {
+  return file ? loadConfig(file) : {};
 }
 
 /** kmsProviders: the config's, else from the environment; --master-key defines a local one. */

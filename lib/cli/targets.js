@@ -153,14 +153,29 @@ function flagTarget(opts) {
   return { collection: opts.collection, fields, bindings: bindingsFrom(opts.bind, fields, '--bind'), searchable };
 }
 
+/** Config files loaded, by path: a config that exports a function is called once per process. */
+const configs = new Map();
+
 async function loadConfig(file) {
   const resolved = path.resolve(file);
+  if (!configs.has(resolved)) configs.set(resolved, readConfig(file, resolved));
+  return configs.get(resolved);
+}
+
+async function readConfig(file, resolved) {
   if (!fs.existsSync(resolved)) throw new UsageError(`--config: ${file} does not exist`);
   let config = require(resolved);
   if (typeof config === 'function') config = await config();
   if (config === null || typeof config !== 'object')
     throw new UsageError(`--config: ${file} must export an object (or a function returning one)`);
   return config;
+}
+
+/** The database URI: --uri, then MONGODB_URI, then the config's. */
+function configUri(opts, config) {
+  const uri = opts.uri || process.env.MONGODB_URI || config.uri;
+  if (!uri) throw new UsageError('no database: pass --uri, set MONGODB_URI, or set uri in the config');
+  return uri;
 }
 
 /**
@@ -205,12 +220,11 @@ async function resolveTargets(opts) {
     if (!opts.collection) throw new UsageError('name a --collection and its --field paths, or a --config file');
     targets = [flagTarget(opts)];
   }
-  const uri = opts.uri || process.env.MONGODB_URI || config.uri;
-  if (!uri) throw new UsageError('no database: pass --uri, set MONGODB_URI, or set uri in the config');
+  const uri = configUri(opts, config);
   const { dbNameFromUri } = require('./driver');
   const db = opts.db || config.db || dbNameFromUri(uri);
   if (!db) throw new UsageError('no database name: pass --db, or name it in the URI (mongodb://host/NAME)');
   return { uri, db, targets };
 }
 
-module.exports = { resolveTargets, normalizeFields };
+module.exports = { resolveTargets, normalizeFields, loadConfig, configUri };
