@@ -9,7 +9,18 @@ const globals = require('globals');
 const prettier = require('eslint-config-prettier');
 
 module.exports = [
-  { ignores: ['target/**', 'node_modules/**', '.cache/**', '**/*.d.ts'] },
+  // .stryker-tmp, reports, mutants.out: npm run mutate's sandboxes and reports (git-ignored).
+  {
+    ignores: [
+      'target/**',
+      'node_modules/**',
+      '.cache/**',
+      '**/*.d.ts',
+      '.stryker-tmp/**',
+      'reports/**',
+      'mutants.out*/**',
+    ],
+  },
   js.configs.recommended,
   prettier,
   {

@@ -104,6 +104,71 @@ export function reloadKeys(): void;
 /** The key versions loaded so far, ascending (no key material). */
 export function loadedKeyVersions(): KeyVersion[];
 
+/** A blind index value: the index key version, `:`, then 64 lowercase hex digits (67 characters). */
+export type BlindIndexValue = string;
+
+/** Where an index value belongs: its MongoDB collection and schema path (both part of the derivation). */
+export interface BlindIndexScope {
+  /** The MongoDB collection name, e.g. `'patients'`. */
+  collection: string;
+  /** The schema path, dotted, without positional parts, e.g. `'personExtended.identifications.idNumber'`. */
+  path: string;
+}
+
+/** A scope and the index key version to use (default: the current index key version). */
+export interface BlindIndexOptions extends BlindIndexScope {
+  version?: KeyVersion;
+}
+
+/** Options of `configureIndexKeys`. */
+export interface ConfigureIndexKeysOptions {
+  /** The version new index values are written with (default: the highest version given). */
+  current?: KeyVersion;
+}
+
+/**
+ * Uses exactly these index keys (`{ '01': hex64 }`) from now on, instead of
+ * `ENCRYPTION_INDEX_KEY*` in process.env. Index keys must differ from every encryption key
+ * (`ERR_FIELDCRYPT_KEY_CONFLICT`). All are validated first; on error the previous keys stay.
+ */
+export function configureIndexKeys(keys: Record<KeyVersion, string>, options?: ConfigureIndexKeysOptions): void;
+
+/** Forgets all index keys, returns to environment mode and re-reads `ENCRYPTION_INDEX_KEY*`. */
+export function reloadIndexKeys(): void;
+
+/** The index key versions: `current` (null while no index key is set) and every installed one, ascending. */
+export function indexKeyVersions(): { current: KeyVersion | null; live: KeyVersion[] };
+
+/**
+ * The blind index value of `input` (a string, MACed as UTF-8, or bytes) for a collection and
+ * path: `VV:` + hex(HMAC-SHA256(HKDF-SHA256(index key, collection, path), input)).
+ * Normalise values with `indexInput` first.
+ */
+export function blindIndex(input: string | Uint8Array, options: BlindIndexOptions): BlindIndexValue;
+
+/** `blindIndex` of every input, in one native call. */
+export function blindIndexMany(inputs: readonly (string | Uint8Array)[], options: BlindIndexOptions): BlindIndexValue[];
+
+/** One index value per installed index key version, the current one first (what a query matches during rotation). */
+export function blindIndexAll(input: string | Uint8Array, options: BlindIndexScope): BlindIndexValue[];
+
+/** How a path's values are normalised before indexing (part of the index definition). */
+export interface IndexInputOptions {
+  trim?: boolean;
+  lowercase?: boolean;
+  /** Each run of whitespace becomes one space. */
+  collapseWhitespace?: boolean;
+  /** Applied last, to every string; must return a string. */
+  normalize?: (value: string) => string;
+}
+
+/**
+ * The exact text a blind index MACs for a value: strings NFC-normalised and then
+ * normalised by `options`; anything else as canonical JSON (sorted keys, `$date`, `$oid`,
+ * `$numberDecimal`, `$binary`). See docs/format.md.
+ */
+export function indexInput(value: unknown, options?: IndexInputOptions): string;
+
 /** One key version's usage in this process. */
 export interface KeyUsage {
   /** Values encrypted under this version (decryptions are not counted). */
@@ -152,6 +217,74 @@ export interface KeyUsageHook {
  */
 export function onKeyUsage(options: KeyUsageHookOptions): KeyUsageHook;
 
+/** A master key provider of `kmsProviders`: `local`, `aws`, `type:label`, or a custom one. */
+export type KmsProviderOptions =
+  | { key: string | Uint8Array }
+  | {
+      region?: string;
+      endpoint?: string;
+      accessKeyId?: string;
+      secretAccessKey?: string;
+      sessionToken?: string;
+      credentials?: unknown;
+      maxAttempts?: number;
+    }
+  | CustomKmsProvider;
+
+/** What a custom provider's wrap/unwrap receive as `context`. */
+export interface KmsContext {
+  keyVaultNamespace: string;
+  /** The DEK's id, 32 hex digits. */
+  keyId: string;
+  version: KeyVersion;
+}
+
+/** A custom KMS (Vault transit, GCP, Azure, …): see docs/key-vault.md. */
+export interface CustomKmsProvider {
+  wrap(args: { plaintext: Uint8Array; masterKey: Record<string, unknown>; context: KmsContext }): Promise<Uint8Array>;
+  /** Resolves with the 32-byte DEK, which fieldcrypt installs and then zero-fills. */
+  unwrap(args: {
+    keyMaterial: Uint8Array;
+    masterKey: Record<string, unknown>;
+    context: KmsContext;
+  }): Promise<Uint8Array>;
+}
+
+export interface LoadKeyVaultOptions {
+  /** "database.collection"; default "encryption.__keyVault". */
+  keyVaultNamespace?: string;
+  kmsProviders: Record<string, KmsProviderOptions>;
+  /** A Mongoose connection or a MongoClient (or give `uri`). */
+  connection?: unknown;
+  uri?: string;
+  /** Re-read the vault (new, rewrapped, retired DEKs) and flush usage counts this often. */
+  refreshIntervalMS?: number;
+  /** The version new values are written with; default: the newest active DEK. */
+  currentVersion?: KeyVersion;
+}
+
+/** A loaded key vault. Emits 'refreshError' (FieldCryptError) and 'refresh' ({ versions, errors }). */
+export interface KeyVault {
+  readonly keyVaultNamespace: string;
+  /** The versions loaded from the vault. */
+  readonly versions: KeyVersion[];
+  /** Re-reads the vault now; keeps serving loaded keys on failure; resolves with the errors met. */
+  refresh(): Promise<FieldCryptError[]>;
+  /** Adds this process's encryptions to each DEK's usage.encryptions. */
+  flushUsage(): Promise<void>;
+  /** Stops refreshing, flushes usage, closes a client opened from `uri`. Keys stay loaded. */
+  close(): Promise<void>;
+  on(event: 'refreshError', listener: (err: FieldCryptError) => void): this;
+  on(event: 'refresh', listener: (info: { versions: KeyVersion[]; errors: FieldCryptError[] }) => void): this;
+}
+
+/**
+ * Unwraps every non-retired DEK of the key vault once and installs it in the
+ * native key ring (DEKs never become JavaScript values with the local provider).
+ * Rejects with `ERR_FIELDCRYPT_KMS` or `ERR_FIELDCRYPT_KEY_VAULT` when any DEK cannot be loaded.
+ */
+export function loadKeyVault(options: LoadKeyVaultOptions): Promise<KeyVault>;
+
 /**
  * A `pre('save')` hook encrypting `path` when it is modified, non-empty and not
  * already encrypted. `path` may be dotted, or an alias (Mongoose's `alias`
@@ -182,6 +315,33 @@ export interface FieldEncryptionAuditEvent {
   documentId: unknown;
   /** The key version of the value, e.g. `"01"`. */
   keyVersion: KeyVersion;
+}
+
+/** A searchable path's options (`searchable: { ... }` in a schema, or in the plugin's `searchable` list). */
+export interface SearchableOptions {
+  /** Index the value with surrounding whitespace removed. */
+  trim?: boolean;
+  /** Index the value lowercased. */
+  lowercase?: boolean;
+  /** Index the value with every run of whitespace as one space. */
+  collapseWhitespace?: boolean;
+  /** A last normaliser of the (NFC, trimmed, ...) text; must return a string. */
+  normalize?: (text: string) => string;
+  /** A unique (sparse) index on the index path. */
+  unique?: boolean;
+}
+
+/** One searchable path of a schema or model, as searchablePaths() lists it. */
+export interface SearchablePath {
+  /** The schema path of the encrypted value (`'personExtended.identifications.idNumber'`). */
+  path: string;
+  /** Where its index values are stored: the sibling `<path>_bidx`. */
+  indexPath: string;
+  /** 'scalar': one index value; 'array': one per element, in order; 'container': one for the whole value. */
+  kind: 'scalar' | 'array' | 'container';
+  unique: boolean;
+  /** The normalisers applied before indexing. */
+  normalize: Omit<SearchableOptions, 'unique'>;
 }
 
 export interface FieldEncryptionOptions {
@@ -220,6 +380,12 @@ export interface FieldEncryptionOptions {
   onEncrypt?: (event: FieldEncryptionAuditEvent) => void;
   /** Called for every value decrypted. */
   onDecrypt?: (event: FieldEncryptionAuditEvent) => void;
+  /**
+   * Encrypted paths kept with a blind index (a keyed HMAC at the sibling path
+   * `<path>_bidx`) so that equality queries work, besides those declared with
+   * `searchable` next to `encrypted: true`. A path must be encrypted.
+   */
+  searchable?: readonly (string | ({ path: string } & SearchableOptions))[];
   /** Mongoose's own plugin option. */
   deduplicate?: boolean;
 }
@@ -233,7 +399,8 @@ export function fieldEncryption(schema: any, options?: FieldEncryptionOptions): 
 
 /**
  * Decrypts a raw document of `Model` (an aggregation result, a
- * `Model.collection` result) in place and returns it.
+ * `Model.collection` result) in place and returns it; its blind-index
+ * values (`<leaf>_bidx`) are removed, as from a lean result.
  */
 export function decryptDocument<T extends object>(Model: { schema: any; modelName: string }, raw: T): T;
 export function decryptDocument(Model: { schema: any; modelName: string }, raw: null | undefined): null | undefined;
@@ -243,6 +410,9 @@ export function decryptDocument(Model: { schema: any; modelName: string }, raw: 
  * `$*`), including a model's discriminators.
  */
 export function encryptedPaths(schemaOrModel: any): string[];
+
+/** The searchable (blind-indexed) paths of a schema or model, including a model's discriminators. */
+export function searchablePaths(schemaOrModel: any): SearchablePath[];
 
 /** The method the plugin adds to documents. */
 export interface FieldEncryptionMethods {
@@ -276,6 +446,7 @@ export type FieldCryptErrorCode =
   | 'ERR_FIELDCRYPT_WEAK_KEY'
   | 'ERR_FIELDCRYPT_INVALID_KEY_VERSION'
   | 'ERR_FIELDCRYPT_KEY_CONFLICT'
+  | 'ERR_FIELDCRYPT_INDEX_KEY_NOT_FOUND'
   | 'ERR_FIELDCRYPT_INVALID_FORMAT'
   | 'ERR_FIELDCRYPT_AUTH_FAILED'
   | 'ERR_FIELDCRYPT_CONTEXT_MISMATCH'
@@ -289,14 +460,16 @@ export type FieldCryptErrorCode =
   | 'ERR_FIELDCRYPT_UNENCRYPTED_VALUE'
   | 'ERR_FIELDCRYPT_UNSUPPORTED_OPERATOR'
   | 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY'
-  | 'ERR_FIELDCRYPT_UNSUPPORTED_CODEC';
+  | 'ERR_FIELDCRYPT_UNSUPPORTED_CODEC'
+  | 'ERR_FIELDCRYPT_KMS'
+  | 'ERR_FIELDCRYPT_KEY_VAULT';
 
 /** Every error fieldcrypt throws. Messages never contain plaintext or key material. */
 export class FieldCryptError extends Error {
   constructor(code: FieldCryptErrorCode, message: string);
   readonly code: FieldCryptErrorCode;
   readonly name: 'FieldCryptError';
-  /** The key version involved, on key-not-found and authentication errors. */
+  /** The key version involved, on key-not-found (also index keys) and authentication errors. */
   readonly keyVersion?: string;
   /** The failing element of a batch call. */
   readonly index?: number;
@@ -315,6 +488,7 @@ export const errorCodes: {
   readonly WEAK_KEY: 'ERR_FIELDCRYPT_WEAK_KEY';
   readonly INVALID_KEY_VERSION: 'ERR_FIELDCRYPT_INVALID_KEY_VERSION';
   readonly KEY_CONFLICT: 'ERR_FIELDCRYPT_KEY_CONFLICT';
+  readonly INDEX_KEY_NOT_FOUND: 'ERR_FIELDCRYPT_INDEX_KEY_NOT_FOUND';
   readonly INVALID_FORMAT: 'ERR_FIELDCRYPT_INVALID_FORMAT';
   readonly AUTH_FAILED: 'ERR_FIELDCRYPT_AUTH_FAILED';
   readonly CONTEXT_MISMATCH: 'ERR_FIELDCRYPT_CONTEXT_MISMATCH';
@@ -329,4 +503,6 @@ export const errorCodes: {
   readonly UNSUPPORTED_OPERATOR: 'ERR_FIELDCRYPT_UNSUPPORTED_OPERATOR';
   readonly UNSUPPORTED_QUERY: 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY';
   readonly UNSUPPORTED_CODEC: 'ERR_FIELDCRYPT_UNSUPPORTED_CODEC';
+  readonly KMS: 'ERR_FIELDCRYPT_KMS';
+  readonly KEY_VAULT: 'ERR_FIELDCRYPT_KEY_VAULT';
 };

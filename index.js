@@ -7,9 +7,19 @@
 
 const api = require('./lib/core');
 const { configureKeys, reloadKeys, loadedKeyVersions } = require('./lib/core/keys');
+const {
+  configureIndexKeys,
+  reloadIndexKeys,
+  indexKeyVersions,
+  blindIndex,
+  blindIndexMany,
+  blindIndexAll,
+} = require('./lib/core/blind-index');
+const { indexInput } = require('./lib/core/index-input');
 const { keyUsage, onKeyUsage } = require('./lib/core/usage');
+const { loadKeyVault } = require('./lib/vault/load');
 const { encryptFieldIfModified, createDecryptMethod, createDecryptedGetter } = require('./lib/mongoose/helpers');
-const { fieldEncryption, decryptDocument, encryptedPaths } = require('./lib/mongoose/plugin');
+const { fieldEncryption, decryptDocument, encryptedPaths, searchablePaths } = require('./lib/mongoose/plugin');
 const { FieldCryptError, codes } = require('./lib/core/errors');
 const { info: nativeInfo } = require('./lib/core/native');
 
@@ -22,6 +32,15 @@ module.exports = {
   loadedKeyVersions,
   keyUsage,
   onKeyUsage,
+  loadKeyVault,
+  // blind indexes (issue 20): index keys, index values, the text a value is indexed as
+  configureIndexKeys,
+  reloadIndexKeys,
+  indexKeyVersions,
+  blindIndex,
+  blindIndexMany,
+  blindIndexAll,
+  indexInput,
   encryptFieldIfModified,
   createDecryptMethod,
   createDecryptedGetter,
@@ -29,6 +48,7 @@ module.exports = {
   fieldEncryption,
   decryptDocument,
   encryptedPaths,
+  searchablePaths,
   FieldCryptError,
   errorCodes: codes,
 };

@@ -39,6 +39,14 @@ const FUNCTIONS = [
   'loadedKeyVersions',
   'keyUsage',
   'onKeyUsage',
+  'loadKeyVault',
+  'configureIndexKeys',
+  'reloadIndexKeys',
+  'indexKeyVersions',
+  'blindIndex',
+  'blindIndexMany',
+  'blindIndexAll',
+  'indexInput',
   'encryptFieldIfModified',
   'createDecryptMethod',
   'createDecryptedGetter',
@@ -46,6 +54,7 @@ const FUNCTIONS = [
   'fieldEncryption',
   'decryptDocument',
   'encryptedPaths',
+  'searchablePaths',
 ];
 
 // Must match FieldCryptErrorCode in index.d.ts.
@@ -56,6 +65,7 @@ const CODES = {
   WEAK_KEY: 'ERR_FIELDCRYPT_WEAK_KEY',
   INVALID_KEY_VERSION: 'ERR_FIELDCRYPT_INVALID_KEY_VERSION',
   KEY_CONFLICT: 'ERR_FIELDCRYPT_KEY_CONFLICT',
+  INDEX_KEY_NOT_FOUND: 'ERR_FIELDCRYPT_INDEX_KEY_NOT_FOUND',
   INVALID_FORMAT: 'ERR_FIELDCRYPT_INVALID_FORMAT',
   AUTH_FAILED: 'ERR_FIELDCRYPT_AUTH_FAILED',
   CONTEXT_MISMATCH: 'ERR_FIELDCRYPT_CONTEXT_MISMATCH',
@@ -70,6 +80,8 @@ const CODES = {
   UNSUPPORTED_OPERATOR: 'ERR_FIELDCRYPT_UNSUPPORTED_OPERATOR',
   UNSUPPORTED_QUERY: 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY',
   UNSUPPORTED_CODEC: 'ERR_FIELDCRYPT_UNSUPPORTED_CODEC',
+  KMS: 'ERR_FIELDCRYPT_KMS',
+  KEY_VAULT: 'ERR_FIELDCRYPT_KEY_VAULT',
 };
 
 test('exports exactly the documented names', () => {

@@ -216,6 +216,22 @@ test('a context object changed between calls is encoded again (its last encoding
   assert.equal(decrypt(stored, { context }), SSN);
 });
 
+test('a reused context object is encoded again when every value changes, or a name changes under the same value', () => {
+  // The cache check must compare every name and every value: found by
+  // mutation testing (a check that stopped at the first equal value, or
+  // compared values only, reused the old encoding here).
+  const single = { id: '1' };
+  const stored = encrypt(SSN, { context: single });
+  single.id = '2';
+  code(() => decrypt(stored, { context: single }), errorCodes.CONTEXT_MISMATCH);
+  single.id = '1';
+  assert.equal(decrypt(stored, { context: single }), SSN);
+  delete single.id;
+  single.row = '1'; // another name, the same value
+  code(() => decrypt(stored, { context: single }), errorCodes.CONTEXT_MISMATCH);
+  assert.equal(decrypt(encrypt(SSN, { context: single }), { context: { row: '1' } }), SSN);
+});
+
 test('contexts are validated, naming the entry but never a value', () => {
   for (const bad of [{}, [], 'patients', 42, { collection: 'patients', id: 42 }, { path: null }]) {
     const err = code(() => encrypt(SSN, { context: bad }), errorCodes.INVALID_ARGUMENT);

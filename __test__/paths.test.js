@@ -55,3 +55,10 @@ test('splitPath caches', () => {
   assert.equal(splitPath('a.b'), splitPath('a.b'));
   assert.deepEqual(splitPath('a.b'), ['a', 'b']);
 });
+
+test('undefined array elements are not visited, and a path does not go on through a string', () => {
+  // Found by mutation testing: nothing checked either.
+  const doc = { tags: ['t1', undefined, 't2'], name: 'xyz', nested: { s: 'abc' } };
+  assert.deepEqual(valuesAtPath(doc, 'tags'), ['t1', 't2']);
+  for (const path of ['name.0', 'name.length', 'nested.s.1']) assert.deepEqual(valuesAtPath(doc, path), [], path);
+});

@@ -16,12 +16,20 @@ import {
   loadedKeyVersions,
   keyUsage,
   onKeyUsage,
+  configureIndexKeys,
+  reloadIndexKeys,
+  indexKeyVersions,
+  blindIndex,
+  blindIndexMany,
+  blindIndexAll,
+  indexInput,
   encryptFieldIfModified,
   createDecryptMethod,
   createDecryptedGetter,
   fieldEncryption,
   decryptDocument,
   encryptedPaths,
+  searchablePaths,
   FieldCryptError,
   errorCodes,
 } from 'fieldcrypt';
@@ -30,6 +38,11 @@ import type {
   KeyVersion,
   EncryptOptions,
   ConfigureKeysOptions,
+  BlindIndexValue,
+  BlindIndexOptions,
+  BlindIndexScope,
+  ConfigureIndexKeysOptions,
+  IndexInputOptions,
   KeyUsage,
   KeyUsageEvent,
   KeyUsageHook,
@@ -67,6 +80,41 @@ expectType<Equals<ReturnType<typeof loadedKeyVersions>, string[]>>();
 expectType<Equals<ReturnType<typeof configureKeys>, void>>();
 expectType<Equals<ReturnType<typeof reloadKeys>, void>>();
 void [plain, version, versions, storedOpts];
+
+// ---------------------------------------------------------------------------
+// Blind indexes (issue 20)
+
+const scope: BlindIndexScope = { collection: 'patients', path: 'personExtended.identifications.idNumber' };
+const indexOpts: BlindIndexOptions = { ...scope, version: '02' };
+const iv1: BlindIndexValue = blindIndex('123-45-6789', scope);
+const iv2: string = blindIndex(new Uint8Array([1, 2]), indexOpts);
+const ivs: BlindIndexValue[] = blindIndexMany(['a', Buffer.from('b')], scope);
+const ivAll: string[] = blindIndexAll('a', scope);
+const ikOpts: ConfigureIndexKeysOptions = { current: '01' };
+configureIndexKeys({ '01': 'c'.repeat(64) }, ikOpts);
+configureIndexKeys({ '01': 'c'.repeat(64) });
+reloadIndexKeys();
+const ikv: { current: KeyVersion | null; live: KeyVersion[] } = indexKeyVersions();
+const norm: IndexInputOptions = {
+  trim: true,
+  lowercase: true,
+  collapseWhitespace: true,
+  normalize: (s) => s.replace(/-/g, ''),
+};
+const text: string = indexInput({ a: 1, d: new Date() }, norm);
+indexInput('x');
+expectType<Equals<ReturnType<typeof blindIndex>, string>>();
+expectType<Equals<ReturnType<typeof blindIndexMany>, string[]>>();
+expectType<Equals<ReturnType<typeof configureIndexKeys>, void>>();
+// @ts-expect-error collection and path are required
+blindIndex('x', { path: 'p' });
+// @ts-expect-error inputs are strings or bytes
+blindIndex(42, scope);
+// @ts-expect-error normalize returns a string
+indexInput('x', { normalize: (s: string) => s.length });
+// @ts-expect-error blindIndexAll takes no version: it returns every live one
+blindIndexAll('x', { ...scope, version: '01' });
+void [iv1, iv2, ivs, ivAll, ikv, text];
 
 // Binary values
 const storedBin: EncryptedString = encryptBuffer(Buffer.from([0xff, 0x00]));
@@ -322,12 +370,18 @@ PatientSchema.plugin(fieldEncryption, { decrypt: 'lazy' });
 PatientSchema.plugin(fieldEncryption, { encrypt: true });
 // @ts-expect-error audit callbacks get an event, not a string
 PatientSchema.plugin(fieldEncryption, { onEncrypt: (value: string) => value.length });
+PatientSchema.plugin(fieldEncryption, { searchable: ['ssn', { path: 'birthDate', trim: true, unique: true }] });
+// @ts-expect-error searchable normalisers are booleans
+PatientSchema.plugin(fieldEncryption, { searchable: [{ path: 'ssn', lowercase: 'yes' }] });
 // @ts-expect-error includeDecrypted is a boolean
 PatientSchema.plugin(fieldEncryption, { includeDecrypted: 'yes' });
 
 const Patient = model('Patient', PatientSchema);
 const paths: string[] = encryptedPaths(Patient);
 encryptedPaths(PatientSchema);
+const searchable: { path: string; indexPath: string; kind: 'scalar' | 'array' | 'container' }[] =
+  searchablePaths(Patient);
+void searchable;
 void paths;
 
 async function usePatients(): Promise<void> {
@@ -383,3 +437,27 @@ try {
   fieldcrypt.decrypt(bound, { allowUnbound: 'yes' });
   void [plain, buf, moved, many, later];
 }
+
+// The key vault
+async function keyVaultTypes(): Promise<void> {
+  const vault: fieldcrypt.KeyVault = await fieldcrypt.loadKeyVault({
+    uri: 'mongodb://127.0.0.1/app',
+    kmsProviders: {
+      local: { key: 'env:FIELDCRYPT_LOCAL_MASTER_KEY' },
+      aws: { region: 'eu-west-1' },
+      transit: {
+        wrap: async ({ plaintext }) => plaintext,
+        unwrap: async ({ keyMaterial, context }) => (context.version === '01' ? keyMaterial : new Uint8Array(32)),
+      },
+    },
+    refreshIntervalMS: 60_000,
+  });
+  const versions: string[] = vault.versions;
+  const errors: fieldcrypt.FieldCryptError[] = await vault.refresh();
+  vault.on('refreshError', (err) => void err.code);
+  await vault.close();
+  // @ts-expect-error kmsProviders is required
+  await fieldcrypt.loadKeyVault({ uri: 'mongodb://127.0.0.1/app' });
+  void [versions, errors];
+}
+void keyVaultTypes;

@@ -217,4 +217,45 @@ function loadImplementations() {
   return { impls: ok, skipped };
 }
 
-module.exports = { loadImplementations, KEY_HEX, KEY, pkgVersion };
+/** A fixed benchmark index key, distinct from KEY_HEX (index keys must differ). Never a real key. */
+const INDEX_KEY_HEX = '9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a1';
+const INDEX_SCOPE = { collection: 'patients', path: 'personExtended.identifications.idNumber' };
+
+/**
+ * Blind index values (issue 20) next to encrypts: the timed functions for
+ * `values` (short strings), single values and batches of all of them.
+ * node:crypto computes the same values with the same derivation, its
+ * per-path key derived once outside the timed calls (as the addon caches it).
+ */
+function indexEntrants(values) {
+  const fc = require('..');
+  fc.configureKeys({ '01': KEY_HEX });
+  fc.configureIndexKeys({ '01': INDEX_KEY_HEX });
+  const info = Buffer.from(`${INDEX_SCOPE.collection}\0${INDEX_SCOPE.path}`);
+  const kPath = Buffer.from(
+    crypto.hkdfSync('sha256', Buffer.from(INDEX_KEY_HEX, 'hex'), 'fieldcrypt/blind-index/v1', info, 32),
+  );
+  const nodeIndex = (v) => `01:${crypto.createHmac('sha256', kPath).update(v, 'utf8').digest('hex')}`;
+  const nodeEncrypt = nodeCrypto().encrypt;
+  for (const v of values.slice(0, 16)) {
+    if (fc.blindIndex(v, INDEX_SCOPE) !== nodeIndex(v)) throw new Error('blindIndex and node:crypto disagree');
+  }
+  const n = values.length;
+  const pick = (i) => values[i % n];
+  return {
+    single: [
+      { id: 'fc-index', fn: (i) => fc.blindIndex(pick(i), INDEX_SCOPE) },
+      { id: 'node-index', fn: (i) => nodeIndex(pick(i)) },
+      { id: 'fc-encrypt', fn: (i) => fc.encrypt(pick(i)) },
+      { id: 'node-encrypt', fn: (i) => nodeEncrypt(pick(i)) },
+    ],
+    batch: [
+      { id: 'fc-index', fn: () => fc.blindIndexMany(values, INDEX_SCOPE) },
+      { id: 'node-index', fn: () => values.map(nodeIndex) },
+      { id: 'fc-encrypt', fn: () => fc.encryptMany(values) },
+      { id: 'node-encrypt', fn: () => values.map(nodeEncrypt) },
+    ],
+  };
+}
+
+module.exports = { loadImplementations, indexEntrants, KEY_HEX, KEY, pkgVersion };

@@ -12,10 +12,11 @@
  *   npm run bench -- --sizes=1k,1m --impls=fieldcrypt,node
  *   npm run bench -- mongoose          save/find with and without encryption (bench/mongoose.js)
  *   npm run bench -- leak              RSS over 5M calls (bench/leak.js)
+ *   npm run bench -- search            a lookup among 100,000 by a searchable encrypted value (bench/search.js)
  */
 
 const config = require('./config');
-const { loadImplementations } = require('./impls');
+const { loadImplementations, indexEntrants } = require('./impls');
 const { runCase, ratio } = require('./runner');
 const report = require('./report');
 const batch = require('./batch');
@@ -79,6 +80,22 @@ function ivCosts(rounds, count) {
   return { rounds, count, pool, osEach, userSpace };
 }
 
+/**
+ * Blind index values per second next to encrypts per second, for short
+ * values (11-character identifiers), one at a time and in batches of 1000.
+ */
+function indexValues(opts) {
+  const values = Array.from({ length: 1000 }, (_, i) => `${String(100 + (i % 900)).padStart(3, '0')}-45-${1000 + i}`);
+  const { single, batch: many } = indexEntrants(values);
+  const timing = { rounds: opts.rounds, sliceMs: opts.sliceMs, warmupMs: opts.warmupMs };
+  return {
+    valueLength: values[0].length,
+    batchSize: values.length,
+    single: runCase(single, timing),
+    batch: runCase(many, timing),
+  };
+}
+
 function log(msg) {
   process.stderr.write(`${msg}\n`);
 }
@@ -121,6 +138,7 @@ async function micro(opts) {
   let batchResults = null;
   if (opts.batch) batchResults = await batch.run(require('..'), impls, opts, log);
   const ivs = ivCosts(opts.quick ? 3 : 9, opts.quick ? 50_000 : 200_000);
+  const index = opts.impls && !opts.impls.includes('fieldcrypt') ? null : indexValues(opts);
 
   const run = {
     started,
@@ -131,6 +149,7 @@ async function micro(opts) {
     cases,
     batch: batchResults,
     ivCosts: ivs,
+    index,
     machine: report.machineInfo(),
     loadStart,
   };
@@ -143,7 +162,9 @@ async function main() {
   const opts = config.parse();
   if (opts.command === 'mongoose') return require('./mongoose').main();
   if (opts.command === 'leak') return require('./leak').main();
-  if (opts.command !== 'micro') throw config.usage(`unknown command "${opts.command}" (use mongoose, leak or nothing)`);
+  if (opts.command === 'search') return require('./search').main();
+  if (opts.command !== 'micro')
+    throw config.usage(`unknown command "${opts.command}" (use mongoose, leak, search or nothing)`);
   return micro(opts);
 }
 

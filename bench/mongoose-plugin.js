@@ -24,6 +24,10 @@
  * timed in the same turns. Reads are repeated READ_REPEATS times per round
  * (the mean is the round's time). The figure the plugin is judged by:
  * (plugin − same size) ÷ decrypt, per read, from the medians and per round.
+ * Each timing also records this process's CPU time (process.cpuUsage(), all
+ * its threads): the same figure in CPU time leaves out the server's own work
+ * and the time spent waiting for a core, which on a shared machine swamp
+ * the wall-clock difference of a few milliseconds.
  *
  * Server: MONGODB_URI when set; else test/harness.js's mongo-java-server
  * (in-memory: the server's own cost is small and steady).
@@ -80,6 +84,10 @@ function models(mongoose, connection, fc) {
 }
 
 const seconds = (start) => Number(process.hrtime.bigint() - start) / 1e9;
+const cpuSeconds = (start) => {
+  const { user, system } = process.cpuUsage(start);
+  return (user + system) / 1e6;
+};
 const rotate = (list, k) => [...list.slice(k % list.length), ...list.slice(0, k % list.length)];
 
 /** Each read: resolves to the number of documents it read. */
@@ -119,22 +127,29 @@ async function round(order, n, fc) {
   for (const raw of await plugin.model.collection.find({}).toArray()) for (const f of FIELDS) stored.push(raw[f]);
   const ones = (FIND_ONE_IDS / n) * stored.length;
   res.decrypt = Object.fromEntries(READS.map((p) => [p, 0]));
+  // The same timings in this process's CPU time.
+  res.cpu = Object.fromEntries(['plain', 'padded', 'plugin', 'decrypt'].map((id) => [id, {}]));
+  for (const id of Object.keys(res.cpu)) for (const p of READS) res.cpu[id][p] = 0;
 
   for (let k = 0; k < READ_REPEATS; k++) {
     for (const read of READS) {
       for (const m of rotate(order, k)) {
+        const c = process.cpuUsage();
         const t = process.hrtime.bigint();
         const count = await readers[read](m);
         res[m.id][read] += seconds(t) / READ_REPEATS;
+        res.cpu[m.id][read] += cpuSeconds(c) / READ_REPEATS;
         const want = read === 'findOne' ? m.ids.length : n;
         if (count !== want) throw new Error(`${m.id} ${read}: read ${count} documents, expected ${want}`);
       }
       // The same values decrypted one by one, in the same turn.
+      const c = process.cpuUsage();
       const t = process.hrtime.bigint();
       let chars = 0;
       const count = read === 'findOne' ? Math.round(ones) : stored.length;
       for (let i = 0; i < count; i++) chars += fc.decrypt(stored[i]).length;
       res.decrypt[read] += seconds(t) / READ_REPEATS;
+      res.cpu.decrypt[read] += cpuSeconds(c) / READ_REPEATS;
       if (chars === 0) throw new Error('nothing decrypted');
     }
   }
@@ -180,6 +195,8 @@ async function main() {
   const order = models(mongoose, connection, fc);
   const times = { plain: {}, padded: {}, plugin: {}, decrypt: {} };
   for (const id of Object.keys(times)) for (const p of PHASES) times[id][p] = [];
+  const cpu = { plain: {}, padded: {}, plugin: {}, decrypt: {} };
+  for (const id of Object.keys(cpu)) for (const p of READS) cpu[id][p] = [];
   try {
     await connection.dropDatabase();
     for (let r = 0; r <= opts.rounds; r++) {
@@ -187,6 +204,7 @@ async function main() {
       if (r === 0) continue; // warm-up
       for (const id of Object.keys(times))
         for (const p of PHASES) if (res[id][p] !== undefined) times[id][p].push(res[id][p]);
+      for (const id of Object.keys(cpu)) for (const p of READS) cpu[id][p].push(res.cpu[id][p]);
       process.stderr.write(
         `  round ${r}: ${READS.map((p) => `${p} ${['plain', 'padded', 'plugin', 'decrypt'].map((id) => ms(res[id][p])).join(' / ')}`).join(', ')} ms\n`,
       );
@@ -211,7 +229,18 @@ async function main() {
     }
     lines.push(`| ${p} | ${s('plain')} | ${s('padded')} | **${s('plugin')}** | ${s('decrypt')} | ${ratioCell} |`);
   }
-  process.stdout.write(`\n${lines.join('\n')}\n`);
+  const cpuLines = [
+    '| operation | plain, CPU ms | same size, CPU ms | plugin, CPU ms | decryption alone, CPU ms | (plugin − same size) ÷ decryption (per round) |',
+    '| :-- | --: | --: | --: | --: | --: |',
+  ];
+  for (const p of READS) {
+    const s = (id) => cell(summarize(cpu[id][p]));
+    const e = excess(cpu, p);
+    cpuLines.push(
+      `| ${p} | ${s('plain')} | ${s('padded')} | **${s('plugin')}** | ${s('decrypt')} | **${e.value.toFixed(2)}** (${e.min.toFixed(2)}–${e.max.toFixed(2)}) |`,
+    );
+  }
+  process.stdout.write(`\n${lines.join('\n')}\n\nCPU time of this process:\n${cpuLines.join('\n')}\n`);
 
   const m = machineInfo();
   const section = [
@@ -231,6 +260,12 @@ async function main() {
     'decryption alone, from the medians; in brackets its range over the rounds (a single round is noisy: the server shares the two cores).',
     '',
     ...lines,
+    '',
+    "The same reads in CPU time of the benchmark's process (`process.cpuUsage()`, all its threads, so the collector's",
+    "helpers too): this leaves out the server's own work and the waits for a core, which on a shared machine are most of",
+    'the wall-clock noise.',
+    '',
+    ...cpuLines,
     '',
   ].join('\n');
   // The section goes at the end of RESULTS-mongoose.md (bench/mongoose.js writes the rest), replacing an older one.

@@ -8,6 +8,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { ratio } = require('./runner');
 
 const OP_TITLES = { encrypt: 'encrypt', decrypt: 'decrypt', roundtrip: 'round trip (encrypt + decrypt)' };
 const OP_SHORT = { encrypt: 'encrypt', decrypt: 'decrypt', roundtrip: 'round trip' };
@@ -97,7 +98,24 @@ function textTables(run) {
   }
   if (run.batch) out += textBatch(run.batch);
   if (run.ivCosts) out += `\n${ivCostsLines(run.ivCosts).join('\n')}\n`;
+  if (run.index) out += `\n${indexLines(run.index).join('\n')}\n`;
   return out;
+}
+
+/** Blind index values per second next to encrypts per second (see bench/index.js indexValues). */
+function indexLines(ix) {
+  const rate = (r, per = 1) => `${fmtRate(r.median * per)} (${fmtRate(r.min * per)}-${fmtRate(r.max * per)})`;
+  const line = (name, results, per) =>
+    `  ${name}: ${['fc-index', 'node-index', 'fc-encrypt', 'node-encrypt']
+      .map((id) => `${id} ${rate(results.get(id), per)}`)
+      .join(', ')}`;
+  const fcOverNode = (results) => fmtRatio(ratio(results.get('fc-index'), results.get('node-index')));
+  return [
+    `Blind index values vs encrypts, values/s, ${ix.valueLength}-character values, median (min-max) of rounds:`,
+    line('one value per call', ix.single, 1),
+    line(`batches of ${ix.batchSize} (blindIndexMany, encryptMany; node:crypto in a loop)`, ix.batch, ix.batchSize),
+    `  fieldcrypt index values over node:crypto HMAC with the same derivation: ${fcOverNode(ix.single)} single, ${fcOverNode(ix.batch)} batched`,
+  ];
 }
 
 /** What a 16-byte IV costs from each source (see bench/index.js ivCosts). */
@@ -293,6 +311,14 @@ function markdown(run) {
       '',
     );
     add('```', ...ivCostsLines(run.ivCosts), '```', '');
+  }
+  if (run.index) {
+    add('## Blind index values', '');
+    add(
+      'Index values (HMAC-SHA256 under a per-path key derived with HKDF, docs/format.md) per second, next to encrypts per second: `blindIndex`/`blindIndexMany` against node:crypto `createHmac` with the same derivation (its path key derived once, as the addon caches it), and `encrypt`/`encryptMany` against node:crypto AES-GCM.',
+      '',
+    );
+    add('```', ...indexLines(run.index), '```', '');
   }
 
   add('## Reproducing', '');
@@ -736,6 +762,7 @@ function toJSON(run) {
       ...run.batch,
       sync: run.batch.sync.map((s) => ({ ...s, results: mapObj(s.results) })),
     },
+    index: run.index && { ...run.index, single: mapObj(run.index.single), batch: mapObj(run.index.batch) },
   };
 }
 

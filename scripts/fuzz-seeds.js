@@ -15,6 +15,8 @@
  * counter wrap-around IVs of src/cipher/tests.rs (WRAP_IVS).
  * ghash: keys with the top or bottom bit alone, all ones, zero, arbitrary ones,
  * and data of the lengths that change the grouping (blocks of 4, groups of 16).
+ * blind_index: inputs of 0/1/55/56/63/64/65/119/120/128/1000 bytes (SHA-256's
+ * padding and block edges), long collections and paths, UTF-8 and NUL bytes.
  */
 
 const crypto = require('node:crypto');
@@ -170,10 +172,36 @@ function ghashSeeds() {
   });
 }
 
-for (const target of ['parse', 'seal_open', 'ghash']) {
+/** A blind_index input: key, version, lengths, split, then collection, path and input. */
+function blindIndexSeeds() {
+  const lengths = [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000];
+  const scopes = [
+    ['people', 'ssn'],
+    ['patients', 'personExtended.identifications.idNumber'],
+    ['c'.repeat(64), 'p'.repeat(128)],
+    ['\u00e9l\u00e8ves', 'identit\u00e9.num\u00e9ro'],
+    ['a\0b', 'c'], // refused: NUL in the collection
+    ['', 'p'], // refused: empty collection
+  ];
+  lengths.forEach((len, i) => {
+    const [collection, path] = scopes[i % scopes.length];
+    const c = Buffer.from(collection);
+    const p = Buffer.from(path);
+    const header = Buffer.concat([
+      bytes(`bidx-${len}/key`, 32),
+      Buffer.from([i * 9, c.length, p.length]),
+      u16(len >> 1),
+    ]);
+    const input = Buffer.concat([header, c, p, bytes(`bidx-${len}/input`, len)]);
+    write('blind_index', `len-${len}-scope-${i % scopes.length}`, input);
+  });
+}
+
+for (const target of ['parse', 'seal_open', 'ghash', 'blind_index']) {
   fs.rmSync(path.join(seedsDir, target), { recursive: true, force: true });
   fs.mkdirSync(path.join(seedsDir, target), { recursive: true });
 }
 parseSeeds();
 sealOpenSeeds();
 ghashSeeds();
+blindIndexSeeds();

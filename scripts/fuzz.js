@@ -15,7 +15,7 @@
  *
  * The runs: parse, seal_open (default flags: fieldcrypt's CLMUL code),
  * seal_open-soft-aes (`--cfg aes_backend="soft"`: RustCrypto's software AES
- * on every side, in its own target directory) and ghash.
+ * on every side, in its own target directory), ghash and blind_index.
  *
  * Needs the nightly toolchain (`cargo +nightly`); installs cargo-fuzz into
  * .cache/cargo-fuzz (git-ignored) the first time. Each run reads the
@@ -49,6 +49,7 @@ const RUNS = [
     targetDir: path.join(fuzzDir, 'target', 'soft-aes'),
   },
   { name: 'ghash', target: 'ghash' },
+  { name: 'blind_index', target: 'blind_index' },
 ];
 
 function fail(message) {

@@ -24,6 +24,16 @@ pub fn key_variable_hint(v: &Version) -> String {
     }
 }
 
+/// The environment variable(s) that hold the index key for `version`
+/// (blind indexes, src/index_keys.rs).
+pub fn index_key_variable_hint(v: &Version) -> String {
+    if v == b"01" {
+        "ENCRYPTION_INDEX_KEY (or ENCRYPTION_INDEX_KEY_V01)".to_string()
+    } else {
+        format!("ENCRYPTION_INDEX_KEY_V{}", version_str(v))
+    }
+}
+
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum FieldCryptError {
     #[error(
@@ -65,6 +75,46 @@ pub enum FieldCryptError {
     KeyConflict,
 
     #[error(
+        "Index key not found for index key version {v}: set {var} to 64 hex characters (generate one with \
+         `openssl rand -hex 32`; it must differ from every encryption key), or pass it to configureIndexKeys()",
+        v = version_str(.0),
+        var = index_key_variable_hint(.0)
+    )]
+    IndexKeyNotFound(Version),
+
+    // A malformed index key: the same codes as an encryption key's
+    // (`ERR_FIELDCRYPT_INVALID_KEY_LENGTH`, `_INVALID_KEY`, `_WEAK_KEY`), with
+    // messages that say which key it was (see [`FieldCryptError::for_index_key`]).
+    #[error(
+        "Invalid index key length for index key version {v}: expected 64 hex characters (32 bytes), got {len} \
+         characters; generate a key with `openssl rand -hex 32`",
+        v = version_str(version)
+    )]
+    InvalidIndexKeyLength { version: Version, len: usize },
+
+    #[error(
+        "Invalid index key for index key version {v}: the key must be 64 hexadecimal characters (0-9, a-f); \
+         generate one with `openssl rand -hex 32`",
+        v = version_str(.0)
+    )]
+    InvalidIndexKey(Version),
+
+    #[error(
+        "Weak index key for index key version {v}: all 32 bytes are the same (an all-zero or placeholder key); \
+         generate a random key with `openssl rand -hex 32`",
+        v = version_str(.0)
+    )]
+    WeakIndexKey(Version),
+
+    #[error(
+        "Conflicting keys: the index key of index key version {i} is the encryption key of key version {e}; \
+         index keys must be keys of their own (generate one with `openssl rand -hex 32`)",
+        i = version_str(index),
+        e = version_str(encryption)
+    )]
+    IndexKeyConflict { index: Version, encryption: Version },
+
+    #[error(
         "Invalid encrypted data format: expected VV:IV:TAG:CT (two-digit key version, \
          32 hex IV, 32 hex tag, hex ciphertext)"
     )]
@@ -103,6 +153,21 @@ pub enum FieldCryptError {
          use decryptBuffer()"
     )]
     NotUtf8,
+
+    /// A master key or KMS could not wrap or unwrap a data key (the reason, never key bytes).
+    #[error("Key management failed: {0}")]
+    Kms(String),
+
+    /// The key vault's documents or their use are inconsistent (the reason, never key bytes).
+    #[error("Key vault: {0}")]
+    KeyVault(String),
+
+    #[error(
+        "Key version {v} is defined twice, in the key vault and by an environment or configureKeys() key; \
+         remove one of them (after moving a key into the vault, unset its ENCRYPTION_KEY_V{v})",
+        v = version_str(.0)
+    )]
+    KeyVaultConflict(Version),
 }
 
 impl FieldCryptError {
@@ -121,6 +186,25 @@ impl FieldCryptError {
             Self::UnboundValue(_) => "ERR_FIELDCRYPT_UNBOUND_VALUE",
             Self::TooLarge => "ERR_FIELDCRYPT_TOO_LARGE",
             Self::NotUtf8 => "ERR_FIELDCRYPT_NOT_UTF8",
+            Self::Kms(_) => "ERR_FIELDCRYPT_KMS",
+            Self::KeyVault(_) | Self::KeyVaultConflict(_) => "ERR_FIELDCRYPT_KEY_VAULT",
+            Self::IndexKeyNotFound(_) => "ERR_FIELDCRYPT_INDEX_KEY_NOT_FOUND",
+            Self::InvalidIndexKeyLength { .. } => "ERR_FIELDCRYPT_INVALID_KEY_LENGTH",
+            Self::InvalidIndexKey(_) => "ERR_FIELDCRYPT_INVALID_KEY",
+            Self::WeakIndexKey(_) => "ERR_FIELDCRYPT_WEAK_KEY",
+            Self::IndexKeyConflict { .. } => "ERR_FIELDCRYPT_KEY_CONFLICT",
+        }
+    }
+
+    /// A key-parsing error of [`crate::keyring`] relabelled for an index key
+    /// (same code, a message that names the index key); others unchanged.
+    pub fn for_index_key(self) -> Self {
+        match self {
+            Self::InvalidKeyLength { version, len } => Self::InvalidIndexKeyLength { version, len },
+            Self::InvalidKey(v) => Self::InvalidIndexKey(v),
+            Self::WeakKey(v) => Self::WeakIndexKey(v),
+            Self::KeyNotFound(v) => Self::IndexKeyNotFound(v),
+            other => other,
         }
     }
 }
@@ -159,10 +243,35 @@ mod tests {
             FieldCryptError::UnboundValue(*b"01"),
             FieldCryptError::TooLarge,
             FieldCryptError::NotUtf8,
+            FieldCryptError::Kms(String::new()),
+            FieldCryptError::KeyVault(String::new()),
+            FieldCryptError::IndexKeyNotFound(*b"01"),
         ];
         let mut codes: Vec<_> = all.iter().map(|e| e.code()).collect();
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), all.len());
+    }
+
+    #[test]
+    fn index_key_errors_share_the_encryption_key_codes() {
+        for e in [
+            FieldCryptError::InvalidKeyLength { version: *b"02", len: 3 },
+            FieldCryptError::InvalidKey(*b"02"),
+            FieldCryptError::WeakKey(*b"02"),
+            FieldCryptError::KeyNotFound(*b"02"),
+        ] {
+            let index = e.clone().for_index_key();
+            assert_ne!(index, e);
+            assert!(index.to_string().contains("index key version 02"), "{index}");
+        }
+        assert_eq!(FieldCryptError::WeakKey(*b"01").for_index_key().code(), FieldCryptError::WeakKey(*b"01").code());
+        assert_eq!(FieldCryptError::InvalidFormat.for_index_key(), FieldCryptError::InvalidFormat);
+        let m = FieldCryptError::IndexKeyNotFound(*b"01").to_string();
+        assert!(m.contains("ENCRYPTION_INDEX_KEY (or ENCRYPTION_INDEX_KEY_V01)"), "{m}");
+        assert!(FieldCryptError::IndexKeyNotFound(*b"07").to_string().contains("ENCRYPTION_INDEX_KEY_V07"));
+        let c = FieldCryptError::IndexKeyConflict { index: *b"01", encryption: *b"03" };
+        assert_eq!(c.code(), "ERR_FIELDCRYPT_KEY_CONFLICT");
+        assert!(c.to_string().contains("index key version 01") && c.to_string().contains("key version 03"));
     }
 }

@@ -78,7 +78,7 @@ pub fn decode_hex(src: &[u8], dst: &mut [u8]) -> Result<()> {
 }
 
 /// Encodes `src` as lowercase hex into `dst`, which is exactly twice as long.
-fn encode_hex(src: &[u8], dst: &mut [u8]) {
+pub(crate) fn encode_hex(src: &[u8], dst: &mut [u8]) {
     faster_hex::hex_encode(src, dst).expect("dst is sized by the caller");
 }
 

@@ -43,15 +43,7 @@ impl Key {
 
     /// [`Key::from_hex`] over the bytes of the hex text.
     pub fn from_hex_bytes(version: &Version, hex_key: &[u8]) -> Result<Self> {
-        if hex_key.len() != KEY_HEX_LEN {
-            return Err(FieldCryptError::InvalidKeyLength { version: *version, len: hex_key.len() });
-        }
-        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-        crate::format::decode_hex(hex_key, bytes.as_mut()).map_err(|_| FieldCryptError::InvalidKey(*version))?;
-        if is_weak(&bytes) {
-            return Err(FieldCryptError::WeakKey(*version));
-        }
-        Ok(Self::from_bytes(&bytes))
+        Ok(Self::from_bytes(&*key_bytes_from_hex(version, hex_key)?))
     }
 
     pub fn from_bytes(bytes: &[u8; KEY_LEN]) -> Self {
@@ -61,6 +53,43 @@ impl Key {
         let ghash = Ghash::new(&h);
         Key { cipher: Aes256Gcm16::new(bytes.into()), aes, ghash }
     }
+
+    /// [`check_block`] of this key.
+    pub fn check_block(&self) -> Zeroizing<[u8; 16]> {
+        let mut block = Zeroizing::new([0u8; 16]);
+        self.aes.encrypt_block((&mut *block).into());
+        block
+    }
+}
+
+/// The 32 key bytes of 64 hex characters (either case), refusing a wrong
+/// length, a non-hex character and a weak key; shared by encryption keys
+/// and index keys (src/index_keys.rs). `version` only labels errors.
+pub fn key_bytes_from_hex(version: &Version, hex_key: &[u8]) -> Result<Zeroizing<[u8; KEY_LEN]>> {
+    if hex_key.len() != KEY_HEX_LEN {
+        return Err(FieldCryptError::InvalidKeyLength { version: *version, len: hex_key.len() });
+    }
+    let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+    crate::format::decode_hex(hex_key, bytes.as_mut()).map_err(|_| FieldCryptError::InvalidKey(*version))?;
+    if is_weak(&bytes) {
+        return Err(FieldCryptError::WeakKey(*version));
+    }
+    Ok(bytes)
+}
+
+/// `AES_K(0^128)`: tells whether two keys are the same key without keeping
+/// either's bytes (AES under distinct keys gives the same block with
+/// probability 2^-128). For an encryption key this is its GHASH key, which it
+/// holds anyway; it is only ever compared, never written anywhere.
+pub fn check_block(bytes: &[u8; KEY_LEN]) -> Zeroizing<[u8; 16]> {
+    let mut block = Zeroizing::new([0u8; 16]);
+    Aes256::new(bytes.into()).encrypt_block((&mut *block).into());
+    block
+}
+
+/// Compares two check blocks without an early exit.
+pub fn same_check(a: &[u8; 16], b: &[u8; 16]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A key that is one byte repeated (all zeros, `ffff…`, `4242…`) is a
@@ -108,6 +137,16 @@ impl Keyring {
         self.keys[slot(&version)] = Some(Arc::new(key));
     }
 
+    /// Inserts a key another ring shares (the key vault's keys are in two rings).
+    pub fn insert_shared(&mut self, version: Version, key: Arc<Key>) {
+        self.keys[slot(&version)] = Some(key);
+    }
+
+    /// Removes a version's key; returns whether there was one.
+    pub fn remove(&mut self, version: &Version) -> bool {
+        self.keys[slot(version)].take().is_some()
+    }
+
     pub fn get(&self, version: &Version) -> Result<&Arc<Key>> {
         self.keys[slot(version)].as_ref().ok_or(FieldCryptError::KeyNotFound(*version))
     }
@@ -119,6 +158,11 @@ impl Keyring {
     /// The loaded versions, ascending.
     pub fn versions(&self) -> Vec<Version> {
         (0..100u8).filter(|i| self.keys[usize::from(*i)].is_some()).map(|i| [b'0' + i / 10, b'0' + i % 10]).collect()
+    }
+
+    /// The version whose key has this [`check_block`], if any.
+    pub fn version_with_check(&self, check: &[u8; 16]) -> Option<Version> {
+        self.versions().into_iter().find(|v| self.get(v).is_ok_and(|k| same_check(&k.check_block(), check)))
     }
 
     pub fn clear(&mut self) {
@@ -182,6 +226,22 @@ mod tests {
     fn debug_does_not_print_key_material() {
         let k = Key::from_hex(b"01", K1).unwrap();
         assert_eq!(format!("{k:?}"), "Key(..)");
+    }
+
+    #[test]
+    fn check_blocks_tell_keys_apart() {
+        let ring = Keyring::from_hex_pairs([("01", K1), ("02", &K1.replace("1f", "20")[..])]).unwrap();
+        let bytes = key_bytes_from_hex(b"09", K1.as_bytes()).unwrap();
+        assert_eq!(*check_block(&bytes), *ring.get(b"01").unwrap().check_block());
+        assert_eq!(ring.version_with_check(&check_block(&bytes)), Some(*b"01"));
+        let mut other = *bytes;
+        other[31] ^= 0x80;
+        assert_eq!(ring.version_with_check(&check_block(&other)), None);
+        // the parse errors are those of Key::from_hex
+        assert_eq!(
+            key_bytes_from_hex(b"04", b"00").unwrap_err(),
+            FieldCryptError::InvalidKeyLength { version: *b"04", len: 2 }
+        );
     }
 
     #[test]

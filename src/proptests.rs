@@ -13,6 +13,8 @@
 //!   long path's chunks; a one-bit change is refused, the buffer unchanged;
 //! * GHASH (`Ghash::new`, the 128-bit code forced, the wide code's algorithm
 //!   emulated lane by lane) against the reference.
+//! * blind index values (single and batch) against the RFC 2104 / RFC 5869
+//!   reference over SHA-256, on arbitrary keys, collections, paths and inputs.
 //!
 //! `PROPTEST_CASES=n` overrides every test's case count (for a longer run).
 //! A failing case is shrunk and saved under `proptest-regressions/`.
@@ -280,5 +282,38 @@ proptest! {
         }
         prop_assert_eq!(Ghash::new_narrow(&h).is_some(), Ghash::new(&h).is_clmul());
         prop_assert!(!Ghash::new_narrow(&h).is_some_and(|g| g.is_wide()));
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// The fuzz target `blind_index`'s comparison: index values (single and
+    /// batch, the path key cached after the first) against the RFC 2104 /
+    /// RFC 5869 reference over SHA-256.
+    #[test]
+    fn blind_index_matches_the_reference(
+        key in any::<[u8; 32]>(),
+        v in 0u8..100,
+        collection in vec(any::<u8>(), 0..40),
+        path in vec(any::<u8>(), 0..80),
+        inputs in vec(prop_oneof![vec(any::<u8>(), 0..70), vec(any::<u8>(), 100..300)], 1..5),
+    ) {
+        use crate::blind_index::{index_many, index_one, scope_info};
+        use crate::index_keys::{IndexKey, IndexKeyring};
+        let version = [b'0' + v / 10, b'0' + v % 10];
+        let mut ring = IndexKeyring::new();
+        ring.insert(version, IndexKey::from_bytes(&key), &crate::keyring::Keyring::new()).unwrap();
+        let mut info = Vec::new();
+        let valid = !collection.is_empty() && !path.is_empty() && !collection.contains(&0) && !path.contains(&0);
+        prop_assert_eq!(scope_info(&collection, &path, &mut info), valid);
+        if valid {
+            let many = index_many(&mut ring, &version, &info, inputs.iter().map(|i| &i[..])).unwrap();
+            for (input, got) in inputs.iter().zip(&many) {
+                let want = reference::blind_index(&key, &version, &collection, &path, input);
+                prop_assert_eq!(&got[..], want.as_bytes());
+                prop_assert_eq!(index_one(&mut ring, &version, &info, input).unwrap(), *got);
+            }
+        }
     }
 }

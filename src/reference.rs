@@ -10,9 +10,14 @@
 //! crate; GHASH is Algorithm 2 over whole blocks; the counter blocks, `J0`
 //! for a non-96-bit IV and the tag follow sections 6.5, 7.1 and 7.2 directly.
 //! Only the AES block function is shared (the `aes` crate).
+//!
+//! Blind index values ([`blind_index`]): HMAC is RFC 2104 written out over
+//! SHA-256 (the `sha2` crate, the only part shared with the product, which
+//! uses the `hmac` and `hkdf` crates), HKDF RFC 5869's two steps over it.
 
 use aes_gcm::aes::cipher::{BlockCipherEncrypt, KeyInit};
 use aes_gcm::aes::Aes256;
+use sha2::{Digest, Sha256};
 
 /// docs/format.md's rule for a stored value, written out separately from
 /// src/format.rs: two digits, `:`, 32 hex, `:`, 32 hex, `:`, an even number
@@ -170,6 +175,56 @@ pub fn gcm_open(key: &[u8; 32], iv: &[u8], aad: &[u8], ct: &[u8], tag: &[u8; 16]
     let (pt, _) = gcm_seal(key, iv, aad, ct);
     let (_, expected) = gcm_seal(key, iv, aad, &pt);
     (expected == *tag).then_some(pt)
+}
+
+/// HMAC-SHA256 as RFC 2104 defines it: `H((K' ^ opad) || H((K' ^ ipad) || m))`,
+/// `K'` the key zero-padded to the 64-byte block (hashed first when longer).
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| k.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let mut inner = Sha256::new();
+    inner.update(pad(0x36));
+    inner.update(message);
+    let mut outer = Sha256::new();
+    outer.update(pad(0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// HKDF-SHA256 (RFC 5869): `PRK = HMAC(salt, IKM)`, then
+/// `T(i) = HMAC(PRK, T(i-1) || info || i)` up to `len` bytes.
+pub fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[u8], len: usize) -> Vec<u8> {
+    let prk = hmac_sha256(salt, ikm);
+    let mut okm = Vec::with_capacity(len);
+    let mut t: Vec<u8> = Vec::new();
+    let mut i = 1u8;
+    while okm.len() < len {
+        let mut m = t.clone();
+        m.extend_from_slice(info);
+        m.push(i);
+        t = hmac_sha256(&prk, &m).to_vec();
+        okm.extend_from_slice(&t);
+        i += 1;
+    }
+    okm.truncate(len);
+    okm
+}
+
+/// docs/format.md's blind index value, written out: `VV:` + hex of
+/// `HMAC(HKDF(key, "fieldcrypt/blind-index/v1", collection || 0 || path, 32), input)`.
+pub fn blind_index(key: &[u8; 32], version: &[u8; 2], collection: &[u8], path: &[u8], input: &[u8]) -> String {
+    let mut info = collection.to_vec();
+    info.push(0);
+    info.extend_from_slice(path);
+    let k_path = hkdf_sha256(b"fieldcrypt/blind-index/v1", key, &info, 32);
+    let mac = hmac_sha256(&k_path, input);
+    let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}:{hex}", String::from_utf8_lossy(version))
 }
 
 #[cfg(test)]

@@ -78,17 +78,77 @@ describe('fieldEncryption: audit callbacks and a plugin applied twice', () => {
         }
       });
 
-      // Known bug, not a server limitation: a lean cursor's transform that throws is
-      // thrown inside the driver's callback (mongoose lib/cursor/queryCursor.js), so
-      // the caller's for-await never settles. Skipped (with its reason) until the
-      // plugin's lean decryption catches it and fails the cursor instead.
-      it.skip('an onDecrypt that throws fails a lean cursor read (known bug: the iteration hangs)', async () => {
-        const M = model('AuditThrowsLean', { onDecrypt: () => assert.fail(AUDIT_DOWN) });
-        await M.collection.insertOne({ name: 'x' });
-        await assert.rejects(async () => {
-          for await (const d of M.find({}).lean().cursor()) assert.ok(d);
-        });
-      });
+      // A lean cursor applies the query's transforms where a throw is lost (the
+      // consumer's next() never settled); its documents are decrypted in a post
+      // hook instead, whose error fails the read. The timeout only turns a hang
+      // into a failure.
+      it(
+        'an onDecrypt that throws fails a lean cursor read: for await, next() and eachAsync reject',
+        { timeout: 60000 },
+        async () => {
+          let failing = false;
+          const M = model('AuditThrowsLean', {
+            onDecrypt: () => {
+              if (failing) throw new Error(AUDIT_DOWN);
+            },
+          });
+          await M.create([
+            { name: 'lean', ssn: 'lean-a-zz', age: 1 },
+            { name: 'lean', ssn: 'lean-b-zz', age: 2 },
+          ]);
+          const seen = [];
+          for await (const d of M.find({ name: 'lean' }).lean().cursor()) seen.push([d.ssn, d.age]);
+          assert.deepEqual(
+            seen.sort(([a], [b]) => a.localeCompare(b)),
+            [
+              ['lean-a-zz', 1],
+              ['lean-b-zz', 2],
+            ],
+            'a lean cursor decrypts while the callback does not throw',
+          );
+
+          failing = true;
+          const isAuditDown = (what) => (err) => {
+            assert.equal(err.message, AUDIT_DOWN, `${what}: the callback's error reaches the consumer`);
+            return true;
+          };
+          await assert.rejects(async () => {
+            for await (const d of M.find({ name: 'lean' }).lean().cursor()) assert.fail(`the cursor returned ${d._id}`);
+          }, isAuditDown('for await'));
+          const cursor = M.find({ name: 'lean' }).lean().cursor();
+          await assert.rejects(cursor.next(), isAuditDown('next()'));
+          await cursor.close();
+          await assert.rejects(
+            M.find({ name: 'lean' })
+              .lean()
+              .cursor()
+              .eachAsync(() => assert.fail('eachAsync was called with a document')),
+            isAuditDown('eachAsync'),
+          );
+        },
+      );
+
+      it(
+        'a tampered value fails a lean cursor read with AUTH_FAILED, without returning the document',
+        { timeout: 60000 },
+        async () => {
+          const M = model('TamperedLeanCursor', {});
+          const doc = await M.create({ name: 'tampered', ssn: 'tamper-zz', age: 5 });
+          const stored = (await raw(M).findOne({ _id: doc._id })).ssn;
+          const flipped = stored.slice(0, -1) + (stored.endsWith('0') ? '1' : '0'); // the ciphertext's last hex digit
+          await raw(M).updateOne({ _id: doc._id }, { $set: { ssn: flipped } });
+          await assert.rejects(
+            async () => {
+              for await (const d of M.find({ _id: doc._id }).lean().cursor())
+                assert.fail(`the cursor returned ${d._id}`);
+            },
+            (err) => {
+              assert.equal(err.code, 'ERR_FIELDCRYPT_AUTH_FAILED');
+              return true;
+            },
+          );
+        },
+      );
 
       it('documentId: each document _id on reads whatever the filter; on updates, the _id the filter names', async () => {
         const events = [];

@@ -9,9 +9,10 @@
  *      the checks that need them are reported as skipped;
  *   2. mongo-java-server 1.46 (memory backend), which executes them: the
  *      suites those checks are in (SECOND_SERVER_SUITES: the plugin's write
- *      paths, with and without binding, and the CLI's per-document server
- *      errors), where they run in full and a rejection fails. The other
- *      suites add nothing there that FerretDB does not check.
+ *      paths, with and without binding, its blind-index writes and queries,
+ *      and the CLI's per-document server errors), where they run in full and
+ *      a rejection fails. The other suites add nothing there that FerretDB
+ *      does not check.
  *
  * Each run gets its own server (built into .cache/ first if needed), with
  * MONGODB_URI and FIELDCRYPT_TEST_SERVER=<kind> set for the tests; the server
@@ -20,19 +21,32 @@
  * pass). FIELDCRYPT_TEST_SERVERS=ferretdb (a comma-separated list) runs only
  * the servers named.
  *
- * With MONGODB_URI already set, runs once against that server and starts
- * nothing.
+ * File arguments (`node test/run.js test/plugin-search-queries.test.js`)
+ * run only the files named. With MONGODB_URI already set, runs once against
+ * that server and starts nothing.
+ *
+ * The key vault's AWS tests start their own moto server (test/moto.js); it
+ * is installed (a Python venv under .cache/) before any test runs.
  */
 
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { ensureFerretDB, ensureMongoJavaServer, startServer, signalExitCode, log, SERVER_KINDS } = require('./harness');
+const { ensureMoto } = require('./moto');
 
 const BUILD = { ferretdb: ensureFerretDB, 'mongo-java-server': ensureMongoJavaServer };
 
 /** The files each server runs: all of them, or those named. */
-const SECOND_SERVER_SUITES = ['plugin-writes.test.js', 'plugin-binding.test.js', 'cli-error-output.test.js'];
+const SECOND_SERVER_SUITES = [
+  'plugin-writes.test.js',
+  'plugin-array-filters.test.js',
+  'plugin-binding.test.js',
+  'plugin-search-writes.test.js',
+  'plugin-search-queries.test.js',
+  'plugin-search-interplay.test.js',
+  'cli-error-output.test.js',
+];
 const SUITES = { ferretdb: null, 'mongo-java-server': SECOND_SERVER_SUITES };
 
 let testRun; // the `node --test` child running now, once started
@@ -79,31 +93,39 @@ function runTests(files, env) {
 }
 
 async function main() {
+  // `node test/run.js test/a.test.js b.test.js`: only the files named (each server still runs only its suites).
+  const named = new Set(process.argv.slice(2).map((arg) => path.basename(arg)));
   const files = fs
     .readdirSync(__dirname)
-    .filter((name) => name.endsWith('.test.js'))
+    .filter((name) => name.endsWith('.test.js') && (named.size === 0 || named.has(name)))
     .sort()
     .map((name) => path.join(__dirname, name));
+  if (files.length === 0) throw new Error(`no test file matches ${[...named].join(', ')}`);
 
   if (process.env.MONGODB_URI) {
+    await ensureMoto();
     log('running the tests against MONGODB_URI');
     return runTests(files, {});
   }
 
   const kinds = serverKinds();
-  // Both builds first (one at a time: they are CPU-bound), so that a missing tool fails before any test runs.
+  // Both builds first (one at a time: they are CPU-bound), so that a missing tool fails before any test runs;
+  // and moto (the AWS KMS API of test/key-vault-aws.test.js), installed into .cache/ on a fresh clone.
   for (const kind of kinds) await BUILD[kind]();
+  await ensureMoto();
 
   const results = [];
   for (const kind of kinds) {
     if (interrupted) break;
+    const only = SUITES[kind];
+    const suites = only ? files.filter((file) => only.includes(path.basename(file))) : files;
+    // (`node --test` without files would look for tests everywhere.)
+    if (suites.length === 0) continue;
     const server = await startServer({ kind, handleSignals: false });
     log(`running the tests against ${kind} at ${server.uri}`);
     const started = performance.now();
     let code;
     try {
-      const only = SUITES[kind];
-      const suites = only ? files.filter((file) => only.includes(path.basename(file))) : files;
       code = await runTests(suites, { MONGODB_URI: server.uri, FIELDCRYPT_TEST_SERVER: kind });
     } finally {
       await server.stop();

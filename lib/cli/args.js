@@ -13,7 +13,7 @@ class UsageError extends Error {
   }
 }
 
-const COMMANDS = ['keygen', 'status', 'encrypt', 'migrate', 'rotate', 'bind', 'decrypt', 'help'];
+const COMMANDS = ['keygen', 'status', 'encrypt', 'migrate', 'rotate', 'bind', 'decrypt', 'reindex', 'keys', 'help'];
 const BIND_MODES = ['collection', 'document'];
 
 const OPTIONS = {
@@ -28,6 +28,7 @@ const OPTIONS = {
   yes: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   typed: { type: 'boolean' },
+  searchable: { type: 'boolean' },
   resume: { type: 'boolean' },
   'batch-size': { type: 'string' },
   concurrency: { type: 'string' },
@@ -44,14 +45,19 @@ const USAGE = `Usage: fieldcrypt <command> [options]
 
 Commands:
   keygen                 print a new random key (64 hex characters)
-  status                 count plaintext, encrypted (per key version) and malformed values
+  status                 count plaintext, encrypted (per key version) and malformed values,
+                         and the blind-index coverage of searchable fields
   encrypt (alias migrate) encrypt plaintext values in place
   rotate --to VV         re-encrypt every value under key version VV
   bind                   bind every encrypted value of the bound fields to its place
                          (collection, field, and with --bind document its document)
   decrypt --yes          decrypt every value in place (phasing encryption out)
+  reindex                write the blind index of every encrypted value of the searchable
+                         fields where it is missing, stale or under an older index-key
+                         version (backfill and index-key rotation; docs/search.md)
+  keys create|list|rewrap|retire   the key vault's data keys (see below)
 
-Targets (status, encrypt, rotate, decrypt):
+Targets (status, encrypt, rotate, bind, decrypt, reindex):
   --uri URI              MongoDB connection string (default: $MONGODB_URI)
   --db NAME              database (default: the one named in the URI)
   --collection NAME      collection
@@ -62,8 +68,11 @@ Targets (status, encrypt, rotate, decrypt):
   --bind MODE            the --field paths are bound to their context: collection (the
                          collection and field) or document (also the document's _id);
                          a config target says it with "bind", a model with its schema
+  --searchable           the --field paths have a blind index (status, reindex): Unicode
+                         NFC is their only normaliser; a config target lists them in
+                         "searchable" (with normalisers), a model in its schema
 
-Migration options (encrypt, rotate, decrypt):
+Migration options (encrypt, rotate, bind, decrypt, reindex):
   --dry-run              write nothing; report what would change
   --typed                encrypt: also encrypt values of other types (numbers, dates,
                          ...) with the fieldEncryption plugin's typed codec; only for
@@ -84,11 +93,23 @@ Output:
 keygen:
   --env VV               print ENCRYPTION_KEY_VVV=<key> (e.g. --env 02)
 
+keys (key vault, docs/key-vault.md; never prints key material):
+  keys create --kms local|aws|NAME [--master-key env:VAR|file:PATH|CMK] [--alt-name N]...
+              [--version VV] [--purpose encryption|index] [--status active|decrypt-only]
+              [--from-env ENCRYPTION_KEY_VVV]   (move an environment key into the vault)
+  keys list   [targets]      versions, providers, status, usage, stored values per version
+  keys rewrap --to local|aws|NAME [--master-key …] [--version VV]...   safe to rerun
+  keys retire VV [targets] [--force]   refused while stored values use VV
+  --key-vault-namespace DB.COLL (default encryption.__keyVault); providers from the
+  config's keyVault.kmsProviders, else FIELDCRYPT_LOCAL_MASTER_KEY and the AWS SDK's settings
+
 Keys come from the environment as in the library: ENCRYPTION_KEY / ENCRYPTION_KEY_VNN,
-ENCRYPTION_KEY_VERSION (the version encrypt writes).
+ENCRYPTION_KEY_VERSION (the version encrypt writes). Index keys likewise:
+ENCRYPTION_INDEX_KEY / ENCRYPTION_INDEX_KEY_VNN, ENCRYPTION_INDEX_KEY_VERSION (the
+version reindex writes; default the highest configured).
 
 Exit codes: 0 done; 1 finished with errors, or (status) values not under the current
-version; 2 usage or configuration error; 130 interrupted (SIGINT; rerun with --resume).`;
+version or blind indexes not current; 2 usage or configuration error; 130 interrupted (SIGINT; rerun with --resume).`;
 
 function positiveInt(value, name, { min = 1, max = Number.MAX_SAFE_INTEGER } = {}) {
   if (value === undefined) return undefined;
@@ -150,6 +171,7 @@ function parse(argv) {
     yes: Boolean(values.yes),
     dryRun: Boolean(values['dry-run']),
     typed: Boolean(values.typed),
+    searchable: Boolean(values.searchable),
     resume: Boolean(values.resume),
     batchSize: positiveInt(values['batch-size'], 'batch-size', { max: 100_000 }) ?? 500,
     concurrency: positiveInt(values.concurrency, 'concurrency', { max: 256 }) ?? 4,

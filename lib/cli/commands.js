@@ -1,7 +1,8 @@
 'use strict';
 
 /**
- * The commands: keygen, status, encrypt, rotate, bind, decrypt. Each returns an exit
+ * The commands: keygen, encrypt, rotate, bind, decrypt, reindex (its planner
+ * in reindex.js), and status (status.js). Each returns an exit
  * code; results go to `out` (stdout), progress and errors to `err` (stderr).
  */
 
@@ -11,11 +12,12 @@ const { UsageError } = require('./args');
 const { connect, redactUri, formatId } = require('./driver');
 const { resolveTargets } = require('./targets');
 const { classify, encryptTransform, rotateTransform, decryptTransform, preflight } = require('./values');
-const { contextsFor, probe, bindTransform } = require('./binding');
-const { runScan, projectionFor, newTotals } = require('./scan');
+const { contextsFor, bindTransform } = require('./binding');
+const { runScan } = require('./scan');
 const { CheckpointStore } = require('./checkpoint');
 const { Progress } = require('./progress');
-const { forEachAtPath } = require('../paths');
+const { reindexJob, reindexSummary } = require('./reindex');
+const { status, fieldOk, versionsText } = require('./status');
 
 const num = (n) => n.toLocaleString('en-US');
 const MAX_ERRORS_PRINTED = 20;
@@ -28,144 +30,6 @@ function keygen(opts, io) {
   if (opts.json) io.out(JSON.stringify({ key, variable: opts.env ? `ENCRYPTION_KEY_V${opts.env}` : undefined }));
   else io.out(opts.env ? `ENCRYPTION_KEY_V${opts.env}=${key}` : key);
   return 0;
-}
-
-// ---------------------------------------------------------------------------
-// status
-
-function versionsText(encrypted) {
-  const versions = Object.keys(encrypted).sort();
-  return versions.length ? versions.map((v) => `${v}: ${num(encrypted[v])}`).join(', ') : '0';
-}
-
-function fieldOk(s, current) {
-  return (
-    s.plaintext === 0 &&
-    s.malformed === 0 &&
-    s.unsupported === 0 &&
-    s.unbound === 0 &&
-    s.elsewhere === 0 &&
-    Object.keys(s.encrypted).every((v) => v === current)
-  );
-}
-
-/** A bound field's encrypted value, counted as bound, unbound or bound elsewhere (inside the addon). */
-function countBinding(s, value, context) {
-  try {
-    s[probe(value, context).state]++;
-  } catch (err) {
-    if (err.code !== 'ERR_FIELDCRYPT_CONTEXT_MISMATCH') throw err;
-    s.elsewhere++;
-  }
-}
-
-async function status(opts, io) {
-  const { uri, db: dbName, targets } = await resolveTargets(opts);
-  const current = keys.currentVersion();
-  const client = await connect(uri);
-  const report = { command: 'status', db: dbName, currentVersion: current, ok: true, collections: [] };
-  try {
-    const db = client.db(dbName);
-    for (const { collection, fields, bindings } of targets) {
-      const totals = newTotals(fields);
-      const contextOf = contextsFor(collection, bindings);
-      for (const field of fields) totals.fields[field].elsewhere = 0;
-      const progress = new Progress({
-        label: `status ${collection}`,
-        total: await db.collection(collection).estimatedDocumentCount(),
-        quiet: opts.quiet,
-        interval: opts.progressInterval,
-        stream: io.errStream,
-      });
-      const cursor = db.collection(collection).find({}, { projection: projectionFor(fields), batchSize: 1000 });
-      for await (const doc of cursor) {
-        totals.documents++;
-        for (const field of fields) {
-          const s = totals.fields[field];
-          forEachAtPath(doc, field, (value) => {
-            const kind = classify(value);
-            if (kind === 'encrypted') {
-              const v = value.slice(0, 2);
-              s.encrypted[v] = (s.encrypted[v] || 0) + 1;
-              const context = contextOf(field, doc._id);
-              if (context !== undefined) countBinding(s, value, context);
-            } else {
-              s[kind]++;
-            }
-          });
-        }
-        if (totals.documents % 1000 === 0) progress.update(totals.documents, 0);
-      }
-      progress.update(totals.documents, 0);
-      progress.stop();
-      const entry = { collection, documents: totals.documents, fields: {} };
-      for (const field of fields) {
-        const { plaintext, empty, encrypted, malformed, unsupported, bound, unbound, elsewhere } = totals.fields[field];
-        const ok = fieldOk(totals.fields[field], current);
-        if (!ok) report.ok = false;
-        entry.fields[field] = { plaintext, empty, encrypted, malformed, unsupported, ok };
-        const mode = bindings && bindings[field];
-        if (mode) entry.fields[field].binding = { mode, bound, unbound, elsewhere };
-      }
-      report.collections.push(entry);
-    }
-  } finally {
-    await client.close();
-  }
-  if (opts.json) {
-    io.out(JSON.stringify(report, null, 2));
-  } else {
-    io.out(`database ${dbName}, current key version ${current}`);
-    for (const c of report.collections) {
-      io.out(`\n${c.collection} (${num(c.documents)} documents)`);
-      const bound = Object.values(c.fields).some((s) => s.binding);
-      const rows = [
-        ['field', 'plaintext', 'empty', 'malformed', 'unsupported', 'encrypted', ...(bound ? ['binding'] : []), ''],
-      ];
-      for (const [field, s] of Object.entries(c.fields)) {
-        rows.push([
-          field,
-          num(s.plaintext),
-          num(s.empty),
-          num(s.malformed),
-          num(s.unsupported),
-          versionsText(s.encrypted),
-          ...(bound ? [bindingText(s.binding)] : []),
-          s.ok ? 'ok' : 'NOT CURRENT',
-        ]);
-      }
-      io.out(table(rows));
-    }
-    io.out(
-      report.ok
-        ? `\nok: every value is encrypted under key version ${current}${anyBound(report) ? ', and bound where its field is' : ''}`
-        : `\nnot current: some values are plaintext, malformed, of an unsupported type, under another key version than ${current}${anyBound(report) ? ', or not bound to their place (run bind; values bound elsewhere need a person)' : ''}`,
-    );
-  }
-  return report.ok ? 0 : 1;
-}
-
-function bindingText(b) {
-  if (!b) return '-';
-  return `${b.mode}: ${num(b.bound)} bound, ${num(b.unbound)} unbound${b.elsewhere ? `, ${num(b.elsewhere)} ELSEWHERE` : ''}`;
-}
-
-function anyBound(report) {
-  return report.collections.some((c) => Object.values(c.fields).some((s) => s.binding));
-}
-
-function table(rows) {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  return rows
-    .map(
-      (r) =>
-        '  ' +
-        r
-          .map((cell, i) => (i === 0 ? String(cell).padEnd(widths[i]) : String(cell).padStart(widths[i])))
-          .join('  ')
-          .trimEnd(),
-    )
-    .join('\n');
 }
 
 // ---------------------------------------------------------------------------
@@ -219,6 +83,16 @@ function fieldSummary(command, s, opts) {
   return parts.join(', ');
 }
 
+/** After encrypt or decrypt changed searchable fields: what their blind indexes need now. */
+function searchableHint(command, { collection, searchable }, totals, io) {
+  if (!searchable || !searchable.some((s) => totals.fields[s.path] && totals.fields[s.path].changed)) return;
+  io.err(
+    command === 'encrypt'
+      ? `fieldcrypt: ${collection}: the values just encrypted in searchable fields have no blind index yet: run fieldcrypt reindex`
+      : `fieldcrypt: ${collection}: the blind indexes of the searchable fields (<path>_bidx) are left in place: remove them once the paths are no longer searchable`,
+  );
+}
+
 async function migrate(command, opts, io) {
   if (command === 'decrypt' && !opts.yes && !opts.dryRun) {
     throw new UsageError(
@@ -230,7 +104,18 @@ async function migrate(command, opts, io) {
   if (command !== 'rotate' && opts.to) throw new UsageError('--to is for rotate');
   if (command !== 'encrypt' && opts.typed)
     throw new UsageError('--typed is for encrypt (decrypt always reads typed values back)');
-  const { uri, db: dbName, targets } = await resolveTargets(opts);
+  if (command !== 'reindex' && opts.searchable) throw new UsageError('--searchable is for reindex and status');
+  const resolved = await resolveTargets(opts);
+  const { uri, db: dbName } = resolved;
+  let { targets } = resolved;
+  if (command === 'reindex') {
+    targets = targets.filter((t) => t.searchable.length);
+    if (!targets.length) {
+      throw new UsageError(
+        'reindex: no searchable fields: pass --searchable with the --field paths, list "searchable" in a config target, or mark schema paths searchable',
+      );
+    }
+  }
   if (command === 'bind') {
     for (const { collection, fields, bindings } of targets) {
       const unbound = fields.filter((f) => !bindings[f]);
@@ -291,14 +176,20 @@ async function migrate(command, opts, io) {
   };
   try {
     const db = client.db(dbName);
-    for (const { collection, fields, bindings } of targets) {
+    for (const target of targets) {
       if (stop.requested) {
         incomplete = true;
         break;
       }
+      const { collection, bindings } = target;
       const coll = db.collection(collection);
-      const transform = transformFor(collection, bindings);
-      const identity = { command, collection, fields, to: opts.to, partition: opts.partition, bindings };
+      // reindex: its own planner over the searchable fields, writing under the current index-key version.
+      const job = command === 'reindex' ? reindexJob(target, opts) : undefined;
+      const fields = job ? job.fields : target.fields;
+      const transform = job ? undefined : transformFor(collection, bindings);
+      const to = job ? job.version : opts.to;
+      if (job) report.version = job.version;
+      const identity = { command, collection, fields, to, partition: opts.partition, bindings };
       const checkpoint = opts.dryRun ? undefined : new CheckpointStore(db, identity);
       let start;
       if (opts.resume) {
@@ -339,7 +230,20 @@ async function migrate(command, opts, io) {
       const started = performance.now();
       let result;
       try {
-        result = await runScan({ coll, fields, transform, opts, start, checkpoint, progress, stop, onError });
+        result = await runScan({
+          coll,
+          fields,
+          transform,
+          planDoc: job && job.planDoc,
+          newStats: job && job.newStats,
+          projection: job ? job.projection : undefined,
+          opts,
+          start,
+          checkpoint,
+          progress,
+          stop,
+          onError,
+        });
       } catch (err) {
         progress.stop();
         if (err.scanTotals) {
@@ -376,8 +280,12 @@ async function migrate(command, opts, io) {
         io.out(
           `  documents: ${num(t.documents)} read${opts.partition ? ` (of ${num(t.scanned)} scanned)` : ''}, ${num(t.updated)} updated, ${num(t.conflicts)} concurrent writes retried, ${num(t.vanished)} deleted meanwhile, ${num(t.errors)} errors; ${num(entry.docsPerSecond)} docs/s`,
         );
-        for (const field of fields) io.out(`  ${field}: ${fieldSummary(command, t.fields[field], opts)}`);
+        for (const field of fields) {
+          const s = t.fields[field];
+          io.out(`  ${field}: ${job ? reindexSummary(s, opts, job.version) : fieldSummary(command, s, opts)}`);
+        }
       }
+      if (!opts.dryRun && (command === 'encrypt' || command === 'decrypt')) searchableHint(command, target, t, io);
       if (result.status === 'limit' && !opts.dryRun)
         io.err(`fieldcrypt: stopped at --limit ${opts.limit}; continue with:\n  ${resumeCommand(io.argv)}`);
     }

@@ -15,8 +15,12 @@ async function main(argv, { stdout = process.stdout, stderr = process.stderr } =
     errStream: stderr,
   };
   try {
+    if (argv[0] === 'keys' && !argv.includes('--help') && !argv.includes('-h')) {
+      return await require('./keys').keys(argv.slice(1), io);
+    }
     const opts = parse(argv);
     const commands = require('./commands');
+    const { withVaultKeys } = require('./vault-keys');
     switch (opts.command) {
       case 'help':
         io.out(USAGE);
@@ -24,9 +28,9 @@ async function main(argv, { stdout = process.stdout, stderr = process.stderr } =
       case 'keygen':
         return commands.keygen(opts, io);
       case 'status':
-        return await commands.status(opts, io);
+        return await withVaultKeys(opts, () => commands.status(opts, io));
       default:
-        return await commands.migrate(opts.command, opts, io);
+        return await withVaultKeys(opts, () => commands.migrate(opts.command, opts, io));
     }
   } catch (err) {
     if (err instanceof UsageError) {

@@ -92,22 +92,25 @@ function newFieldStats() {
   };
 }
 
-function newTotals(fields) {
+function newTotals(fields, newStats = newFieldStats) {
   const perField = {};
-  for (const f of fields) perField[f] = newFieldStats();
+  for (const f of fields) perField[f] = newStats();
   return { scanned: 0, documents: 0, updated: 0, conflicts: 0, vanished: 0, errors: 0, fields: perField };
+}
+
+/** Adds the counts of `from` into `into`: every number, and every object of numbers (counts by key version). */
+function addCounts(into, from) {
+  for (const [k, v] of Object.entries(from || {})) {
+    if (typeof v === 'number') into[k] = (into[k] || 0) + v;
+    else if (v !== null && typeof v === 'object') addCounts((into[k] ??= {}), v);
+  }
+  return into;
 }
 
 /** Adds counts `b` into `a` (both totals objects). */
 function addTotals(a, b) {
   for (const k of ['scanned', 'documents', 'updated', 'conflicts', 'vanished', 'errors']) a[k] += b[k] || 0;
-  for (const [f, s] of Object.entries(b.fields || {})) {
-    const t = (a.fields[f] ??= newFieldStats());
-    for (const k of ['plaintext', 'empty', 'malformed', 'unsupported', 'changed', 'errors', 'bound', 'unbound']) {
-      t[k] += s[k] || 0;
-    }
-    for (const [v, n] of Object.entries(s.encrypted || {})) t.encrypted[v] = (t.encrypted[v] || 0) + n;
-  }
+  for (const [f, s] of Object.entries(b.fields || {})) addCounts((a.fields[f] ??= newFieldStats()), s);
   return a;
 }
 
@@ -129,15 +132,31 @@ function serverErrorText(err) {
  * @param {import('./progress').Progress} [o.progress]
  * @param {{requested: boolean}} o.stop   set `requested` to stop after the batches in flight
  * @param {(error) => void} [o.onError]  called for each value or document error
+ * @param {(doc) => {filter, update, seen, valueErrors, changes}} [o.planDoc]  instead of `transform`: a
+ *   document's whole update (`reindex`, lib/cli/reindex.js); `seen` entries count like a transform's results
+ * @param {() => object} [o.newStats]  a field's empty counts, for `planDoc` commands
+ * @param {object} [o.projection]  what to read of each document (default: the fields' top-level paths)
  * @returns {Promise<{ totals, status: 'done'|'limit'|'interrupted', lastId, errors }>}
  */
-async function runScan({ coll, fields, transform, opts, start, checkpoint, progress, stop, onError = () => {} }) {
+async function runScan({
+  coll,
+  fields,
+  transform,
+  planDoc,
+  newStats,
+  projection = projectionFor(fields),
+  opts,
+  start,
+  checkpoint,
+  progress,
+  stop,
+  onError = () => {},
+}) {
   // What earlier runs (that this one resumes) did, for the checkpoint's running totals.
   const carried = start && start.totals ? start.totals : undefined;
-  const cumulative = () => (carried ? addTotals(addTotals(newTotals(fields), carried), totals) : totals);
-  const projection = projectionFor(fields);
+  const cumulative = () => (carried ? addTotals(addTotals(newTotals(fields, newStats), carried), totals) : totals);
   const needsAddressCheck = fields.some((f) => f.split('.').includes('$*'));
-  const totals = newTotals(fields);
+  const totals = newTotals(fields, newStats);
   const errors = [];
   const { partition, batchSize, concurrency, limit, maxRetries, dryRun } = opts;
 
@@ -199,8 +218,11 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
         const v = r.version || '??';
         s.encrypted[v] = (s.encrypted[v] || 0) + 1;
         if (r.binding) s[r.binding]++;
+      } else if (r.kind === 'old') {
+        // reindex: an index value under an old index-key version
+        s.old[r.version] = (s.old[r.version] || 0) + 1;
       } else {
-        s[r.kind]++;
+        s[r.kind] = (s[r.kind] || 0) + 1;
       }
       if (r.action === 'change') s.changed++;
     }
@@ -226,14 +248,14 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
   async function processDocOnce(doc, batchTotals) {
     let current = doc;
     for (let attempt = 0; ; attempt++) {
-      const p = plan(current);
+      const p = planDoc ? planDoc(current) : plan(current);
       if (dryRun || p.changes === 0) {
         record(p, batchTotals);
         return;
       }
       let res;
       try {
-        res = await coll.updateOne(p.filter, { $set: p.set });
+        res = await coll.updateOne(p.filter, p.update || { $set: p.set });
       } catch (err) {
         if (err && err.name === 'MongoServerError' && PER_DOCUMENT_SERVER_ERRORS.has(err.code)) {
           record({ ...p, seen: p.seen.map(({ field, r }) => ({ field, r: { ...r, action: 'skip' } })) }, batchTotals);
@@ -273,7 +295,7 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
   }
 
   async function processBatch(batch) {
-    const batchTotals = newTotals(fields);
+    const batchTotals = newTotals(fields, newStats);
     tick(batch.scanned - batch.docs.length, 0); // other partitions' documents
     for (const doc of batch.docs) await processDoc(doc, batchTotals);
     batchTotals.scanned = batch.scanned;
@@ -382,4 +404,12 @@ async function runScan({ coll, fields, transform, opts, start, checkpoint, progr
   return { totals, status, lastId: committedId, errors };
 }
 
-module.exports = { runScan, partitionOf, projectionFor, newTotals, addTotals, casCondition, MAX_ERRORS_KEPT };
+module.exports = {
+  runScan,
+  partitionOf,
+  projectionFor,
+  newTotals,
+  addTotals,
+  casCondition,
+  MAX_ERRORS_KEPT,
+};

@@ -11,6 +11,8 @@
  *       { collection: 'learners', fields: ['ssn', 'personExtended.identifications.idNumber'] },
  *       { collection: 'patients', fields: ['ssn'], bind: 'document' },   // or { ssn: 'document' }
  *       { model: require('./models/invoice') },   // a Mongoose model using fieldEncryption
+ *       { collection: 'people', fields: ['ssn', 'email'],  // blind indexes (reindex, status)
+ *         searchable: ['ssn', { path: 'email', trim: true, lowercase: true }] },
  *     ],
  *   };
  *
@@ -19,7 +21,11 @@
  * fields from `encryptedPaths(model)` of the fieldEncryption plugin, and the
  * fields' context binding from its schema (`bind`); it may also list `fields`.
  * `bindings` maps each bound field to 'collection' or 'document'
- * (lib/cli/binding.js).
+ * (lib/cli/binding.js). `searchable` lists the fields with a blind index
+ * (docs/search.md) as { path, kind, normalize }: from `searchablePaths(model)`
+ * for a model, from `searchable` for a collection target, every --field with
+ * --searchable (Unicode NFC only); kind 'auto' means the stored shape decides
+ * (an array: one index value per element; otherwise one for the whole value).
  */
 
 const fs = require('node:fs');
@@ -80,27 +86,96 @@ function modelBindings(model, fields) {
   return out;
 }
 
+const NORMALISERS = ['trim', 'lowercase', 'collapseWhitespace', 'normalize'];
+
+/** A searchable path's normalisers for indexInput(), checked. */
+function normaliserOptions(entry, where) {
+  const out = {};
+  for (const [key, value] of Object.entries(entry)) {
+    if (key === 'path' || key === 'unique') continue;
+    if (!NORMALISERS.includes(key)) throw new UsageError(`${where}: unknown searchable option "${key}"`);
+    if (key === 'normalize' ? typeof value !== 'function' : typeof value !== 'boolean')
+      throw new UsageError(
+        `${where}: searchable option "${key}" must be a ${key === 'normalize' ? 'function' : 'boolean'}`,
+      );
+    out[key] = value;
+  }
+  return out;
+}
+
+/** `searchable` of a config target: paths, or { path, ...normalisers }; each among the fields. */
+function searchableFrom(list, fields, where) {
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) throw new UsageError(`${where}: "searchable" must be an array of paths or { path, ... }`);
+  return list.map((entry) => {
+    const spec = typeof entry === 'string' ? { path: entry } : entry;
+    if (spec === null || typeof spec !== 'object' || typeof spec.path !== 'string')
+      throw new UsageError(`${where}: a "searchable" entry must be a path or { path, ... }`);
+    if (!fields.includes(spec.path))
+      throw new UsageError(`${where}: searchable "${spec.path}" is not among the fields`);
+    return checkSearchable({ path: spec.path, kind: 'auto', normalize: normaliserOptions(spec, where) }, where);
+  });
+}
+
+/** Throws for a searchable path the sibling layout cannot hold (a Map's values). */
+function checkSearchable(spec, where) {
+  if (spec.path.split('.').includes('$*'))
+    throw new UsageError(`${where}: "${spec.path}": the values of a map cannot have a blind index`);
+  return spec;
+}
+
+function modelSearchable(model, fields, where) {
+  if (typeof plugin.searchablePaths !== 'function') return [];
+  return plugin
+    .searchablePaths(model)
+    .filter((s) => fields.includes(s.path))
+    .map((s) => checkSearchable({ path: s.path, kind: s.kind, normalize: s.normalize || {} }, where));
+}
+
 function modelTarget(model, explicitFields, where) {
   const collection = model.collection && model.collection.collectionName;
   if (typeof collection !== 'string') throw new UsageError(`${where}: "model" must be a Mongoose model`);
   const fields = normalizeFields(explicitFields || plugin.encryptedPaths(model), `${where} (${collection})`);
-  return { collection, fields, bindings: modelBindings(model, fields) };
+  return {
+    collection,
+    fields,
+    bindings: modelBindings(model, fields),
+    searchable: modelSearchable(model, fields, where),
+  };
 }
 
-/** The target of --collection, --field and --bind. */
+/** The target of --collection, --field, --bind and --searchable. */
 function flagTarget(opts) {
   const fields = normalizeFields(opts.fields, '--field');
-  return { collection: opts.collection, fields, bindings: bindingsFrom(opts.bind, fields, '--bind') };
+  const searchable = opts.searchable
+    ? fields.map((path) => checkSearchable({ path, kind: 'auto', normalize: {} }, '--searchable'))
+    : [];
+  return { collection: opts.collection, fields, bindings: bindingsFrom(opts.bind, fields, '--bind'), searchable };
 }
+
+/** Config files loaded, by path: a config that exports a function is called once per process. */
+const configs = new Map();
 
 async function loadConfig(file) {
   const resolved = path.resolve(file);
+  if (!configs.has(resolved)) configs.set(resolved, readConfig(file, resolved));
+  return configs.get(resolved);
+}
+
+async function readConfig(file, resolved) {
   if (!fs.existsSync(resolved)) throw new UsageError(`--config: ${file} does not exist`);
   let config = require(resolved);
   if (typeof config === 'function') config = await config();
   if (config === null || typeof config !== 'object')
     throw new UsageError(`--config: ${file} must export an object (or a function returning one)`);
   return config;
+}
+
+/** The database URI: --uri, then MONGODB_URI, then the config's. */
+function configUri(opts, config) {
+  const uri = opts.uri || process.env.MONGODB_URI || config.uri;
+  if (!uri) throw new UsageError('no database: pass --uri, set MONGODB_URI, or set uri in the config');
+  return uri;
 }
 
 /**
@@ -111,6 +186,8 @@ async function resolveTargets(opts) {
   let config = {};
   let targets;
   if (opts.bind && !opts.fields.length) throw new UsageError('--bind goes with the --field paths it binds');
+  if (opts.searchable && !opts.fields.length)
+    throw new UsageError('--searchable goes with the --field paths that have a blind index');
   if (opts.config) {
     config = await loadConfig(opts.config);
     const list = config.targets || [];
@@ -121,8 +198,14 @@ async function resolveTargets(opts) {
       if (t.model) return modelTarget(t.model, t.fields, where);
       if (typeof t.collection !== 'string' || !t.collection)
         throw new UsageError(`${where} needs "collection" (or "model")`);
-      const fields = normalizeFields(t.fields || [], `${where} (${t.collection})`);
-      return { collection: t.collection, fields, bindings: bindingsFrom(t.bind, fields, where) };
+      const searchPaths = Array.isArray(t.searchable) ? t.searchable.map((e) => (e && e.path) || e) : [];
+      const fields = normalizeFields(t.fields || searchPaths, `${where} (${t.collection})`);
+      return {
+        collection: t.collection,
+        fields,
+        bindings: bindingsFrom(t.bind, fields, where),
+        searchable: searchableFrom(t.searchable, fields, where),
+      };
     });
     if (opts.fields.length) {
       if (!opts.collection) throw new UsageError('--field with --config needs --collection');
@@ -137,12 +220,11 @@ async function resolveTargets(opts) {
     if (!opts.collection) throw new UsageError('name a --collection and its --field paths, or a --config file');
     targets = [flagTarget(opts)];
   }
-  const uri = opts.uri || process.env.MONGODB_URI || config.uri;
-  if (!uri) throw new UsageError('no database: pass --uri, set MONGODB_URI, or set uri in the config');
+  const uri = configUri(opts, config);
   const { dbNameFromUri } = require('./driver');
   const db = opts.db || config.db || dbNameFromUri(uri);
   if (!db) throw new UsageError('no database name: pass --db, or name it in the URI (mongodb://host/NAME)');
   return { uri, db, targets };
 }
 
-module.exports = { resolveTargets, normalizeFields };
+module.exports = { resolveTargets, normalizeFields, loadConfig, configUri };

@@ -16,6 +16,8 @@ const codes = Object.freeze({
   WEAK_KEY: 'ERR_FIELDCRYPT_WEAK_KEY',
   INVALID_KEY_VERSION: 'ERR_FIELDCRYPT_INVALID_KEY_VERSION',
   KEY_CONFLICT: 'ERR_FIELDCRYPT_KEY_CONFLICT',
+  // Blind indexes (lib/core/blind-index.js): no index key for a version.
+  INDEX_KEY_NOT_FOUND: 'ERR_FIELDCRYPT_INDEX_KEY_NOT_FOUND',
   INVALID_FORMAT: 'ERR_FIELDCRYPT_INVALID_FORMAT',
   AUTH_FAILED: 'ERR_FIELDCRYPT_AUTH_FAILED',
   CONTEXT_MISMATCH: 'ERR_FIELDCRYPT_CONTEXT_MISMATCH',
@@ -34,6 +36,10 @@ const codes = Object.freeze({
   UNSUPPORTED_OPERATOR: 'ERR_FIELDCRYPT_UNSUPPORTED_OPERATOR',
   UNSUPPORTED_QUERY: 'ERR_FIELDCRYPT_UNSUPPORTED_QUERY',
   UNSUPPORTED_CODEC: 'ERR_FIELDCRYPT_UNSUPPORTED_CODEC',
+  // Key vault (lib/vault/): a KMS or master key that cannot wrap or unwrap a
+  // DEK, and a vault whose documents or use are inconsistent.
+  KMS: 'ERR_FIELDCRYPT_KMS',
+  KEY_VAULT: 'ERR_FIELDCRYPT_KEY_VAULT',
 });
 
 class FieldCryptError extends Error {

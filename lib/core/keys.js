@@ -15,6 +15,10 @@
  * a secrets manager; process.env is then not consulted until reloadKeys().
  *
  * Key bytes go straight into the native keyring and are never kept in JS.
+ *
+ * Keys from a key vault (lib/vault/) sit in the same native keyring beside
+ * these; the addon keeps them through configureKeys()/reloadKeys() and
+ * refuses a version defined both there and here.
  */
 
 const native = require('./native').load();
@@ -188,6 +192,19 @@ function reloadKeys() {
   state.current = current;
 }
 
+/**
+ * Writes new values with `version` from now on (a key vault's newest active
+ * key, see lib/vault/load.js); configureKeys() and reloadKeys() choose again.
+ */
+function useVersion(version) {
+  state.current = checkVersion(version);
+}
+
+/** Whether the environment (in environment mode) defines a key for `version`. */
+function envDefines(version) {
+  return state.mode === 'env' && envKey(version) !== undefined;
+}
+
 /** Versions currently loaded, ascending; for diagnostics (no key material). */
 function loadedKeyVersions() {
   return native.keyVersions();
@@ -201,4 +218,6 @@ module.exports = {
   reloadKeys,
   loadedKeyVersions,
   checkVersion,
+  useVersion,
+  envDefines,
 };

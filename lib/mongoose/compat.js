@@ -25,12 +25,17 @@
  *
  * Private internals used, and why:
  * - `doc.$__` (the document's internal state): its presence is how a value is
- *   recognised as a document (isDocument); `$__.validationError` is where a
- *   cast error inside a document being built is recorded, not thrown
+ *   recognised as a document (isDocument); it lives as long as the document,
+ *   and fieldcrypt keeps its own per-document state there under a Symbol
+ *   (documentState), which adds no property to the document itself;
+ *   `$__.validationError` is where a cast error inside a document being
+ *   built is recorded, not thrown
  *   (hasCastError); `$__.primitiveAtomics` holds `doc.$inc()` operations,
  *   which must be refused on encrypted paths (pendingIncrements, with
  *   `$getAllSubdocs()` and `$__fullPath()` to reach and name them).
  * - `doc.$__schema`: the schema of a document or subdocument (schemaOf).
+ * - `doc.$__.selected`: the projection a hydrated document was loaded with,
+ *   which its init hook sees before Mongoose keeps it (selectedFieldsOf).
  * - `doc.$isSubdocument`: whether a document is a subdocument (isSubdocument).
  * - `doc._doc` and a MongooseArray's `__array`, `isMongooseArray`: the
  *   document's own storage, written without setters or change tracking so
@@ -56,6 +61,8 @@
  *   instead of walking it as a dotted path (storedGetOptions).
  * - kareem's `unshift` argument of Schema#post: puts a post hook in front of
  *   the application's own (addPostHookFirst).
+ * - `query._distinct`: the field of a distinct() query, refused on an
+ *   encrypted path (distinctFieldOf).
  */
 
 const { codes, FieldCryptError } = require('../core/errors');
@@ -114,6 +121,15 @@ function isDocument(value) {
   return value !== null && typeof value === 'object' && value.$__ !== undefined && typeof value.toObject === 'function';
 }
 
+/**
+ * The object holding a document's internal state (`doc.$__`): created with
+ * the document and kept for its life; fieldcrypt keeps Symbol-keyed state
+ * there. Undefined for anything that is not a document.
+ */
+function documentState(doc) {
+  return doc.$__;
+}
+
 function isSubdocument(doc) {
   return Boolean(doc.$isSubdocument);
 }
@@ -126,6 +142,11 @@ function rootDocument(doc) {
 /** The schema of a document or subdocument. */
 function schemaOf(doc) {
   return doc.$__schema;
+}
+
+/** The projection a document was loaded with (undefined when none). */
+function selectedFieldsOf(doc) {
+  return (doc.$__ && doc.$__.selected) || undefined;
 }
 
 /** A document built from an invalid value records the cast error instead of throwing it. */
@@ -258,6 +279,43 @@ function validateConverted(schemaType, applies, convert) {
   }
 }
 
+/**
+ * Query selector injection (Mongoose's `sanitizeFilter`): whether Mongoose
+ * will sanitize this query's filter (the connection's, the Mongoose
+ * instance's or the query's option, as Query#_castConditions decides), and
+ * sanitizeQueryFilter() doing it now, before the plugin reads the filter, so
+ * that an operator the application did not mean to trust is not rewritten
+ * into one (`{ ssn: { $ne: x } }` from a request stays `$eq` of an object).
+ */
+function sanitizesFilter(query) {
+  const model = query.model;
+  return Boolean(
+    model?.db?.config?.sanitizeFilter ??
+    model?.db?.options?.sanitizeFilter ??
+    model?.base?.options?.sanitizeFilter ??
+    query.mongooseOptions().sanitizeFilter,
+  );
+}
+
+function sanitizeQueryFilter(query, filter) {
+  return query.model.base.sanitizeFilter(filter);
+}
+
+/**
+ * `mongoose.trusted(obj)` of the model's Mongoose instance (each package
+ * copy has its own marker): the conditions the plugin builds are its own,
+ * and Mongoose's sanitizeFilter must leave them as they are.
+ */
+function trustFor(model) {
+  const base = model && model.base;
+  return base && typeof base.trusted === 'function' ? (obj) => base.trusted(obj) : (obj) => obj;
+}
+
+/** The field a distinct() query asks for (Mongoose keeps it in `query._distinct`; there is no getter). */
+function distinctFieldOf(query) {
+  return query._distinct;
+}
+
 /** The `{ fn, opts }` entry of the first plugin of `schema` that `isPlugin(fn)` accepts. */
 function pluginEntryOf(schema, isPlugin) {
   return (Array.isArray(schema.plugins) && schema.plugins.find((p) => isPlugin(p.fn))) || undefined;
@@ -287,9 +345,11 @@ module.exports = {
   addErrorHook,
   addPostHookFirst,
   isDocument,
+  documentState,
   isSubdocument,
   rootDocument,
   schemaOf,
+  selectedFieldsOf,
   hasCastError,
   documentStorage,
   isTrackedArray,
@@ -304,6 +364,10 @@ module.exports = {
   subdocConstructorOf,
   defaultOf,
   validateConverted,
+  distinctFieldOf,
+  sanitizesFilter,
+  sanitizeQueryFilter,
+  trustFor,
   pluginEntryOf,
   matchesDiscriminatorValue,
   bsonOf,

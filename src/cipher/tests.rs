@@ -288,3 +288,30 @@ fn additional_data_matches_the_references() {
         }
     }
 }
+
+#[test]
+fn wipes_zero_what_they_are_given() {
+    let mut block = Block::from([0xa5u8; 16]);
+    wipe(&mut block, Block::default());
+    assert_eq!(block, Block::default());
+    let mut tag = [0x5au8; TAG_LEN];
+    wipe(&mut tag, [0u8; TAG_LEN]);
+    assert_eq!(tag, [0u8; TAG_LEN]);
+    let mut blocks = [Block::from([0xffu8; 16]); 3];
+    wipe_blocks(&mut blocks[..2]);
+    assert_eq!(blocks[..2], [Block::default(); 2]);
+    assert_eq!(blocks[2], Block::from([0xffu8; 16]), "only the blocks given are wiped");
+}
+
+#[test]
+fn the_long_path_ends_at_the_gcm_limit() {
+    // SP 800-38D: a plaintext of at most 2^39 - 256 bits.
+    assert_eq!(GCM_MAX * 8, (1u64 << 39) - 256);
+    let ring = ring();
+    let key = ring.get(b"01").unwrap();
+    let limit = usize::try_from(GCM_MAX).unwrap();
+    for len in [SHORT_MAX + 1, limit] {
+        assert_eq!(long_path(key, len), key.ghash.is_clmul(), "{len} bytes");
+    }
+    assert!(!long_path(key, limit + 1), "past the limit, aes-gcm refuses the value");
+}

@@ -75,7 +75,10 @@ pub(super) unsafe fn error_value(env: RawEnv, fail: Fail) -> Res<Value> {
     let msg = unsafe { js_string(env, &message)? };
     let mut out = ptr::null_mut();
     check(unsafe { sys::napi_create_error(env, code, msg, &mut out) })?;
-    if let FieldCryptError::KeyNotFound(v) | FieldCryptError::AuthenticationFailed(v) = &err {
+    if let FieldCryptError::KeyNotFound(v)
+    | FieldCryptError::AuthenticationFailed(v)
+    | FieldCryptError::IndexKeyNotFound(v) = &err
+    {
         let v = unsafe { js_string(env, error::version_str(v))? };
         unsafe { set_named(env, out, "keyVersion", v)? };
     }

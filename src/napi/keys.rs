@@ -3,7 +3,11 @@
 //! `src/usage.rs`, which are per version, not per key: they outlive the
 //! keys these calls replace).
 //!
-//! Invariants: hex keys are read into zeroized buffers only; `replaceKeys`
+//! Keys installed from a key vault (`src/napi/vault.rs`) survive
+//! `replaceKeys`, and their versions cannot be defined again here.
+//!
+//! Invariants: hex keys are read into zeroized buffers only; an encryption
+//! key equal to a loaded index key is refused (`ERR_FIELDCRYPT_KEY_CONFLICT`); `replaceKeys`
 //! is all or nothing (the new ring is built aside and swapped in whole, and
 //! the old keys are zeroized when dropped). Batches already running keep
 //! their own snapshot of the keys (`Arc` clones).
@@ -13,7 +17,7 @@ use zeroize::Zeroizing;
 
 use super::errors::{check, run, Fail, Res};
 use super::io::{array_len, boolean, element, latin1, new_array, read_ascii, read_version, set_named, undefined};
-use super::state::args;
+use super::state::{args, State};
 use super::{RawEnv, Value};
 use crate::error::{version_str, FieldCryptError, Version};
 use crate::keyring::{Key, Keyring};
@@ -25,20 +29,34 @@ pub(super) unsafe extern "C" fn add_key(env: RawEnv, info: sys::napi_callback_in
         run(env, || {
             let ([ver, hex], state) = args::<2>(env, info)?;
             let version = read_version(env, ver)?;
-            let key = read_key(env, &version, hex)?;
+            let key = read_key(env, state, &version, hex)?;
+            if state.vault.borrow().contains(&version) {
+                return Err(FieldCryptError::KeyVaultConflict(version).into());
+            }
             state.ring.borrow_mut().insert(version, key);
             undefined(env)
         })
     }
 }
 
-unsafe fn read_key(env: RawEnv, version: &Version, hex: Value) -> Res<Key> {
+/// The text of a hex key argument, in a zeroized buffer; `None` if it is
+/// not a string or not ASCII (not 64 hex characters either way). Shared with
+/// the index keys (`super::blind_index`).
+pub(super) unsafe fn read_key_text(env: RawEnv, hex: Value) -> Res<Option<Zeroizing<Vec<u8>>>> {
     let mut raw = Zeroizing::new(Vec::new());
-    if !unsafe { read_ascii(env, hex, &mut raw)? } {
-        // Not a string, or not ASCII: not 64 hex characters either way.
+    Ok(unsafe { read_ascii(env, hex, &mut raw)? }.then_some(raw))
+}
+
+/// An encryption key, refused if it is one of the loaded index keys.
+unsafe fn read_key(env: RawEnv, state: &State, version: &Version, hex: Value) -> Res<Key> {
+    let Some(raw) = (unsafe { read_key_text(env, hex)? }) else {
         return Err(FieldCryptError::InvalidKey(*version).into());
+    };
+    let key = Key::from_hex_bytes(version, &raw)?;
+    if let Some(index) = state.index_ring.borrow().version_with_check(&key.check_block()) {
+        return Err(FieldCryptError::IndexKeyConflict { index, encryption: *version }.into());
     }
-    Ok(Key::from_hex_bytes(version, &raw)?)
+    Ok(key)
 }
 
 /// `replaceKeys(versions: string[], hexKeys: string[]): void` — all or nothing.
@@ -53,9 +71,18 @@ pub(super) unsafe extern "C" fn replace_keys(env: RawEnv, info: sys::napi_callba
             let mut ring = Keyring::new();
             for i in 0..n {
                 let version = read_version(env, element(env, versions, i)?)?;
-                let key = read_key(env, &version, element(env, keys, i)?)?;
+                let key = read_key(env, state, &version, element(env, keys, i)?)?;
                 ring.insert(version, key);
             }
+            // Keys from a key vault stay, and are not defined a second time.
+            let vault = state.vault.borrow();
+            for v in vault.versions() {
+                if ring.contains(&v) {
+                    return Err(FieldCryptError::KeyVaultConflict(v).into());
+                }
+                ring.insert_shared(v, vault.get(&v)?.clone());
+            }
+            drop(vault);
             // The old keys are dropped (and zeroized) here.
             *state.ring.borrow_mut() = ring;
             undefined(env)
@@ -96,6 +123,7 @@ pub(super) unsafe extern "C" fn clear_keys(env: RawEnv, info: sys::napi_callback
         run(env, || {
             let ([], state) = args::<0>(env, info)?;
             state.ring.borrow_mut().clear();
+            state.vault.borrow_mut().clear();
             undefined(env)
         })
     }

@@ -30,8 +30,10 @@
 //! * [`external`]    – external strings: buffers V8 reads in place
 //! * [`single`]      – single-value calls (`encrypt`, `decrypt`, …)
 //! * [`keys`]        – keyring management calls, and the key usage counts
+//! * [`vault`]       – key vault DEKs: generated, (un)wrapped and installed here
 //! * [`batch`]       – sync batches, and the input/output both kinds share
 //! * [`batch_async`] – async batches on the libuv thread pool
+//! * [`blind_index`] – blind index values and the index key calls
 //! * [`cpu`]         – CPU feature detection for choosing the build
 
 use std::cell::RefCell;
@@ -43,10 +45,12 @@ use napi::sys;
 use napi::{Env, JsValue};
 use napi_derive::napi;
 
+use crate::index_keys::IndexKeyring;
 use crate::keyring::Keyring;
 
 mod batch;
 mod batch_async;
+mod blind_index;
 mod cpu;
 mod errors;
 mod external;
@@ -54,6 +58,7 @@ mod io;
 mod keys;
 mod single;
 mod state;
+mod vault;
 
 use state::State;
 
@@ -83,6 +88,25 @@ const EXPORTS: &[(&str, Callback)] = &[
     ("keyVersions", keys::key_versions),
     ("clearKeys", keys::clear_keys),
     ("keyUsage", keys::key_usage),
+    ("vaultCreateLocal", vault::vault_create_local),
+    ("vaultInstallLocal", vault::vault_install_local),
+    ("vaultVerifyLocal", vault::vault_verify_local),
+    ("vaultRewrapLocal", vault::vault_rewrap_local),
+    ("vaultUnwrapLocalInto", vault::vault_unwrap_local_into),
+    ("vaultWrapLocalFrom", vault::vault_wrap_local_from),
+    ("vaultInstall", vault::vault_install),
+    ("vaultGenerateInto", vault::vault_generate_into),
+    ("vaultImportLocal", vault::vault_import_local),
+    ("vaultImportInto", vault::vault_import_into),
+    ("vaultForget", vault::vault_forget),
+    ("vaultVersions", vault::vault_versions),
+    ("blindIndex", blind_index::blind_index),
+    ("blindIndexMany", blind_index::blind_index_many),
+    ("addIndexKey", blind_index::add_index_key),
+    ("replaceIndexKeys", blind_index::replace_index_keys),
+    ("hasIndexKey", blind_index::has_index_key),
+    ("indexKeyVersions", blind_index::index_key_versions),
+    ("clearIndexKeys", blind_index::clear_index_keys),
     ("cpuSupportsAccelerated", cpu::cpu_supports_accelerated),
     ("ivSourceCosts", cpu::iv_source_costs),
 ];
@@ -97,6 +121,9 @@ pub fn init(exports: Object, env: Env) -> napi::Result<()> {
     let raw_env = env.raw();
     let state = Box::into_raw(Box::new(State {
         ring: RefCell::new(Keyring::new()),
+        vault: RefCell::new(Keyring::new()),
+        index_ring: RefCell::new(IndexKeyring::new()),
+        scope: RefCell::new(Vec::new()),
         input: RefCell::new(Vec::new()),
         output: RefCell::new(Vec::new()),
         text16: RefCell::new(Vec::new()),

@@ -13,12 +13,20 @@ use napi::sys;
 
 use super::errors::{check, Res};
 use super::{RawEnv, Value};
+use crate::index_keys::IndexKeyring;
 use crate::keyring::Keyring;
 use crate::pool;
 
 /// Per-module-instance state.
 pub(super) struct State {
     pub(super) ring: RefCell<Keyring>,
+    /// The keys installed from a key vault (also in `ring`), kept through
+    /// `replaceKeys`; see [`super::vault`].
+    pub(super) vault: RefCell<Keyring>,
+    /// The index keys of blind indexes, with their cached path keys.
+    pub(super) index_ring: RefCell<IndexKeyring>,
+    /// A blind index call's HKDF info (`collection || 0x00 || path`; not secret).
+    pub(super) scope: RefCell<Vec<u8>>,
     /// Reused buffers for one call's input and output, so that small calls
     /// allocate nothing; see [`Scratch`].
     pub(super) input: RefCell<Vec<u8>>,

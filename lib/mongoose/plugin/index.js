@@ -11,6 +11,8 @@
  *
  * - state.js: every per-schema, per-model and per-document table.
  * - options.js: the plugin's options, validated and normalized.
+ * - search-paths.js: searchable paths (blind indexes): their `_bidx`
+ *   siblings, kinds and normalisers; the siblings added to the schema.
  * - path-index.js: the encrypted leaves of a schema (through subdocuments,
  *   document arrays, Maps and discriminators) and the containers above them;
  *   how an update or filter key relates to them.
@@ -26,14 +28,18 @@
  * - context.js: what every hook hands on (options, model, BSON, index).
  * - live-documents.js: save/create/insertMany/bulkSave encrypt the
  *   document's own storage before the write and put the plaintext back after.
- * - filters.js: a filter that would send a plaintext of an encrypted path
- *   is refused.
+ * - filters.js, search-conditions.js: a filter on a searchable path is
+ *   rewritten to its blind index; one that would send a plaintext of any
+ *   other encrypted path is refused.
  * - update-checks.js, updates.js: query updates and replacements are
  *   rewritten key by key before Mongoose casts them; what cannot work on
  *   ciphertext is refused before anything is sent.
  * - reads.js: lean results and decryptDocument(Model, raw).
- * - hooks/writes.js, hooks/queries.js, hooks/reads.js: the hook functions
- *   registered below, by operation.
+ * - search-writes.js, search-updates.js: blind-index values written with
+ *   every searchable value the plugin encrypts (documents, replacements;
+ *   update keys).
+ * - hooks/writes.js, hooks/queries.js, hooks/reads.js, hooks/search.js: the
+ *   hook functions registered below, by operation.
  * - ../compat.js: everything that depends on Mongoose internals or differs
  *   between Mongoose 8 and 9.
  *
@@ -44,7 +50,8 @@
 const { describeType } = require('../../core/errors');
 const { bsonOf, addPostHookFirst, addErrorHook } = require('../compat');
 const { invalidOption, normalizeOptions } = require('./options');
-const { buildIndex, encryptedPaths } = require('./path-index');
+const { buildIndex, encryptedPaths, searchablePaths } = require('./path-index');
+const { addIndexPaths } = require('./search-paths');
 const { prepareSchema } = require('./schema-types');
 const { installOutputFilter } = require('./output');
 const { decryptDocument } = require('./reads');
@@ -53,6 +60,7 @@ const { OPTIONS, APPLIED, PLUGIN } = require('./state');
 const writes = require('./hooks/writes');
 const queries = require('./hooks/queries');
 const reads = require('./hooks/reads');
+const search = require('./hooks/search');
 
 /**
  * `schema.plugin(fieldEncryption, options)`. Reference: docs/plugin.md.
@@ -61,7 +69,8 @@ const reads = require('./hooks/reads');
  * decrypt ('auto' | 'explicit'), includeDecrypted (toJSON/toObject default),
  * allowUnencrypted (read legacy plaintext), bind (false | 'collection' |
  * 'document': bind values to where they are stored), allowUnbound (read
- * values written before binding), onEncrypt/onDecrypt (audit).
+ * values written before binding), onEncrypt/onDecrypt (audit), searchable
+ * (paths kept with a blind index besides those marked `searchable`).
  */
 function fieldEncryption(schema, rawOptions) {
   if (!schema || typeof schema.pre !== 'function' || typeof schema.eachPath !== 'function') {
@@ -77,7 +86,11 @@ function fieldEncryption(schema, rawOptions) {
   // Validates `fields` now, while the mistake is easy to find, and lets the
   // encrypted SchemaTypes hold ciphertext from the start. The index is built
   // again (and cached) when first used, from the schema as it is then.
-  prepareSchema(buildIndex(schema), () => bsonOf(schema));
+  const index = buildIndex(schema);
+  // Searchable paths (issue 20): their `<leaf>_bidx` siblings and indexes
+  // join the schema now, before a model compiles it.
+  addIndexPaths(schema, index);
+  prepareSchema(index, () => bsonOf(schema));
   const plugin = { options, auto: options.decrypt === 'auto' };
 
   // save(), create(), bulkSave(): encrypt the document's storage, then put
@@ -92,14 +105,22 @@ function fieldEncryption(schema, rawOptions) {
   schema.post('insertMany', writes.settleAfterInsertMany(plugin));
   addErrorHook(schema, 'insertMany', writes.settleAfterFailedInsertMany);
 
-  // bulkWrite() (also what bulkSave() sends): inserts and replacements are
-  // built and encrypted, updates rewritten, filters checked.
+  // bulkWrite() (also what bulkSave() sends): filters rewritten (searchable
+  // paths) first; then inserts and replacements are built and encrypted,
+  // updates rewritten, filters checked.
+  schema.pre('bulkWrite', queries.rewriteBulkWriteFilters(plugin));
   schema.pre('bulkWrite', writes.encryptBulkWrite(plugin));
 
   // Query updates and replacements; query reads and deletes; aggregations.
   schema.pre(queries.QUERY_WRITES, queries.QUERY_ONLY, queries.encryptQueryUpdate(plugin));
   schema.pre(queries.QUERY_READS, queries.QUERY_ONLY, queries.checkQueryFilter(plugin));
   schema.pre('aggregate', queries.checkAggregateMatch(plugin));
+  // A lean cursor's documents, where an error reaches the cursor's consumer
+  // (the query transform, which decrypts other lean results, cannot fail a cursor).
+  addPostHookFirst(schema, 'find', queries.decryptLeanCursorDocument());
+
+  // Lean results leave blind-index values out unless the projection names them.
+  schema.pre(search.LEAN_DOCUMENT_OPS, queries.QUERY_ONLY, search.stripLeanIndexValues());
 
   // Hydrated documents are decrypted before Mongoose casts them.
   schema.pre('init', reads.decryptOnInit(plugin));
@@ -116,4 +137,4 @@ function fieldEncryption(schema, rawOptions) {
 Object.defineProperty(fieldEncryption, PLUGIN, { value: true });
 
 // pathBindings is internal (lib/cli/), not in the package's exports.
-module.exports = { fieldEncryption, decryptDocument, encryptedPaths, pathBindings };
+module.exports = { fieldEncryption, decryptDocument, encryptedPaths, searchablePaths, pathBindings };

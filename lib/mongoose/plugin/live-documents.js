@@ -29,6 +29,7 @@ const {
 const { normalizeKey } = require('./path-index');
 const { audit, unsupportedOperator } = require('./values');
 const { writeOptions } = require('./binding');
+const { indexLive, forgetIndexValues } = require('./search-writes');
 const { PRINTS, PENDING, WRITING } = require('./state');
 
 /**
@@ -109,6 +110,8 @@ const SAFE_ATOMICS_OF_SUBDOCUMENT_ARRAYS = new Set(['$set', '$pop', '$push', '$a
  * again). Returns nothing; PENDING remembers what to put back.
  */
 function encryptLive(ctx, doc) {
+  // Blind indexes first: they are computed from the plaintexts (search-writes.js).
+  indexLive(ctx, doc);
   const prints = PRINTS.get(doc);
   const pending = PENDING.get(doc) || [];
   for (const leaf of ctx.index.leafList) {
@@ -167,6 +170,7 @@ function settleLive(doc, restore) {
   const writing = WRITING.get(doc);
   PENDING.delete(doc);
   WRITING.delete(doc);
+  if (writing) forgetIndexValues(writing.ctx.index, doc);
   if (!restore) return;
   let prints = PRINTS.get(doc);
   if (!prints) PRINTS.set(doc, (prints = new Map()));

@@ -22,10 +22,66 @@ const OPTION_NAMES = [
   'allowUnbound',
   'onEncrypt',
   'onDecrypt',
+  'searchable',
 ];
+/** A searchable path's normalisers (lib/core/index-input.js) and the other options of `searchable`. */
+const NORMALIZERS = ['trim', 'lowercase', 'collapseWhitespace'];
+const SEARCH_OPTION_NAMES = [...NORMALIZERS, 'normalize', 'unique'];
 
 function invalidOption(message) {
   return new FieldCryptError(codes.INVALID_ARGUMENT, `fieldEncryption: ${message}`);
+}
+
+/**
+ * A path's `searchable` option (`true` or `{ trim, lowercase,
+ * collapseWhitespace, normalize, unique }`), validated: the frozen search
+ * options, or undefined when the option is absent or false.
+ */
+function searchOptionsOf(raw, where) {
+  if (raw === undefined || raw === false || raw === null) return undefined;
+  if (raw === true) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw invalidOption(`'${where}': searchable must be true or an object of options, got ${describeType(raw)}`);
+  }
+  for (const key of Object.keys(raw)) {
+    if (key === 'path') continue;
+    if (!SEARCH_OPTION_NAMES.includes(key)) {
+      throw invalidOption(`'${where}': unknown searchable option '${key}' (${SEARCH_OPTION_NAMES.join(', ')})`);
+    }
+  }
+  const normalize = {};
+  for (const name of NORMALIZERS) {
+    if (raw[name] === undefined) continue;
+    if (typeof raw[name] !== 'boolean') throw invalidOption(`'${where}': searchable.${name} must be a boolean`);
+    if (raw[name]) normalize[name] = true;
+  }
+  if (raw.normalize !== undefined) {
+    if (typeof raw.normalize !== 'function') throw invalidOption(`'${where}': searchable.normalize must be a function`);
+    normalize.normalize = raw.normalize;
+  }
+  if (raw.unique !== undefined && typeof raw.unique !== 'boolean') {
+    throw invalidOption(`'${where}': searchable.unique must be a boolean`);
+  }
+  return Object.freeze({ unique: raw.unique === true, normalize: Object.freeze(normalize) });
+}
+
+/** The plugin option `searchable: [path | { path, ...options }]`, validated: Map(path -> raw options). */
+function normalizeSearchableOption(list) {
+  if (list === undefined) return new Map();
+  if (!Array.isArray(list)) {
+    throw invalidOption("searchable must be an array of schema paths or { path, ...options } objects such as ['ssn']");
+  }
+  const out = new Map();
+  for (const entry of list) {
+    const path = typeof entry === 'string' ? entry : entry && typeof entry === 'object' ? entry.path : undefined;
+    if (typeof path !== 'string' || path === '') {
+      throw invalidOption(`searchable: each entry is a path or { path, ...options }, got ${describeType(entry)}`);
+    }
+    const options = typeof entry === 'string' ? true : entry;
+    searchOptionsOf(options, path);
+    out.set(path, options);
+  }
+  return out;
 }
 
 function normalizeOptions(options) {
@@ -46,6 +102,7 @@ function normalizeOptions(options) {
     allowUnbound = false,
     onEncrypt,
     onDecrypt,
+    searchable,
   } = options;
   if (!Array.isArray(fields) || fields.some((f) => typeof f !== 'string' || f === '')) {
     throw invalidOption("fields must be an array of schema paths such as ['ssn', 'ids.idNumber']");
@@ -70,6 +127,7 @@ function normalizeOptions(options) {
     allowUnbound,
     onEncrypt,
     onDecrypt,
+    searchable: normalizeSearchableOption(searchable),
   });
 }
 
@@ -90,4 +148,4 @@ function pluginOptionsOf(schema) {
   return options;
 }
 
-module.exports = { BIND_MODES, invalidOption, normalizeOptions, pluginOptionsOf };
+module.exports = { BIND_MODES, invalidOption, normalizeOptions, pluginOptionsOf, searchOptionsOf };

@@ -18,8 +18,9 @@
 const { codes, FieldCryptError, describeType } = require('../../core/errors');
 const { splitPath } = require('../../paths');
 const { schemaTypeKind, mapValueTypeOf, elementTypeOf, matchesDiscriminatorValue } = require('../compat');
-const { BIND_MODES, invalidOption, pluginOptionsOf } = require('./options');
-const { INDEXES, UNIONS } = require('./state');
+const { BIND_MODES, invalidOption, pluginOptionsOf, searchOptionsOf } = require('./options');
+const { buildSearch, searchablePathsOf } = require('./search-paths');
+const { INDEXES, INDEX_TYPES, UNIONS } = require('./state');
 
 /** Paths never encrypted: Mongoose needs them as they are. */
 function isProtectedPath(schema, relativePath) {
@@ -54,6 +55,7 @@ function buildIndex(schema) {
   const types = new Map(); // container path -> SchemaType
   const listed = new Set(); // which `fields` entries matched something
   const aliases = new Map(); // raw alias path -> raw path (Mongoose `alias` options)
+  const indexPaths = new Set(); // raw paths of the blind-index siblings (search-paths.js)
 
   function scopeMatches(full, scopes) {
     for (const scope of scopes) {
@@ -75,6 +77,29 @@ function buildIndex(schema) {
   // own `bind` schema option (or its container's) overrides it.
   const rootOptions = pluginOptionsOf(schema);
   const defaultBind = rootOptions ? rootOptions.bind : false;
+  // The plugin's `searchable` option; a path's own `searchable` schema option.
+  const searchList = rootOptions ? rootOptions.searchable : new Map();
+  const searchListed = new Set();
+  function searchableOf(full, ...schemaTypes) {
+    if (searchList.has(full)) {
+      searchListed.add(full);
+      return searchOptionsOf(searchList.get(full), full);
+    }
+    for (const t of schemaTypes) {
+      const own = t && t.options ? t.options.searchable : undefined;
+      if (own !== undefined && own !== false) return searchOptionsOf(own, full);
+    }
+    return undefined;
+  }
+  function refuseUnencryptedSearchable(full, schemaType) {
+    if (searchableOf(full, schemaType)) {
+      throw invalidOption(
+        `'${full}' is searchable but not encrypted: a blind index is kept only for an encrypted value ` +
+          '(mark it encrypted: true or list it in fields; an object whose fields are encrypted one by one ' +
+          'cannot be searched as a whole: mark its fields searchable, or make it one encrypted Mixed value)',
+      );
+    }
+  }
 
   function visitSchema(s, prefix, scopes, inherited, bindAbove) {
     const own = pluginOptionsOf(s);
@@ -96,6 +121,10 @@ function buildIndex(schema) {
 
   function visitType(owner, schemaType, prefix, relative, scopes, inherited, bindAbove) {
     const full = prefix + relative;
+    if (INDEX_TYPES.has(schemaType)) {
+      indexPaths.add(full);
+      return;
+    }
     const bind = bindOf(schemaType, full, bindAbove);
     const explicit = schemaType.options && schemaType.options.encrypted === true;
     const marked = inherited || explicit || scopeMatches(full, scopes);
@@ -109,6 +138,7 @@ function buildIndex(schema) {
     }
     const kind = schemaTypeKind(schemaType);
     if (kind === 'single' || kind === 'docarray') {
+      refuseUnencryptedSearchable(full, schemaType);
       kinds.set(full, kind);
       types.set(full, schemaType);
       visitSchema(schemaType.schema, `${full}.`, scopes, marked, bind);
@@ -121,9 +151,18 @@ function buildIndex(schema) {
       kinds.set(full, 'array');
       const elementType = elementTypeOf(schemaType);
       const elementMarked = elementType && elementType.options && elementType.options.encrypted === true;
-      if (marked || elementMarked) addLeaf(full, elementType || schemaType, true, bindOf(elementType, full, bind));
+      if (marked || elementMarked) {
+        addLeaf(full, elementType || schemaType, true, bindOf(elementType, full, bind));
+        leaves.get(full).searchOptions = searchableOf(full, schemaType, elementType);
+      } else {
+        refuseUnencryptedSearchable(full, schemaType);
+        if (elementType) refuseUnencryptedSearchable(full, elementType);
+      }
     } else if (marked) {
       addLeaf(full, schemaType, false, bind);
+      leaves.get(full).searchOptions = searchableOf(full, schemaType);
+    } else {
+      refuseUnencryptedSearchable(full, schemaType);
     }
   }
 
@@ -156,10 +195,19 @@ function buildIndex(schema) {
       }
     }
   }
-  return finishIndex(schema, leaves, kinds, types, aliases);
+  for (const path of searchList.keys()) {
+    if (searchListed.has(path)) continue;
+    if (schema.pathType(path) === 'adhocOrUndefined') {
+      throw invalidOption(
+        `searchable: '${path}' is not a path of the schema (apply the plugin after defining the paths)`,
+      );
+    }
+    refuseUnencryptedSearchable(path, { options: { searchable: true } });
+  }
+  return finishIndex(schema, leaves, kinds, types, aliases, indexPaths);
 }
 
-function finishIndex(schema, leaves, kinds, types, aliases) {
+function finishIndex(schema, leaves, kinds, types, aliases, indexPaths) {
   const containers = new Map();
   const under = new Map();
   for (const leaf of leaves.values()) {
@@ -181,7 +229,19 @@ function finishIndex(schema, leaves, kinds, types, aliases) {
     if (kind === 'docarray' || kind === 'array') arrays.add(path);
     if (kind === 'map') maps.add(path);
   }
-  return { schema, leaves, leafList: [...leaves.values()], containers, under, arrays, maps, aliases };
+  const search = buildSearch(leaves);
+  return {
+    schema,
+    leaves,
+    leafList: [...leaves.values()],
+    containers,
+    under,
+    arrays,
+    maps,
+    aliases,
+    search,
+    indexPaths,
+  };
 }
 
 /** The union of several indexes (a base model and its discriminators). */
@@ -192,7 +252,11 @@ function unionIndex(indexes) {
   const arrays = new Set();
   const maps = new Set();
   const aliases = new Map();
+  const search = new Map();
+  const indexPaths = new Set();
   for (const index of indexes) {
+    for (const [k, v] of index.search) if (!search.has(k)) search.set(k, v);
+    for (const p of index.indexPaths) indexPaths.add(p);
     for (const [k, v] of index.leaves) if (!leaves.has(k)) leaves.set(k, v);
     for (const [k, v] of index.containers) if (!containers.has(k)) containers.set(k, v);
     for (const p of index.arrays) arrays.add(p);
@@ -215,6 +279,8 @@ function unionIndex(indexes) {
     arrays,
     maps,
     aliases,
+    search,
+    indexPaths,
   };
 }
 
@@ -252,25 +318,39 @@ function queryIndex(model, filter) {
   return index;
 }
 
-/**
- * The raw dotted paths the plugin encrypts in a schema or model (through
- * arrays; every value of a Map as `$*`), including a model's discriminators.
- */
-function encryptedPaths(schemaOrModel) {
+/** The indexes of a schema or model and of its discriminators; `what` names the caller in errors. */
+function indexesOf(schemaOrModel, what) {
   const isModel = typeof schemaOrModel === 'function' && schemaOrModel.schema;
   const schema = isModel ? schemaOrModel.schema : schemaOrModel;
   if (!schema || typeof schema.eachPath !== 'function') {
     throw new FieldCryptError(
       codes.INVALID_ARGUMENT,
-      `encryptedPaths() expects a Mongoose schema or model, got ${describeType(schemaOrModel)}`,
+      `${what}() expects a Mongoose schema or model, got ${describeType(schemaOrModel)}`,
     );
   }
-  const paths = new Set(indexOf(schema).leaves.keys());
   const more = isModel
     ? discriminatorsOf(schemaOrModel).map((d) => d.schema)
     : Object.values(schema.discriminators || {});
-  for (const s of more) for (const p of indexOf(s).leaves.keys()) paths.add(p);
+  return [indexOf(schema), ...more.map((s) => indexOf(s))];
+}
+
+/**
+ * The raw dotted paths the plugin encrypts in a schema or model (through
+ * arrays; every value of a Map as `$*`), including a model's discriminators.
+ */
+function encryptedPaths(schemaOrModel) {
+  const paths = new Set();
+  for (const index of indexesOf(schemaOrModel, 'encryptedPaths')) for (const p of index.leaves.keys()) paths.add(p);
   return [...paths];
+}
+
+/**
+ * The searchable paths of a schema or model (and its discriminators):
+ * `{ path, indexPath, kind, unique, normalize }` each (search-paths.js); the
+ * CLI's reindex and status read them.
+ */
+function searchablePaths(schemaOrModel) {
+  return searchablePathsOf(indexesOf(schemaOrModel, 'searchablePaths'));
 }
 
 // ---------------------------------------------------------------------------
@@ -284,13 +364,17 @@ const ARRAY_FILTER_ID = /^\$\[([A-Za-z0-9_]+)\]$/;
  * positional operators (`$`, `$[]`, `$[name]`) after an array are dropped,
  * a Map key becomes `$*`, an alias becomes its path (Mongoose translates
  * aliases after the hooks ran, with `translateAliases`). `element` says the
- * key names one element of an array. `$[name]` identifiers are recorded with
+ * key names one element of an array; `segments[last]` is the key's last
+ * segment that names a path (what follows it selects array elements). `$[name]` identifiers are recorded with
  * their array's path.
  */
 function normalizeKey(index, key, arrayFilterIds) {
   let path = '';
   let element = false;
-  for (const segment of key.split('.')) {
+  let last = -1; // the last segment that named a path (not an array selector)
+  const segments = key.split('.');
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i];
     if (path && index.arrays.has(path) && ARRAY_SELECTOR.test(segment)) {
       element = true;
       const id = ARRAY_FILTER_ID.exec(segment);
@@ -298,6 +382,7 @@ function normalizeKey(index, key, arrayFilterIds) {
       continue;
     }
     element = false;
+    last = i;
     if (path && index.maps.has(path)) {
       path += '.$*';
       continue;
@@ -306,7 +391,7 @@ function normalizeKey(index, key, arrayFilterIds) {
     const aliased = index.aliases.get(path);
     if (aliased !== undefined) path = aliased;
   }
-  return { path, element };
+  return { path, element, segments, last };
 }
 
 /**
@@ -339,6 +424,7 @@ module.exports = {
   modelForObject,
   queryIndex,
   encryptedPaths,
+  searchablePaths,
   normalizeKey,
   relate,
   relatedLeafPath,

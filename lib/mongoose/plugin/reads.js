@@ -6,9 +6,11 @@
  * and driver results. Hydrated documents are decrypted by the init hook
  * (hooks/reads.js).
  *
- * Invariants: each object is decrypted once (DECRYPTED_LEAN), since
- * Mongoose may apply a query transform twice; each document is decrypted
- * with the paths of its own model (a discriminator's when its key says so).
+ * Invariants: each result is decrypted once (DECRYPTED_LEAN: a single
+ * document, or the array of a find), since Mongoose applies a findOneAnd*
+ * query's transforms twice; a document decryptDocument() marked is not
+ * decrypted again; each document is decrypted with the paths of its own
+ * model (a discriminator's when its key says so).
  */
 
 const { codes, FieldCryptError, describeType } = require('../../core/errors');
@@ -19,46 +21,93 @@ const { prepareSchema } = require('./schema-types');
 const { contextFor } = require('./context');
 const { decryptPlain } = require('./values');
 const { ReadBatch } = require('./read-batch');
+const { stripIndexValues } = require('./search-paths');
 const { DECRYPTED_LEAN } = require('./state');
 
 /**
  * Decrypts a lean result in place: one document, an array of them, or a
  * driver ModifyResult. Idempotent: Mongoose applies query transforms to a
  * findOneAnd* result twice (to the driver's result, then to the query's).
- * The values of the whole result are decrypted together (read-batch.js).
+ * The values of an array of documents are decrypted together
+ * (read-batch.js); a single document (findOne, findOneAnd*, each document
+ * of a lean cursor) value by value, which for a handful of values costs
+ * less than a batch.
  */
-function decryptLeanResult(ctx, model, result) {
+function decryptLeanResult(ctx, model, result, owners = new Map(), markSingle = true) {
   if (result === null || typeof result !== 'object' || DECRYPTED_LEAN.has(result)) return result;
+  if (!Array.isArray(result)) {
+    decryptLeanDocument(ctx, model, result, undefined, owners, markSingle);
+    return result;
+  }
   const batch = new ReadBatch();
-  const done = [];
-  collectLean(ctx, model, result, batch, new Map(), done);
+  for (let i = 0; i < result.length; i++) decryptLeanDocument(ctx, model, result[i], batch, owners, true);
   batch.flush();
-  for (const doc of done) DECRYPTED_LEAN.add(doc);
+  // The array is marked, not each document: Mongoose applies a find's
+  // transforms once, and a WeakSet entry per document cost a fifth of the
+  // decryption (more in time than in instructions: the set grows with every
+  // result until a full collection empties it).
+  DECRYPTED_LEAN.add(result);
   return result;
 }
 
-/** Queues the values of `result` (see decryptLeanResult); `owners`: model -> its index, for this result. */
-function collectLean(ctx, model, result, batch, owners, done) {
-  if (result === null || typeof result !== 'object' || DECRYPTED_LEAN.has(result)) return;
-  if (Array.isArray(result)) {
-    for (const doc of result) collectLean(ctx, model, doc, batch, owners, done);
+/**
+ * One document of a lean result (or a ModifyResult holding one), with the
+ * paths of its own model (a discriminator's, when its key says so). With
+ * `batch`, its String values are queued there for the caller to flush;
+ * without, it is decrypted now, and marked unless `mark` is false. A
+ * document marked already (by decryptDocument() in the application's own
+ * transform) is skipped. `owners`: model -> its prepared index.
+ */
+function decryptLeanDocument(ctx, model, doc, batch, owners, mark) {
+  if (doc === null || typeof doc !== 'object' || DECRYPTED_LEAN.has(doc) || isDocument(doc)) return;
+  if (Array.isArray(doc)) {
+    // Not a result Mongoose returns; decrypted as before, as a nested result.
+    decryptLeanResult(ctx, model, doc, owners);
     return;
   }
-  if (isDocument(result)) return;
-  if (Object.hasOwn(result, 'value') && Object.hasOwn(result, 'ok') && !Object.hasOwn(result, '_id')) {
-    collectLean(ctx, model, result.value, batch, owners, done);
+  if (Object.hasOwn(doc, 'value') && Object.hasOwn(doc, 'ok') && !Object.hasOwn(doc, '_id')) {
+    decryptLeanResult(ctx, model, doc.value, owners);
     return;
   }
-  // Each document with the paths of its own model (a discriminator's, when its key says so).
-  const owner = modelForObject(model, result);
+  const owner = modelForObject(model, doc);
   let index = owners.get(owner);
   if (index === undefined) {
     index = indexOf(owner.schema);
     prepareSchema(index, () => ctx.bson);
     owners.set(owner, index);
   }
-  decryptPlain({ ...ctx, documentId: result._id, modelName: owner.modelName, index }, index, result, undefined, batch);
-  done.push(result);
+  decryptPlain(documentReadContext(ctx, doc._id, owner.modelName, index), index, doc, undefined, batch);
+  if (batch === undefined && mark) DECRYPTED_LEAN.add(doc);
+}
+
+/**
+ * The query transform that decrypts a query's lean results (hooks/queries.js):
+ * what does not change between its results (the context, the models'
+ * indexes) is made once per query, since a lean cursor calls it once per
+ * document. A find's single documents come only from a cursor, whose
+ * transform runs once per document, so they are not marked (a WeakSet entry
+ * per document cost a large part of the decryption); findOne and
+ * findOneAnd* results are.
+ */
+function leanResultReader(ctx, model, op) {
+  const base = { ...ctx, documentId: undefined };
+  const owners = new Map();
+  const markSingle = op !== 'find';
+  return (result) => decryptLeanResult(base, model, result, owners, markSingle);
+}
+
+/** The query's context for one of its documents (a literal: a spread per document costs more). */
+function documentReadContext(ctx, documentId, modelName, index) {
+  return {
+    options: ctx.options,
+    modelName,
+    collection: ctx.collection,
+    bson: ctx.bson,
+    documentId,
+    index,
+    scope: ctx.scope,
+    target: ctx.target,
+  };
 }
 
 /**
@@ -66,7 +115,9 @@ function collectLean(ctx, model, result, batch, owners, done) {
  * or the driver) in place and returns it (once: a second call on the same
  * object returns it unchanged). Uses the options the model's
  * schema was given (allowUnencrypted, onDecrypt); a discriminator key picks
- * the discriminator's paths.
+ * the discriminator's paths. Blind-index values are removed, as from a lean
+ * result (the document is what a read shows; a projection that asked for
+ * them is the pipeline's, which this call cannot see: read them before).
  */
 function decryptDocument(Model, raw) {
   if (typeof Model !== 'function' || !Model.schema) {
@@ -86,8 +137,9 @@ function decryptDocument(Model, raw) {
   const batch = new ReadBatch();
   decryptPlain(ctx, ctx.index, raw, undefined, batch);
   batch.flush();
+  stripIndexValues(ctx.index, raw);
   DECRYPTED_LEAN.add(raw);
   return raw;
 }
 
-module.exports = { decryptLeanResult, decryptDocument };
+module.exports = { decryptLeanResult, leanResultReader, decryptDocument };

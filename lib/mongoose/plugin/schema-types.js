@@ -22,6 +22,7 @@ const { isDocument, rootDocument, validateConverted } = require('../compat');
 const { audit } = require('./values');
 const { writeOptions, decodeForValidation } = require('./binding');
 const { registerSubdocumentLeaves } = require('./output');
+const { indexLateValue } = require('./search-writes');
 const { PATCHED, PREPARED, WRITING, TYPE_LEAVES } = require('./state');
 
 /**
@@ -76,6 +77,7 @@ function sealDuringWrite(schemaType, value, scope) {
       ? encodeValue(value, state.ctx.bson, writeOptions(state.ctx, leaf))
       : encodeValue(value, state.ctx.bson);
   audit(state.ctx, 'onEncrypt', leaf ? leaf.path : schemaType.path, stored);
+  if (leaf !== undefined && leaf.search) indexLateValue(state.ctx, leaf, scope, schemaType.path, value);
   state.late.set(stored, value);
   return stored;
 }

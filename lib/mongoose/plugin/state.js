@@ -7,6 +7,8 @@
  * document alive; no other module of the plugin declares module-level state.
  */
 
+const { documentState } = require('../compat');
+
 // --- Per schema ----------------------------------------------------------------
 
 /**
@@ -28,6 +30,10 @@ const APPLIED = new WeakSet();
  * schema -> its path index (path-index.js). Built and set by indexOf() the
  * first time the index is used (after the schema is complete); read by
  * indexOf(). Never cleared: a schema does not change once a model uses it.
+ * The index carries the schema's search table (search-paths.js):
+ * `index.search`, schema path -> `{ path, indexPath, kind, unique, normalize }`
+ * for every searchable leaf (issue 20); the union index of a base model and
+ * its discriminators carries the union of theirs.
  */
 const INDEXES = new WeakMap();
 
@@ -52,6 +58,14 @@ const OUTPUT_FILTER = Symbol('fieldcrypt.outputFilter');
  * the schema's plugin list.
  */
 const PLUGIN = Symbol('fieldcrypt.plugin');
+
+/**
+ * The SchemaTypes of index paths (`<leaf>_bidx`) the plugin added to a
+ * schema. Added to by addIndexPaths() (search-paths.js); read by the path
+ * index, which never encrypts them and lists them in `index.indexPaths`.
+ * Never cleared.
+ */
+const INDEX_TYPES = new WeakSet();
 
 // --- Per index and SchemaType -----------------------------------------------------
 
@@ -127,35 +141,49 @@ const PENDING = new WeakMap();
  * is loaded, updated by settleLive() after a write; read by encryptLive().
  * Lives as long as the document.
  *
- * Kept in a non-enumerable Symbol property of the document, with a WeakMap's
- * get/set: one is set for every document a query loads, and a WeakMap
- * holding an entry per live document makes each set, and every garbage
- * collection while the documents live, cost several times the decryption of
- * their values. The document holds its Map, the Map never the document.
+ * Kept in a Symbol property of the document's internal state (compat.js
+ * documentState), with a WeakMap's get/set: one is set for every document a
+ * query loads. A WeakMap holding an entry per live document made each set,
+ * and every garbage collection while the documents lived, cost several times
+ * the decryption of their values; a property defined on the document itself
+ * (non-enumerable, so as not to show in spreads) cost about as much as the
+ * decryption. The document holds its Map, the Map never the document.
  */
 const PRINTS_KEY = Symbol('fieldcrypt.prints');
 const PRINTS = Object.freeze({
   get(doc) {
-    return Object.hasOwn(doc, PRINTS_KEY) ? doc[PRINTS_KEY] : undefined;
+    const state = documentState(doc);
+    return state === undefined ? undefined : state[PRINTS_KEY];
   },
   set(doc, prints) {
-    if (Object.hasOwn(doc, PRINTS_KEY)) doc[PRINTS_KEY] = prints;
-    else Object.defineProperty(doc, PRINTS_KEY, { value: prints, writable: true, configurable: true });
+    documentState(doc)[PRINTS_KEY] = prints;
   },
 });
 
 /**
- * Lean results and raw documents already decrypted. Added to by
+ * Lean results and raw documents already decrypted: single documents, and
+ * the arrays of lean finds (not their documents). Added to by
  * decryptLeanResult() and decryptDocument() (reads.js), which read it to
  * decrypt each object once (Mongoose applies a query transform to a
  * findOneAnd* result twice). Never cleared.
  */
 const DECRYPTED_LEAN = new WeakSet();
 
+/**
+ * lean query -> the function decrypting its results (the one its transform
+ * calls). Set once per query by decryptLeanResults() (hooks/queries.js) in
+ * the query's pre hook, which runs again when a query is executed and then
+ * iterated with cursor(): a second transform would decrypt twice. Read by the
+ * post('find') hook, which decrypts a lean cursor's documents where an error
+ * reaches the cursor's consumer. Entries go with their query.
+ */
+const LEAN_DECRYPTION = new WeakMap();
+
 module.exports = {
   OPTIONS,
   APPLIED,
   INDEXES,
+  INDEX_TYPES,
   SUBDOCUMENT_LEAVES,
   OUTPUT_FILTER,
   PLUGIN,
@@ -169,4 +197,5 @@ module.exports = {
   PENDING,
   PRINTS,
   DECRYPTED_LEAN,
+  LEAN_DECRYPTION,
 };

@@ -27,6 +27,7 @@ const {
 } = require('./values');
 const { checkOtherOperator, checkPull, refusePipeline, checkArrayFilters } = require('./update-checks');
 const { bindReplacementId } = require('./binding');
+const search = { ...require('./search-writes'), ...require('./search-updates') };
 
 /**
  * Encrypts a value the application assigns to a leaf: one value, or an
@@ -73,7 +74,14 @@ function encryptContainerValue(ctx, container, value, element) {
   const copy = isMap ? new Map() : {};
   for (const [key, v] of isMap ? value : Object.entries(value)) {
     const childPath = kind === 'map' ? `${container.path}.$*` : `${container.path}.${key}`;
+    // Index values are the plugin's to write (search-writes.js), beside their leaf.
+    if (ctx.index.indexPaths.has(childPath)) continue;
     const leaf = ctx.index.leaves.get(childPath);
+    if (leaf && leaf.search && !isMap) {
+      copy[key] = v;
+      search.sealInParent(ctx, leaf.search, copy, key, true);
+      continue;
+    }
     const child = ctx.index.containers.get(childPath);
     const encrypted = leaf
       ? encryptLeafValue(ctx, leaf, v, false)
@@ -90,16 +98,19 @@ function encryptUnbuilt(ctx, container, value) {
   return encryptBelow(ctx, container, clonePlain(value), true);
 }
 
-/** Encrypts, in place, every leaf below `container` in a plain value of it. */
+/** Encrypts, in place, every leaf below `container` in a plain value of it (searchable ones with their index). */
 function encryptBelow(ctx, container, plain, raw) {
+  search.sealSearchable(ctx, plain, container.path, raw);
   for (const leaf of ctx.index.under.get(container.path)) {
+    if (leaf.search) continue;
     forEachAtPath(plain, leaf.path.slice(container.path.length + 1), (v, set) => set(encryptLeaf(ctx, leaf, v, raw)));
   }
   return plain;
 }
 
-/** `$set`, `$setOnInsert` and top-level keys: `key` is assigned `value`. */
-function encryptAssignment(ctx, operator, key, value, ids) {
+/** `$set`, `$setOnInsert` and top-level keys: `key` is assigned `value` (`extras`: index keys to add). */
+function encryptAssignment(ctx, operator, key, value, ids, extras) {
+  search.refuseIndexPathWrite(ctx, operator, key, extras);
   const { path, element } = normalizeKey(ctx.index, key, ids);
   const relation = relate(ctx.index, path);
   if (!relation) return value;
@@ -111,12 +122,18 @@ function encryptAssignment(ctx, operator, key, value, ids) {
       `'${key}' is inside an encrypted value, which can only be replaced as a whole`,
     );
   }
-  if (relation.kind === 'leaf') return encryptLeafValue(ctx, relation.leaf, value, element);
+  if (relation.kind === 'leaf') {
+    if (relation.leaf.search) {
+      return search.assignSearchable(ctx, operator, key, relation.leaf, value, element, extras);
+    }
+    return encryptLeafValue(ctx, relation.leaf, value, element);
+  }
   return encryptContainerValue(ctx, relation.container, value, element);
 }
 
 /** `$push` and `$addToSet` (with or without `$each`): the new elements are encrypted. */
-function encryptAppend(ctx, operator, key, value, ids) {
+function encryptAppend(ctx, operator, key, value, ids, extras) {
+  search.refuseIndexPathWrite(ctx, operator, key, extras);
   const { path } = normalizeKey(ctx.index, key, ids);
   const relation = relate(ctx.index, path);
   if (!relation) return value;
@@ -142,7 +159,13 @@ function encryptAppend(ctx, operator, key, value, ids) {
         'ciphertexts cannot be sorted by their plaintext',
       );
     }
+    if (relation.kind === 'leaf' && relation.leaf.search) {
+      return search.appendSearchable(ctx, operator, key, relation.leaf, value, extras);
+    }
     return { ...value, $each: Array.isArray(value.$each) ? value.$each.map(one) : one(value.$each) };
+  }
+  if (relation.kind === 'leaf' && relation.leaf.search) {
+    return search.appendSearchable(ctx, operator, key, relation.leaf, value, extras);
   }
   return one(value);
 }
@@ -165,10 +188,12 @@ function encryptUpdate(ctx, update, { filter, upsert, setDefaultsOnInsert, array
     return update;
   }
   const ids = new Map(); // $[name] -> array path
+  // Index keys of searchable leaves, added at the end (search-updates.js).
+  const extras = new search.SearchExtras(ctx.index.search.size ? search.writtenKeysOf(update) : undefined);
   const out = {};
   for (const [key, value] of Object.entries(update)) {
     if (key[0] !== '$') {
-      out[key] = encryptAssignment(ctx, '$set', key, value, ids);
+      out[key] = encryptAssignment(ctx, '$set', key, value, ids, extras);
       continue;
     }
     if (value === null || typeof value !== 'object') {
@@ -178,29 +203,52 @@ function encryptUpdate(ctx, update, { filter, upsert, setDefaultsOnInsert, array
     switch (key) {
       case '$set':
       case '$setOnInsert':
-        out[key] = mapEntries(value, (k, v) => encryptAssignment(ctx, key, k, v, ids));
+        out[key] = mapEntries(value, (k, v) => encryptAssignment(ctx, key, k, v, ids, extras));
         break;
       case '$push':
       case '$addToSet':
-        out[key] = mapEntries(value, (k, v) => encryptAppend(ctx, key, k, v, ids));
+        out[key] = mapEntries(value, (k, v) => encryptAppend(ctx, key, k, v, ids, extras));
         break;
       case '$unset':
       case '$pop':
-        // Remove values; nothing of a plaintext is sent.
-        for (const k of Object.keys(value)) normalizeKey(ctx.index, k, ids);
+        // Remove values; nothing of a plaintext is sent. A searchable leaf's index goes with it.
+        for (const [k, v] of Object.entries(value)) {
+          search.refuseIndexPathWrite(ctx, key, k, extras);
+          const leaf = ctx.index.leaves.get(normalizeKey(ctx.index, k, ids).path);
+          if (leaf && leaf.search && key === '$unset') search.unsetSearchable(ctx, k, leaf, extras);
+          else if (leaf && leaf.search && leaf.search.kind === 'array') search.popSearchable(ctx, k, leaf, v, extras);
+        }
         out[key] = value;
         break;
       case '$pull':
-        for (const [k, condition] of Object.entries(value)) checkPull(ctx, k, condition, ids);
-        out[key] = value;
+        out[key] = mapEntries(value, (k, condition) => rewritePull(ctx, k, condition, ids));
         break;
       default:
+        for (const k of Object.keys(value)) search.refuseIndexPathWrite(ctx, key, k);
+        if (key === '$rename') for (const v of Object.values(value)) search.refuseIndexPathWrite(ctx, key, String(v));
         checkOtherOperator(ctx, key, value, ids);
         out[key] = value;
     }
   }
   checkArrayFilters(ctx, arrayFilters, ids);
-  if (upsert && setDefaultsOnInsert !== false) addEncryptedDefaults(ctx, out, filter);
+  if (upsert && setDefaultsOnInsert !== false) addEncryptedDefaults(ctx, out, filter, extras);
+  return extras.mergeInto(out);
+}
+
+/**
+ * A `$pull` condition: on a document array, equalities on searchable fields
+ * of the elements become equalities on their index values; then checked.
+ */
+function rewritePull(ctx, key, condition, ids) {
+  search.refuseIndexPathWrite(ctx, '$pull', key);
+  const { path } = normalizeKey(ctx.index, key, ids);
+  const relation = relate(ctx.index, path);
+  let out = condition;
+  if (relation && relation.kind === 'leaf' && relation.leaf.search) throw search.refusePullByValue(ctx, relation.leaf);
+  if (relation && relation.kind === 'container' && relation.container.kind === 'docarray') {
+    out = search.rewritePullCondition(ctx, relation.container, condition);
+  }
+  checkPull(ctx, key, out, ids);
   return out;
 }
 
@@ -218,7 +266,7 @@ function mapEntries(object, fn) {
  * schema paths not under a Map, not set by the update or by an equality in
  * the filter.
  */
-function addEncryptedDefaults(ctx, update, filter) {
+function addEncryptedDefaults(ctx, update, filter, extras) {
   const touched = [];
   for (const [key, value] of Object.entries(update)) {
     if (key[0] !== '$') touched.push(key);
@@ -242,7 +290,7 @@ function addEncryptedDefaults(ctx, update, filter) {
     const def = defaultOf(schemaType);
     if (def === undefined) return;
     update.$setOnInsert = update.$setOnInsert || {};
-    update.$setOnInsert[path] = encryptAssignment(ctx, '$setOnInsert', path, def);
+    update.$setOnInsert[path] = encryptAssignment(ctx, '$setOnInsert', path, def, undefined, extras);
   });
 }
 
@@ -264,11 +312,19 @@ function encryptWholeDocument(ctx, model, input, { skipId }) {
   }
   // A cast error is recorded on the document, not thrown; Mongoose reports
   // it when it builds the document again, so encrypt the input as given.
-  if (!doc || hasCastError(doc)) return encryptPlain(ctx, ctx.index, clonePlain(input), true);
+  if (!doc || hasCastError(doc)) {
+    return encryptPlain(ctx, ctx.index, search.sealSearchable(ctx, clonePlain(input), '', true), true, true);
+  }
   // An insert is bound to the _id of the document as built (a new one is
   // generated when the input has none, and sent with it).
   const own = skipId ? ctx : { ...ctx, documentId: doc._id, target: undefined };
-  const out = encryptPlain(own, ctx.index, doc.toObject(STORED_OBJECT), false);
+  const out = encryptPlain(
+    own,
+    ctx.index,
+    search.sealSearchable(own, doc.toObject(STORED_OBJECT), '', false),
+    false,
+    true,
+  );
   if (skipId) bindReplacementId(ctx, out);
   return out;
 }

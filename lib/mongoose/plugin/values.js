@@ -45,8 +45,36 @@ function unsupportedQuery(ctx, path) {
     codes.UNSUPPORTED_QUERY,
     `The filter compares ${where(ctx, path)}, an encrypted path, with a value other than null or a stored ciphertext: ` +
       'encryption is randomized, so it could never match, and the value would be sent in clear. ' +
-      'Filter on a separate keyed hash (HMAC) of the value instead. Nothing was sent to the database.',
+      'To find documents by this value, declare the path searchable (`searchable: true`): equality filters on it ' +
+      'are then rewritten to its blind index. Nothing was sent to the database.',
     { modelName: ctx.modelName, path },
+  );
+}
+
+function unsupportedDistinct(ctx, path) {
+  return new FieldCryptError(
+    codes.UNSUPPORTED_QUERY,
+    `distinct() of ${where(ctx, path)}, an encrypted path, would return one ciphertext per document ` +
+      '(encryption is randomized). Read the documents and decrypt them instead. Nothing was sent to the database.',
+    { modelName: ctx.modelName, path, operator: 'distinct' },
+  );
+}
+
+/** What a blind index can answer, for messages. */
+const SEARCH_SUPPORTED =
+  'a value, $eq, $ne, $in, $nin, $not of these, $all and $elemMatch on arrays, and null, $exists, $type, $size';
+
+/**
+ * A condition on a searchable path that its blind index cannot answer (a
+ * keyed hash answers equality only): `what` names the operator or shape.
+ */
+function unsupportedSearch(ctx, path, what, why = 'its blind index answers equality only') {
+  return new FieldCryptError(
+    codes.UNSUPPORTED_QUERY,
+    `The filter uses ${what} on ${where(ctx, path)}, a searchable encrypted path: ${why}. ` +
+      `Supported: ${SEARCH_SUPPORTED}; ranges, patterns and expressions cannot be answered without the plaintext. ` +
+      'Nothing was sent to the database.',
+    { modelName: ctx.modelName, path, operator: what.startsWith('$') ? what.split(' ')[0] : undefined },
   );
 }
 
@@ -64,22 +92,24 @@ function unsupportedQuery(ctx, path) {
  */
 function encryptLeaf(ctx, leaf, value, raw) {
   if (value === null || value === undefined || isEncrypted(value)) return value;
-  let plain = value;
-  if (raw) {
-    try {
-      plain = leaf.schemaType.applySetters(value, ctx.scope === undefined ? null : ctx.scope);
-    } catch {
-      throw new FieldCryptError(
-        codes.UNSUPPORTED_TYPE,
-        `${where(ctx, leaf.path)}: the value (${describeType(value)}) cannot be cast to ${leaf.schemaType.instance}. Nothing was sent to the database.`,
-        { modelName: ctx.modelName, path: leaf.path },
-      );
-    }
-    if (plain === null || plain === undefined || isEncrypted(plain)) return plain;
-  }
+  const plain = raw ? castLeafValue(ctx, leaf, value) : value;
+  if (plain === null || plain === undefined || isEncrypted(plain)) return plain;
   const stored = leaf.bind ? encodeValue(plain, ctx.bson, writeOptions(ctx, leaf)) : encodeValue(plain, ctx.bson);
   audit(ctx, 'onEncrypt', leaf.path, stored);
   return stored;
+}
+
+/** A value from the application through the leaf's setters and cast, as Mongoose would cast it (see encryptLeaf). */
+function castLeafValue(ctx, leaf, value) {
+  try {
+    return leaf.schemaType.applySetters(value, ctx.scope === undefined ? null : ctx.scope);
+  } catch {
+    throw new FieldCryptError(
+      codes.UNSUPPORTED_TYPE,
+      `${where(ctx, leaf.path)}: the value (${describeType(value)}) cannot be cast to ${leaf.schemaType.instance}. Nothing was sent to the database.`,
+      { modelName: ctx.modelName, path: leaf.path },
+    );
+  }
 }
 
 /**
@@ -193,9 +223,12 @@ function decryptPlain(ctx, index, doc, prints, batch) {
 /**
  * Encrypts every encrypted path of a plain document in place. `raw`: the
  * values are the application's, not cast by Mongoose yet (see encryptLeaf).
+ * `skipSearchable`: searchable leaves were encrypted, with their index, by
+ * search-writes.js already.
  */
-function encryptPlain(ctx, index, doc, raw) {
+function encryptPlain(ctx, index, doc, raw, skipSearchable = false) {
   for (const leaf of index.leafList) {
+    if (skipSearchable && leaf.search) continue;
     forEachAtPath(doc, leaf.path, (value, set) => set(encryptLeaf(ctx, leaf, value, raw)));
   }
   return doc;
@@ -237,7 +270,10 @@ module.exports = {
   audit,
   unsupportedOperator,
   unsupportedQuery,
+  unsupportedSearch,
+  unsupportedDistinct,
   encryptLeaf,
+  castLeafValue,
   decryptLeaf,
   decryptedText,
   decryptPlain,

@@ -14,16 +14,19 @@
 
 const { isEncrypted } = require('../../../core');
 const { codes, FieldCryptError, describeType } = require('../../../core/errors');
-const { named, isSubdocument } = require('../../compat');
+const { named, isSubdocument, selectedFieldsOf } = require('../../compat');
 const { normalizeKey } = require('../path-index');
 const { documentContext, readContext } = require('../context');
 const { decryptLeaf, decryptPlain } = require('../values');
+const { stripIndexValues } = require('../search-paths');
 const { PRINTS } = require('../state');
 
 function decryptOnInit({ options, auto }) {
   return named('fieldcryptDecryptOnInit', function (raw) {
     if (isSubdocument(this) || !raw || typeof raw !== 'object') return;
     const ctx = readContext(options, this, raw._id);
+    // Blind-index values stay in the database unless the query names them (issue 20).
+    stripIndexValues(ctx.index, raw, selectedFieldsOf(this));
     if (!auto) return;
     const prints = new Map();
     decryptPlain(ctx, ctx.index, raw, prints);

@@ -22,6 +22,7 @@ const { encryptLive, settleLive } = require('../live-documents');
 const { encryptUpdate, encryptWholeDocument } = require('../updates');
 const { checkFilter } = require('../filters');
 const { STORED_OBJECT } = require('../values');
+const { rewriteArrayFilters } = require('../search-updates');
 
 /**
  * The plugin works from the top-level document: encrypted paths of child
@@ -134,6 +135,8 @@ function encryptBulkWrite({ options }) {
           !op.updateOne,
         );
         checkFilter(ctx, spec.filter);
+        // Conditions on searchable fields of elements compare their blind indexes.
+        spec.arrayFilters = rewriteArrayFilters(ctx, spec.update, spec.arrayFilters);
         spec.update = encryptUpdate(ctx, spec.update, {
           filter: spec.filter,
           upsert: spec.upsert,
