@@ -38,4 +38,32 @@ const OTHER = {
   medications: ['Lisinopril'],
 };
 
-module.exports = { EXAMPLE, DIST, buildExample, exampleModule, SEED, OTHER };
+/**
+ * The service's keys for an in-process test: a throwaway local master key,
+ * its data keys created by the example's own make-data-key script (the CLI),
+ * then loaded as the service loads them (dist/keys.js, loadKeyVault).
+ * Resolves with the KeyVault (close() it) and the environment used.
+ */
+async function keysForTest(connection, dir) {
+  const env = { ...process.env };
+  const uri = connectionUri(connection);
+  Object.assign(env, {
+    MONGODB_URI: uri,
+    MONGODB_DB: connection.name,
+    PATIENTS_MASTER_KEY_DIR: path.join(dir, 'keys'),
+    PATIENTS_KEY_VAULT_NAMESPACE: `${connection.name}.__keyVault`,
+  });
+  for (const name of Object.keys(env)) if (/^ENCRYPTION_(INDEX_)?KEY/.test(name)) delete env[name];
+  execFileSync(process.execPath, [path.join(DIST, 'scripts', 'make-data-key.js')], { env, stdio: 'pipe' });
+  // The example reads its settings from process.env (as a service does).
+  for (const name of ['PATIENTS_MASTER_KEY_DIR', 'PATIENTS_KEY_VAULT_NAMESPACE']) process.env[name] = env[name];
+  return { vault: await exampleModule('keys').loadKeys(connection), env };
+}
+
+/** A mongodb:// URI for the connection's server (its first host). */
+function connectionUri(connection) {
+  const { host, port } = connection;
+  return `mongodb://${host}:${port}/`;
+}
+
+module.exports = { EXAMPLE, DIST, buildExample, exampleModule, keysForTest, SEED, OTHER };

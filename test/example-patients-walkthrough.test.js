@@ -80,20 +80,19 @@ describe('examples/patients-api walkthrough (README commands, a separate service
       MONGODB_URI: server.uri,
       MONGODB_DB: 'fieldcrypt_example_walkthrough',
       PATIENTS_MASTER_KEY_DIR: path.join(dir, 'keys'),
+      PATIENTS_KEY_VAULT_NAMESPACE: 'fieldcrypt_example_walkthrough.__keyVault',
       PATIENTS_API_TOKENS: `walker:${TOKEN}`,
       PORT: '0',
     };
     for (const name of Object.keys(env)) if (/^ENCRYPTION_(INDEX_)?KEY/.test(name)) delete env[name];
     connection = await mongoose.createConnection(server.uri, { dbName: env.MONGODB_DB }).asPromise();
     await connection.dropDatabase();
-    await connection.client.db('encryption').collection('__keyVault').drop().catch(() => {});
   });
 
   after(async () => {
     if (service) logs.push(await service.stop().then(() => service.output()));
     if (connection) {
       await connection.dropDatabase();
-      await connection.client.db('encryption').collection('__keyVault').drop().catch(() => {});
       await connection.close();
     }
     if (server) await server.stop();

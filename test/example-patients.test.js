@@ -10,6 +10,9 @@ const { describe, before, after } = test;
 const assert = require('node:assert/strict');
 const mongoose = require('mongoose');
 
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
 const { startServer, withTimeout } = require('./harness');
 const { buildExample, exampleModule, keysForTest, SEED, OTHER } = require('./example-helpers');
 
@@ -26,6 +29,7 @@ describe('examples/patients-api', () => {
   let http;
   let base;
   let keys;
+  let dir;
   const logLines = [];
   const commands = [];
 
@@ -53,7 +57,8 @@ describe('examples/patients-api', () => {
       .asPromise();
     await connection.dropDatabase();
     connection.getClient().on('commandStarted', (event) => commands.push(JSON.stringify(event.command)));
-    keys = await keysForTest(connection);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'patients-e2e-'));
+    keys = (await keysForTest(connection, dir)).vault;
     const { createApp } = exampleModule('app');
     const { parseTokens } = exampleModule('caller');
     const app = createApp({ connection, tokens: parseTokens(`alice:${TOKEN}`), log: (line) => logLines.push(line) });
@@ -67,6 +72,7 @@ describe('examples/patients-api', () => {
   after(async () => {
     if (http) await new Promise((resolve) => http.close(resolve));
     if (keys) await keys.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
     if (connection) {
       await connection.dropDatabase();
       await connection.close();

@@ -17,7 +17,8 @@ import crypto from 'node:crypto';
 import type { Connection } from 'mongoose';
 import { loadKeyVault } from 'fieldcrypt';
 
-export const KEY_VAULT_NAMESPACE = 'encryption.__keyVault';
+/** CSFLE's default namespace; PATIENTS_KEY_VAULT_NAMESPACE names another. */
+export const KEY_VAULT_NAMESPACE = process.env.PATIENTS_KEY_VAULT_NAMESPACE || 'encryption.__keyVault';
 const KEY_FILE = /^([a-z0-9-]+)\.key$/;
 
 export type Provider = 'local' | 'aws';
