@@ -16,6 +16,7 @@ const fieldcrypt = require('..');
 const native = require('../lib/core/native').load();
 const { useIndexVersion, reloadIndexKeys } = require('../lib/core/blind-index');
 const { startServer, mongooseVersions, closeTestDatabase } = require('./harness');
+const { startMoto } = require('./moto');
 const { LOCAL_PROVIDERS, resetKeys, setMasterKeys, vaultOf, createDek, rewrap } = require('./key-vault-helpers');
 
 const INDEX_VALUE = /^(\d\d):[0-9a-f]{64}$/;
@@ -37,6 +38,21 @@ function refIndex(hexKey, version, collection, path, input) {
   return `${version}:${crypto.createHmac('sha256', key).update(Buffer.from(input, 'utf8')).digest('hex')}`;
 }
 
+/** A connection (commands monitored) and a Patient model whose ssn is encrypted and searchable. */
+async function openPatients(mongoose, uri, dbName, onCommand) {
+  const connection = await mongoose
+    .createConnection(uri, { dbName, serverSelectionTimeoutMS: 15_000, monitorCommands: true })
+    .asPromise();
+  await connection.dropDatabase();
+  connection.getClient().on('commandStarted', onCommand);
+  const schema = new mongoose.Schema({
+    name: String,
+    ssn: { type: String, encrypted: true, searchable: { trim: true } },
+  });
+  schema.plugin(fieldcrypt.fieldEncryption);
+  return { connection, Patient: connection.model('Patient', schema) };
+}
+
 for (const { mongoose, label } of mongooseVersions()) {
   describe(`key vault, blind-index keys (${label})`, () => {
     let server;
@@ -49,19 +65,9 @@ for (const { mongoose, label } of mongooseVersions()) {
     before(async () => {
       server = await startServer();
       const dbName = `fieldcrypt_test_key_vault_index_${mongoose.version.split('.')[0]}`;
-      connection = await mongoose
-        .createConnection(server.uri, { dbName, serverSelectionTimeoutMS: 15_000, monitorCommands: true })
-        .asPromise();
-      await connection.dropDatabase();
-      connection.getClient().on('commandStarted', (event) => {
+      ({ connection, Patient } = await openPatients(mongoose, server.uri, dbName, (event) => {
         if (commands) commands.push(JSON.stringify(event.command));
-      });
-      const schema = new mongoose.Schema({
-        name: String,
-        ssn: { type: String, encrypted: true, searchable: { trim: true } },
-      });
-      schema.plugin(fieldcrypt.fieldEncryption);
-      Patient = connection.model('Patient', schema);
+      }));
     });
     after(async () => {
       resetIndexKeys();
@@ -231,6 +237,66 @@ for (const { mongoose, label } of mongooseVersions()) {
       assert.deepEqual(fieldcrypt.indexKeyVersions(), { current: '01', live: ['01', '02'] });
       assert.equal(fieldcrypt.blindIndex(SSNS[0], { collection: 'patients', path: 'ssn', version: '02' }), before02);
       await assert.rejects(load({ currentIndexVersion: '1' }), { code: 'ERR_FIELDCRYPT_INVALID_KEY_VERSION' });
+    });
+  });
+
+  describe(`key vault, blind-index keys, aws provider on moto (${label})`, () => {
+    let server;
+    let moto;
+    let kms;
+    let connection;
+    let vault;
+    let Patient;
+    let providers;
+    let kv;
+
+    before(async () => {
+      server = await startServer();
+      moto = await startMoto();
+      const kmsSdk = require('@aws-sdk/client-kms');
+      const { region, endpoint, accessKeyId, secretAccessKey } = moto.clientOptions;
+      kms = new kmsSdk.KMSClient({ region, endpoint, credentials: { accessKeyId, secretAccessKey } });
+      kms.createCmk = async () => (await kms.send(new kmsSdk.CreateKeyCommand({}))).KeyMetadata.Arn;
+      providers = { ...LOCAL_PROVIDERS, aws: moto.clientOptions };
+      const dbName = `fieldcrypt_test_key_vault_index_aws_${mongoose.version.split('.')[0]}`;
+      ({ connection, Patient } = await openPatients(mongoose, server.uri, dbName, () => {}));
+      resetIndexKeys();
+      resetKeys();
+      setMasterKeys();
+      vault = await vaultOf(connection);
+    });
+    after(async () => {
+      if (kv) await kv.close();
+      resetIndexKeys();
+      resetKeys();
+      kms.destroy();
+      await closeTestDatabase(connection);
+      await moto.stop();
+      await server.stop();
+    });
+
+    it('loads an index DEK moved from ENCRYPTION_INDEX_KEY under a CMK; a ReEncrypt rewrap changes nothing', async () => {
+      const hex = crypto.randomBytes(32).toString('hex');
+      process.env.ENCRYPTION_INDEX_KEY_V04 = hex;
+      const cmk = await kms.createCmk();
+      await createDek(vault, providers, 'aws', { masterKey: { key: cmk } });
+      const indexDoc = await createDek(vault, providers, 'aws', {
+        masterKey: { key: cmk },
+        purpose: 'index',
+        version: '04',
+        fromEnv: 'ENCRYPTION_INDEX_KEY_V04',
+      });
+      delete process.env.ENCRYPTION_INDEX_KEY_V04;
+      kv = await fieldcrypt.loadKeyVault({ keyVaultNamespace: vault.namespace, kmsProviders: providers, connection });
+      assert.deepEqual(fieldcrypt.indexKeyVersions(), { current: '04', live: ['04'] });
+      const { id } = await Patient.create({ name: 'p', ssn: SSNS[1] });
+      const stored = await connection.db.collection('patients').find({}).toArray();
+      assert.equal(stored[0].ssn_bidx, refIndex(hex, '04', 'patients', 'ssn', SSNS[1]));
+
+      assert.equal(await rewrap(vault, providers, indexDoc, 'aws', { key: await kms.createCmk() }), 'rewrapped');
+      assert.deepEqual(await kv.refresh(), []);
+      assert.equal((await Patient.findOne({ ssn: SSNS[1] })).id, id);
+      assert.deepEqual(await connection.db.collection('patients').find({}).toArray(), stored);
     });
   });
 }
