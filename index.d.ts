@@ -261,6 +261,11 @@ export interface LoadKeyVaultOptions {
   refreshIntervalMS?: number;
   /** The version new values are written with; default: the newest active DEK. */
   currentVersion?: KeyVersion;
+  /**
+   * The index key version new blind index values are written with; default: the
+   * newest active index DEK (purpose "index"), when the vault holds one.
+   */
+  currentIndexVersion?: KeyVersion;
 }
 
 /** A loaded key vault. Emits 'refreshError' (FieldCryptError) and 'refresh' ({ versions, errors }). */
@@ -268,6 +273,8 @@ export interface KeyVault {
   readonly keyVaultNamespace: string;
   /** The versions loaded from the vault. */
   readonly versions: KeyVersion[];
+  /** The index key versions (blind-index DEKs) loaded from the vault. */
+  readonly indexVersions: KeyVersion[];
   /** Re-reads the vault now; keeps serving loaded keys on failure; resolves with the errors met. */
   refresh(): Promise<FieldCryptError[]>;
   /** Adds this process's encryptions to each DEK's usage.encryptions. */
@@ -275,12 +282,16 @@ export interface KeyVault {
   /** Stops refreshing, flushes usage, closes a client opened from `uri`. Keys stay loaded. */
   close(): Promise<void>;
   on(event: 'refreshError', listener: (err: FieldCryptError) => void): this;
-  on(event: 'refresh', listener: (info: { versions: KeyVersion[]; errors: FieldCryptError[] }) => void): this;
+  on(
+    event: 'refresh',
+    listener: (info: { versions: KeyVersion[]; indexVersions: KeyVersion[]; errors: FieldCryptError[] }) => void,
+  ): this;
 }
 
 /**
  * Unwraps every non-retired DEK of the key vault once and installs it in the
- * native key ring (DEKs never become JavaScript values with the local provider).
+ * native key ring, or the native index key ring for blind-index DEKs (DEKs
+ * never become JavaScript values with the local provider).
  * Rejects with `ERR_FIELDCRYPT_KMS` or `ERR_FIELDCRYPT_KEY_VAULT` when any DEK cannot be loaded.
  */
 export function loadKeyVault(options: LoadKeyVaultOptions): Promise<KeyVault>;

@@ -168,6 +168,13 @@ pub enum FieldCryptError {
         v = version_str(.0)
     )]
     KeyVaultConflict(Version),
+
+    #[error(
+        "Index key version {v} is defined twice, in the key vault and by an environment or configureIndexKeys() \
+         key; remove one of them (after moving an index key into the vault, unset its ENCRYPTION_INDEX_KEY_V{v})",
+        v = version_str(.0)
+    )]
+    IndexKeyVaultConflict(Version),
 }
 
 impl FieldCryptError {
@@ -187,7 +194,9 @@ impl FieldCryptError {
             Self::TooLarge => "ERR_FIELDCRYPT_TOO_LARGE",
             Self::NotUtf8 => "ERR_FIELDCRYPT_NOT_UTF8",
             Self::Kms(_) => "ERR_FIELDCRYPT_KMS",
-            Self::KeyVault(_) | Self::KeyVaultConflict(_) => "ERR_FIELDCRYPT_KEY_VAULT",
+            Self::KeyVault(_) | Self::KeyVaultConflict(_) | Self::IndexKeyVaultConflict(_) => {
+                "ERR_FIELDCRYPT_KEY_VAULT"
+            }
             Self::IndexKeyNotFound(_) => "ERR_FIELDCRYPT_INDEX_KEY_NOT_FOUND",
             Self::InvalidIndexKeyLength { .. } => "ERR_FIELDCRYPT_INVALID_KEY_LENGTH",
             Self::InvalidIndexKey(_) => "ERR_FIELDCRYPT_INVALID_KEY",

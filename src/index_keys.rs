@@ -136,6 +136,12 @@ impl IndexKeyring {
         self.versions().into_iter().find(|v| self.keys[slot(v)].as_ref().is_some_and(|k| same_check(&k.check, check)))
     }
 
+    /// Drops (and zeroizes) the key of `version` and its derived path keys;
+    /// whether there was one.
+    pub fn remove(&mut self, version: &Version) -> bool {
+        self.keys[slot(version)].take().is_some()
+    }
+
     /// Drops (and zeroizes) every key and derived path key.
     pub fn clear(&mut self) {
         self.keys.iter_mut().for_each(|k| *k = None);
@@ -156,6 +162,8 @@ mod tests {
         assert_eq!(ring.versions(), vec![*b"01", *b"03"]);
         assert!(ring.contains(b"03") && !ring.contains(b"02"));
         assert_eq!(ring.get_mut(b"02").unwrap_err(), FieldCryptError::IndexKeyNotFound(*b"02"));
+        assert!(ring.remove(b"03") && !ring.remove(b"03"));
+        assert_eq!(ring.versions(), vec![*b"01"]);
         ring.clear();
         assert!(ring.versions().is_empty());
     }

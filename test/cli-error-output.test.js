@@ -11,6 +11,7 @@ const assert = require('node:assert/strict');
 const { runCli, jsonOf, openCliDatabase } = require('./cli-helpers');
 const { encrypt, errorCodes } = require('..');
 const { storedValueContext } = require('../lib/core/context');
+const { isFerretDB } = require('./plugin-helpers');
 
 const plain = (tag, i) => `PLAIN-${tag}-${i}-secret-zz`;
 
@@ -125,6 +126,8 @@ describe('CLI: no value in any error output', () => {
     }
     if (!enforced)
       return t2.skip(`${process.env.FIELDCRYPT_TEST_SERVER || 'this server'} does not enforce unique indexes`);
+    // Which outcome is right depends on the server, not on what the CLI printed.
+    const ferret = await isFerretDB({ db: t.db });
     const secrets = [p, plain('dupkey', 1), ...stored];
     for (const json of [false, true]) {
       const before = await storedValues('dupkey');
@@ -133,7 +136,7 @@ describe('CLI: no value in any error output', () => {
       });
       assert.equal(r.code, 1, r.stderr);
       const lines = r.stderr.split('\n').filter((l) => l.startsWith('fieldcrypt: error: '));
-      if (lines.length) {
+      if (!ferret) {
         // MongoDB, mongo-java-server: a per-document error, the run goes on.
         assert.equal(lines.length, 1, r.stderr);
         assert.match(lines[0], /server error 11000/);

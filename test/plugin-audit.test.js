@@ -71,10 +71,14 @@ describe('fieldEncryption: audit callbacks and a plugin applied twice', () => {
               .eachAsync(() => {}),
         };
         for (const [what, read] of Object.entries(reads)) {
-          await assert.rejects(read(), (err) => {
-            assert.equal(err.message, AUDIT_DOWN, `${what}: the callback's error reaches the caller`);
-            return true;
-          });
+          await assert.rejects(
+            read(),
+            (err) => {
+              assert.equal(err.message, AUDIT_DOWN, `${what}: the callback's error reaches the caller`);
+              return true;
+            },
+            `${what}: the read succeeded although onDecrypt threw`,
+          );
         }
       });
 

@@ -42,6 +42,7 @@ const SECOND_SERVER_SUITES = [
   'plugin-writes.test.js',
   'plugin-array-filters.test.js',
   'plugin-binding.test.js',
+  'plugin-refusals.test.js',
   'plugin-search-writes.test.js',
   'plugin-search-queries.test.js',
   'plugin-search-interplay.test.js',

@@ -21,6 +21,13 @@
  * ERR_FIELDCRYPT_INDEX_KEY_NOT_FOUND and the next one reads again. A version
  * set later is read when first asked for. reloadIndexKeys() re-reads.
  *
+ * Key vault: loadKeyVault() installs index DEKs (purpose "index") into the
+ * addon's vault index ring, and calls useIndexVersion() with the version new
+ * index values are written with; that choice wins over the environment's
+ * (state.vaultCurrent). A version defined by the vault and by the environment
+ * or configureIndexKeys() is refused (ERR_FIELDCRYPT_KEY_VAULT), here for
+ * variables not read yet and in the addon for keys it holds.
+ *
  * Configured mode: configureIndexKeys({ '01': hex }, { current: '01' })
  * installs exactly those keys; process.env is not consulted until
  * reloadIndexKeys().
@@ -46,6 +53,8 @@ const state = {
   loaded: false,
   /** The version new index values are written with, once loaded. */
   current: undefined,
+  /** The version a key vault writes with (lib/vault/load.js), or undefined. */
+  vaultCurrent: undefined,
 };
 
 function envValue(name) {
@@ -152,18 +161,19 @@ function install(entries) {
 function loadFromEnv() {
   const entries = envIndexKeys();
   const versions = Object.keys(entries).sort();
-  const current = envCurrentVersion() ?? versions.at(-1);
+  const { vaultCurrent } = state;
+  const current = vaultCurrent ?? envCurrentVersion() ?? versions.at(-1);
   if (versions.length === 0) {
     try {
-      native.clearIndexKeys();
+      native.clearIndexKeys(); // the vault's index keys stay
     } catch (err) {
       throw adopt(err);
     }
-    state.loaded = false;
-    state.current = undefined;
-    return false;
+    state.loaded = vaultCurrent !== undefined;
+    state.current = vaultCurrent;
+    return state.loaded;
   }
-  if (!Object.hasOwn(entries, current)) throw notFound(current);
+  if (vaultCurrent === undefined && !Object.hasOwn(entries, current)) throw notFound(current);
   install(entries);
   state.current = current;
   state.loaded = true;
@@ -268,6 +278,32 @@ function indexKeyVersions() {
   return { current: state.loaded ? state.current : null, live: native.indexKeyVersions() };
 }
 
+/**
+ * Writes new index values with `version` (a key vault's newest active index
+ * key, or its currentIndexVersion option) from now on; undefined when the
+ * vault has none any more, and the environment or configureIndexKeys() choose
+ * again.
+ */
+function useIndexVersion(version) {
+  if (version === undefined) {
+    if (state.vaultCurrent !== undefined && state.mode === 'env') state.loaded = false;
+    state.vaultCurrent = undefined;
+    return;
+  }
+  state.vaultCurrent = checkVersion(version);
+  if (state.mode === 'env' && !state.loaded) {
+    loadFromEnv(); // the environment's keys too; vaultCurrent is the current version
+    return;
+  }
+  state.current = version;
+  state.loaded = true;
+}
+
+/** Whether the environment (in environment mode) sets an index key for `version`. */
+function envDefinesIndex(version) {
+  return state.mode === 'env' && envIndexKey(version) !== undefined;
+}
+
 /** `{ collection, path, version }` of a call, checked; `version` is the current one unless given. */
 function scopeOptions(options, fn, withVersion) {
   if (options === undefined || options === null) {
@@ -351,4 +387,6 @@ module.exports = {
   blindIndexMany,
   blindIndexAll,
   indexInput,
+  useIndexVersion,
+  envDefinesIndex,
 };

@@ -10,6 +10,10 @@
  *   environment) rejects, and the keys this call installed are removed again.
  * - New values are written with the newest active encryption DEK (or
  *   `currentVersion`); decrypt-only DEKs only decrypt; retired ones are not loaded.
+ * - Blind-index DEKs (purpose "index") go to the addon's index keys the same
+ *   way: new index values are written with the newest active one (or
+ *   `currentIndexVersion`), decrypt-only ones are only read (queries during a
+ *   rotation), retired ones are not loaded (and dropped on refresh).
  * - refresh() (and every refreshIntervalMS) loads new and rewrapped DEKs and
  *   drops retired ones. A refresh that fails keeps serving the keys loaded
  *   (nothing is removed for a document that went missing or a KMS that is
@@ -23,22 +27,32 @@
 const { EventEmitter } = require('node:events');
 const native = require('../core/native').load();
 const keys = require('../core/keys');
+const blindIndexKeys = require('../core/blind-index');
 const { keyUsage } = require('../core/usage');
 const { codes, FieldCryptError, adopt, describeType } = require('../core/errors');
 const { openVault, ensureIndexes, checkDoc, describe, materialOf, vaultError, DEFAULT_NAMESPACE } = require('./store');
 const { resolveProviders } = require('./providers');
 const { refOf } = require('./deks');
 
-const OPTIONS = ['keyVaultNamespace', 'kmsProviders', 'connection', 'uri', 'refreshIntervalMS', 'currentVersion'];
+const OPTIONS = [
+  'keyVaultNamespace',
+  'kmsProviders',
+  'connection',
+  'uri',
+  'refreshIntervalMS',
+  'currentVersion',
+  'currentIndexVersion',
+];
 
 /** What identifies a loaded DEK's wrapping: a changed one is unwrapped again. */
 function fingerprint(doc) {
   return `${doc.status}|${JSON.stringify(doc.masterKey)}|${Buffer.from(materialOf(doc)).toString('base64')}`;
 }
 
-function forget(version) {
+function forget(version, purpose = 'encryption') {
   try {
-    native.vaultForget(version);
+    if (purpose === 'index') native.vaultForgetIndex(version);
+    else native.vaultForget(version);
   } catch (err) {
     throw adopt(err);
   }
@@ -50,9 +64,11 @@ class KeyVault extends EventEmitter {
     this._vault = vault;
     this._providers = providers;
     this._currentVersion = options.currentVersion;
+    this._currentIndexVersion = options.currentIndexVersion;
     this._loaded = new Map(); // version -> fingerprint
     this._loadedIndex = new Map(); // blind-index DEKs: version -> fingerprint
     this._flushed = new Map(); // version -> encryptions already added to the vault
+    this._usesIndexVersion = false; // whether useIndexVersion() was given a version of this vault
     this._timer = null;
     this._refreshing = undefined; // the refresh under way, if any
   }
@@ -84,29 +100,68 @@ class KeyVault extends EventEmitter {
     this._loaded.set(doc.version, fingerprint(doc));
   }
 
-  /** A blind-index DEK: unwrapped into the addon's index key ring (purpose "index"). */
+  /** The index key versions loaded from the vault, ascending. */
+  get indexVersions() {
+    return [...this._loadedIndex.keys()].sort();
+  }
+
+  /** A blind-index DEK: unwrapped into the addon's vault index ring (purpose "index"). */
   async _installIndexKey(doc) {
     checkDoc(doc);
+    if (blindIndexKeys.envDefinesIndex(doc.version) && !this._loadedIndex.has(doc.version)) {
+      throw new FieldCryptError(
+        codes.KEY_VAULT,
+        `Index key version ${doc.version} is defined twice, in the key vault and by an environment or configureIndexKeys() key; remove one of them (after moving an index key into the vault, unset its ENCRYPTION_INDEX_KEY_V${doc.version}${doc.version === '01' ? ' and ENCRYPTION_INDEX_KEY' : ''})`,
+      );
+    }
     const provider = this._providers(doc.masterKey.provider);
     await provider.install(materialOf(doc), doc.masterKey, refOf(doc, this._vault.namespace));
+    this._loadedIndex.set(doc.version, fingerprint(doc));
+  }
+
+  /** Loads, refreshes and drops the blind-index DEKs; returns the failures (with `strict`, throws the first). */
+  async _loadIndex(all, strict) {
+    const docs = all.filter((d) => d.purpose === 'index');
+    const failures = [];
+    const seen = new Set();
+    for (const doc of docs.sort((a, b) => String(a.version).localeCompare(String(b.version)))) {
+      seen.add(doc.version);
+      try {
+        if (doc.status === 'retired') {
+          if (this._loadedIndex.has(doc.version)) {
+            forget(doc.version, 'index');
+            this._loadedIndex.delete(doc.version);
+          }
+          continue;
+        }
+        if (this._loadedIndex.get(doc.version) === fingerprint(doc)) continue;
+        await this._installIndexKey(doc);
+      } catch (err) {
+        if (strict) throw err;
+        failures.push(err);
+      }
+    }
+    for (const version of this._loadedIndex.keys()) {
+      if (!seen.has(version)) {
+        failures.push(
+          vaultError(
+            `the index DEK of index key version ${version} is no longer in ${this._vault.namespace}; still serving it from memory: restore the document (from a backup) before this process restarts`,
+          ),
+        );
+      }
+    }
+    const active = docs.filter((d) => d.status === 'active' && this._loadedIndex.has(d.version)).map((d) => d.version);
+    const current = this._currentIndexVersion ?? active.sort().at(-1);
+    if (current !== undefined || this._usesIndexVersion) blindIndexKeys.useIndexVersion(current);
+    this._usesIndexVersion = current !== undefined;
+    return failures;
   }
 
   /** Loads every DEK that is new or changed; with `strict`, the first failure rejects. */
   async _load(strict) {
     const all = await this._vault.coll.find({}).toArray();
     const docs = all.filter((d) => d.purpose === 'encryption');
-    const failures = [];
-    for (const doc of all.filter((d) => d.purpose === 'index' && d.status !== 'retired')) {
-      // Blind-index DEKs go to the index key ring, through the addon (which refuses them where it has none).
-      if (this._loadedIndex.get(doc.version) === fingerprint(doc)) continue;
-      try {
-        await this._installIndexKey(doc);
-        this._loadedIndex.set(doc.version, fingerprint(doc));
-      } catch (err) {
-        if (strict) throw err;
-        failures.push(err);
-      }
-    }
+    const failures = await this._loadIndex(all, strict);
     const seen = new Set();
     for (const doc of docs.sort((a, b) => String(a.version).localeCompare(String(b.version)))) {
       seen.add(doc.version);
@@ -160,7 +215,7 @@ class KeyVault extends EventEmitter {
       if (this.listenerCount('refreshError') > 0) this.emit('refreshError', err);
       else process.emitWarning(err);
     }
-    this.emit('refresh', { versions: this.versions, errors: failures });
+    this.emit('refresh', { versions: this.versions, indexVersions: this.indexVersions, errors: failures });
     return failures;
   }
 
@@ -203,7 +258,7 @@ function checkOptions(options) {
       );
     }
   }
-  const { refreshIntervalMS, currentVersion } = options;
+  const { refreshIntervalMS, currentVersion, currentIndexVersion } = options;
   if (
     refreshIntervalMS !== undefined &&
     (!Number.isInteger(refreshIntervalMS) || refreshIntervalMS < 1 || refreshIntervalMS > 2 ** 31 - 1)
@@ -214,10 +269,14 @@ function checkOptions(options) {
     );
   }
   if (currentVersion !== undefined) keys.checkVersion(currentVersion, 'loadKeyVault() option currentVersion');
+  if (currentIndexVersion !== undefined) {
+    keys.checkVersion(currentIndexVersion, 'loadKeyVault() option currentIndexVersion');
+  }
 }
 
 /**
- * await loadKeyVault({ keyVaultNamespace?, kmsProviders, connection | uri, refreshIntervalMS?, currentVersion? })
+ * await loadKeyVault({ keyVaultNamespace?, kmsProviders, connection | uri, refreshIntervalMS?, currentVersion?,
+ *   currentIndexVersion? })
  * resolves with a KeyVault once every DEK is installed.
  */
 async function loadKeyVault(options) {
@@ -234,6 +293,8 @@ async function loadKeyVault(options) {
     await kv._load(true);
   } catch (err) {
     for (const version of kv._loaded.keys()) forget(version);
+    for (const version of kv._loadedIndex.keys()) forget(version, 'index');
+    if (kv._usesIndexVersion) blindIndexKeys.useIndexVersion(undefined);
     await vault.close();
     throw err;
   }

@@ -12,6 +12,11 @@
 //! and get `ERR_FIELDCRYPT_INTERNAL`, never undefined behaviour); every input (text
 //! or a copy of a Uint8Array's bytes) goes into that buffer, wiped after each value. An index key equal
 //! to a loaded encryption key is refused (`ERR_FIELDCRYPT_KEY_CONFLICT`).
+//!
+//! Index keys from a key vault live in `State::vault_index` (see
+//! `src/napi/vault.rs`): looked up, listed and reported like the others;
+//! `replaceIndexKeys`/`clearIndexKeys` keep them, and a version a vault
+//! defines is refused here (`ERR_FIELDCRYPT_KEY_VAULT`).
 
 use napi::sys;
 
@@ -32,7 +37,8 @@ use crate::pool;
 unsafe fn path_key(env: RawEnv, state: &State, ver: Value, coll: Value, path: Value) -> Res<(Version, PathKey)> {
     let version = unsafe { read_version(env, ver)? };
     let mut ring = state.index_ring.borrow_mut();
-    let key = ring.get_mut(&version)?;
+    let mut vault = state.vault_index.borrow_mut();
+    let key = if vault.contains(&version) { vault.get_mut(&version)? } else { ring.get_mut(&version)? };
     // HKDF's info, `collection || 0x00 || path`, read straight into one buffer
     let mut info = state.scope.borrow_mut();
     info.clear();
@@ -95,8 +101,12 @@ pub(super) unsafe extern "C" fn blind_index_many(env: RawEnv, info: sys::napi_ca
     }
 }
 
-/// An index key argument (checked against the encryption keys by `insert`).
-unsafe fn read_index_key(env: RawEnv, version: &Version, hex: Value) -> Res<IndexKey> {
+/// An index key argument (checked against the encryption keys by `insert`);
+/// a version a key vault defines is refused.
+unsafe fn read_index_key(env: RawEnv, state: &State, version: &Version, hex: Value) -> Res<IndexKey> {
+    if state.vault_index.borrow().contains(version) {
+        return Err(FieldCryptError::IndexKeyVaultConflict(*version).into());
+    }
     let Some(raw) = (unsafe { read_key_text(env, hex)? }) else {
         return Err(FieldCryptError::InvalidIndexKey(*version).into());
     };
@@ -109,7 +119,7 @@ pub(super) unsafe extern "C" fn add_index_key(env: RawEnv, info: sys::napi_callb
         run(env, || {
             let ([ver, hex], state) = args::<2>(env, info)?;
             let version = read_version(env, ver)?;
-            let key = read_index_key(env, &version, hex)?;
+            let key = read_index_key(env, state, &version, hex)?;
             state.index_ring.borrow_mut().insert(version, key, &state.ring.borrow())?;
             undefined(env)
         })
@@ -128,7 +138,7 @@ pub(super) unsafe extern "C" fn replace_index_keys(env: RawEnv, info: sys::napi_
             let mut ring = IndexKeyring::new();
             for i in 0..n {
                 let version = read_version(env, element(env, versions, i)?)?;
-                let key = read_index_key(env, &version, element(env, keys, i)?)?;
+                let key = read_index_key(env, state, &version, element(env, keys, i)?)?;
                 ring.insert(version, key, &state.ring.borrow())?;
             }
             // The old keys and their path keys are dropped (and zeroized) here.
@@ -144,7 +154,7 @@ pub(super) unsafe extern "C" fn has_index_key(env: RawEnv, info: sys::napi_callb
         run(env, || {
             let ([ver], state) = args::<1>(env, info)?;
             let version = read_version(env, ver)?;
-            let has = state.index_ring.borrow().contains(&version);
+            let has = state.index_ring.borrow().contains(&version) || state.vault_index.borrow().contains(&version);
             boolean(env, has)
         })
     }
@@ -155,7 +165,9 @@ pub(super) unsafe extern "C" fn index_key_versions(env: RawEnv, info: sys::napi_
     unsafe {
         run(env, || {
             let ([], state) = args::<0>(env, info)?;
-            let versions = state.index_ring.borrow().versions();
+            let mut versions = state.index_ring.borrow().versions();
+            versions.extend(state.vault_index.borrow().versions());
+            versions.sort_unstable();
             let arr = new_array(env, versions.len())?;
             for (i, v) in versions.iter().enumerate() {
                 check(sys::napi_set_element(env, arr, i as u32, latin1(env, v)?))?;
@@ -165,7 +177,7 @@ pub(super) unsafe extern "C" fn index_key_versions(env: RawEnv, info: sys::napi_
     }
 }
 
-/// `clearIndexKeys(): void`
+/// `clearIndexKeys(): void` — the keys from a key vault stay.
 pub(super) unsafe extern "C" fn clear_index_keys(env: RawEnv, info: sys::napi_callback_info) -> Value {
     unsafe {
         run(env, || {

@@ -53,7 +53,7 @@ unsafe fn read_key(env: RawEnv, state: &State, version: &Version, hex: Value) ->
         return Err(FieldCryptError::InvalidKey(*version).into());
     };
     let key = Key::from_hex_bytes(version, &raw)?;
-    if let Some(index) = state.index_ring.borrow().version_with_check(&key.check_block()) {
+    if let Some(index) = state.index_version_with_check(&key.check_block()) {
         return Err(FieldCryptError::IndexKeyConflict { index, encryption: *version }.into());
     }
     Ok(key)

@@ -25,6 +25,10 @@ pub(super) struct State {
     pub(super) vault: RefCell<Keyring>,
     /// The index keys of blind indexes, with their cached path keys.
     pub(super) index_ring: RefCell<IndexKeyring>,
+    /// The index keys installed from a key vault: a ring of their own, next
+    /// to `index_ring`, kept through `replaceIndexKeys`/`clearIndexKeys`; a
+    /// version is in one of the two, never both (see [`super::vault`]).
+    pub(super) vault_index: RefCell<IndexKeyring>,
     /// A blind index call's HKDF info (`collection || 0x00 || path`; not secret).
     pub(super) scope: RefCell<Vec<u8>>,
     /// Reused buffers for one call's input and output, so that small calls
@@ -40,6 +44,15 @@ pub(super) struct State {
     /// Whether this Node has `node_api_create_external_string_latin1`
     /// (Node >= 18.18 / 20.4): large results are then handed to V8 without a copy.
     pub(super) external_strings: bool,
+}
+
+impl State {
+    /// The version of the loaded index key (from anywhere) with this check
+    /// block: an encryption key about to be loaded must not be one.
+    pub(super) fn index_version_with_check(&self, check: &[u8; 16]) -> Option<crate::error::Version> {
+        let env = self.index_ring.borrow().version_with_check(check);
+        env.or_else(|| self.vault_index.borrow().version_with_check(check))
+    }
 }
 
 /// Scratch buffers up to this capacity are kept for the next call; larger

@@ -13,6 +13,12 @@
 //! environment) keep them and refuse to define their versions a second time,
 //! and installing a vault key refuses a version the ring has from elsewhere.
 //!
+//! Blind-index keys (purpose `"index"`) go to `State::vault_index`, an index
+//! key ring next to the one `configureIndexKeys` and the environment fill:
+//! `replaceIndexKeys`/`addIndexKey` refuse their versions, installing one
+//! refuses a version that ring has, and either way an index key equal to an
+//! encryption key is refused (`ERR_FIELDCRYPT_KEY_CONFLICT`).
+//!
 //! Other providers (AWS KMS, custom) unwrap in JavaScript: their plaintext
 //! arrives as a Uint8Array, which [`vault_install`] installs and zero-fills.
 
@@ -27,6 +33,7 @@ use super::io::{latin1, new_array, read_bytes, read_utf8, read_version, undefine
 use super::state::{args, State};
 use super::{RawEnv, Value, OK};
 use crate::error::{FieldCryptError, Version};
+use crate::index_keys::IndexKey;
 use crate::keyring::{Key, KEY_LEN};
 use crate::wrap::{dek_aad, generate_dek, Dek, LocalMasterKey};
 
@@ -78,23 +85,44 @@ unsafe fn buffer(env: RawEnv, bytes: &[u8]) -> Res<Value> {
     Ok(out)
 }
 
-/// The key ring a DEK of `purpose` goes to. Only encryption keys have a ring
-/// in this module; blind-index keys are refused until theirs is wired here.
-unsafe fn check_purpose(env: RawEnv, purpose: Value) -> Res<()> {
+/// What a DEK is for, so which key ring it goes to.
+#[derive(Clone, Copy)]
+enum Purpose {
+    Encryption,
+    Index,
+}
+
+unsafe fn read_purpose(env: RawEnv, purpose: Value) -> Res<Purpose> {
     let mut p = Vec::new();
     unsafe { read_utf8(env, purpose, "purpose", &mut p, SCAN_ABOVE_SINGLE)? };
     match &p[..] {
-        b"encryption" => Ok(()),
-        b"index" => Err(FieldCryptError::KeyVault(
-            "this build cannot load blind-index keys (purpose \"index\") from the key vault yet".into(),
-        )
-        .into()),
+        b"encryption" => Ok(Purpose::Encryption),
+        b"index" => Ok(Purpose::Index),
         _ => Err(Fail::Arg("purpose must be \"encryption\" or \"index\"".into())),
     }
 }
 
-/// Installs a vault key: into the vault set and the key ring.
-fn install(state: &State, version: Version, dek: &Dek) -> Res<()> {
+/// Installs a vault key of `purpose` into its ring.
+fn install(state: &State, purpose: Purpose, version: Version, dek: &Dek) -> Res<()> {
+    match purpose {
+        Purpose::Encryption => install_encryption(state, version, dek),
+        Purpose::Index => install_index(state, version, dek),
+    }
+}
+
+/// A blind-index key: into the vault index ring (a rewrapped or refreshed
+/// DEK replaces its own version, with a fresh path key cache).
+fn install_index(state: &State, version: Version, dek: &Dek) -> Res<()> {
+    if state.index_ring.borrow().contains(&version) {
+        return Err(FieldCryptError::IndexKeyVaultConflict(version).into());
+    }
+    // insert refuses a key equal to a loaded encryption key (KEY_CONFLICT)
+    state.vault_index.borrow_mut().insert(version, IndexKey::from_bytes(dek), &state.ring.borrow())?;
+    Ok(())
+}
+
+/// An encryption key: into the vault set and the key ring.
+fn install_encryption(state: &State, version: Version, dek: &Dek) -> Res<()> {
     let mut ring = state.ring.borrow_mut();
     let mut vault = state.vault.borrow_mut();
     if ring.contains(&version) && !vault.contains(&version) {
@@ -102,7 +130,7 @@ fn install(state: &State, version: Version, dek: &Dek) -> Res<()> {
     }
     let key = Arc::new(Key::from_bytes(dek));
     // An encryption key may not also be an index key (as for keys from the environment).
-    if let Some(index) = state.index_ring.borrow().version_with_check(&key.check_block()) {
+    if let Some(index) = state.index_version_with_check(&key.check_block()) {
         return Err(FieldCryptError::IndexKeyConflict { index, encryption: version }.into());
     }
     ring.insert_shared(version, key.clone());
@@ -127,11 +155,11 @@ pub(super) unsafe extern "C" fn vault_install_local(env: RawEnv, info: sys::napi
     unsafe {
         super::errors::run(env, || {
             let ([purpose, master, wrapped, id, version], state) = args::<5>(env, info)?;
-            check_purpose(env, purpose)?;
+            let purpose = read_purpose(env, purpose)?;
             let mk = read_master(env, master)?;
             let (aad, version) = read_aad(env, id, version)?;
             let dek = mk.unwrap(read_bytes(env, wrapped)?, &aad)?;
-            install(state, version, &dek)?;
+            install(state, purpose, version, &dek)?;
             undefined(env)
         })
     }
@@ -221,9 +249,9 @@ pub(super) unsafe extern "C" fn vault_install(env: RawEnv, info: sys::napi_callb
         super::errors::run(env, || {
             let ([purpose, version, plain], state) = args::<3>(env, info)?;
             let dek = take_plain(env, plain)?;
-            check_purpose(env, purpose)?;
+            let purpose = read_purpose(env, purpose)?;
             let version = read_version(env, version)?;
-            install(state, version, &dek)?;
+            install(state, purpose, version, &dek)?;
             undefined(env)
         })
     }
@@ -309,6 +337,19 @@ pub(super) unsafe extern "C" fn vault_forget(env: RawEnv, info: sys::napi_callba
             if state.vault.borrow_mut().remove(&version) {
                 state.ring.borrow_mut().remove(&version);
             }
+            undefined(env)
+        })
+    }
+}
+
+/// `vaultForgetIndex(version): void` — drops a vault index key and its
+/// cached path keys (zeroized); an index key from elsewhere is not touched.
+pub(super) unsafe extern "C" fn vault_forget_index(env: RawEnv, info: sys::napi_callback_info) -> Value {
+    unsafe {
+        super::errors::run(env, || {
+            let ([version], state) = args::<1>(env, info)?;
+            let version = read_version(env, version)?;
+            state.vault_index.borrow_mut().remove(&version);
             undefined(env)
         })
     }
