@@ -66,4 +66,24 @@ function connectionUri(connection) {
   return `mongodb://${host}:${port}/`;
 }
 
-module.exports = { EXAMPLE, DIST, buildExample, exampleModule, keysForTest, SEED, OTHER };
+/**
+ * One HTTP request over loopback with node:http (fetch() refuses a body on a
+ * GET, which the original service's billing lookup takes): { status, text }.
+ */
+function httpRequest(url, { method = 'GET', headers = {}, body } = {}) {
+  const http = require('node:http');
+  return new Promise((resolve, reject) => {
+    // GET sends no chunked body by default: give its length.
+    const length = body === undefined ? {} : { 'content-length': Buffer.byteLength(body) };
+    const req = http.request(url, { method, headers: { ...headers, ...length } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+module.exports = { EXAMPLE, DIST, buildExample, exampleModule, keysForTest, httpRequest, SEED, OTHER };

@@ -59,7 +59,12 @@ function expectation(command) {
   if (first.includes('-X PUT')) return (json) => assert.deepEqual(json, { status: 'success', modified_count: 1 });
   if (first.includes('-X DELETE'))
     return (json) => assert.deepEqual(json, { status: 'success', message: 'Patient deleted' });
-  if (first.includes('/ssns?')) return (json) => assert.deepEqual(json.map((p) => p.patientId), [12345678]);
+  if (first.includes('/ssns?'))
+    return (json) =>
+      assert.deepEqual(
+        json.map((p) => p.patientId),
+        [12345678],
+      );
   return (json) => assert.equal(json.patientId, 12345678, `${first} found ${JSON.stringify(json)}`);
 }
 

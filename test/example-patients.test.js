@@ -14,14 +14,21 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { startServer, withTimeout } = require('./harness');
-const { buildExample, exampleModule, keysForTest, SEED, OTHER } = require('./example-helpers');
+const { buildExample, exampleModule, keysForTest, httpRequest, SEED, OTHER } = require('./example-helpers');
 
 const it = (name, fn) => test.it(name, (t) => withTimeout(fn(t), 60_000));
 
 const CIPHERTEXT = /^\d\d:[0-9a-f]{32}:[0-9a-f]{32}:([0-9a-f]{2})*$/;
 const INDEX = /^\d\d:[0-9a-f]{64}$/;
 const TOKEN = 'trusted-token-0123456789';
-const SECRETS = ['987-65-4320', '527-35-3702', '4111111111111111', '5111 1111 1111 1111', 'Atorvastatin', 'Levothyroxine'];
+const SECRETS = [
+  '987-65-4320',
+  '527-35-3702',
+  '4111111111111111',
+  '5111 1111 1111 1111',
+  'Atorvastatin',
+  'Levothyroxine',
+];
 
 describe('examples/patients-api', () => {
   let server;
@@ -34,7 +41,7 @@ describe('examples/patients-api', () => {
   const commands = [];
 
   const call = async (method, path, { body, rawBody, trusted = false, headers = {} } = {}) => {
-    const res = await fetch(base + path, {
+    const res = await httpRequest(base + path, {
       method,
       headers: {
         ...(body !== undefined || rawBody !== undefined ? { 'content-type': 'application/json' } : {}),
@@ -43,7 +50,7 @@ describe('examples/patients-api', () => {
       },
       body: rawBody ?? (body === undefined ? undefined : JSON.stringify(body)),
     });
-    const text = await res.text();
+    const { text } = res;
     return { status: res.status, text, json: text ? JSON.parse(text) : undefined };
   };
   const raw = () => connection.db.collection('patients');
@@ -126,7 +133,9 @@ describe('examples/patients-api', () => {
     await audit().deleteMany({});
     await call('GET', '/patients?firstName=Jon');
     assert.equal(await audit().countDocuments(), 0, 'an anonymous read decrypted an SSN');
-    const wrong = await call('GET', '/patients?firstName=Jon', { headers: { authorization: 'Bearer not-a-token-at-all' } });
+    const wrong = await call('GET', '/patients?firstName=Jon', {
+      headers: { authorization: 'Bearer not-a-token-at-all' },
+    });
     assert.equal(wrong.json.patientRecord.ssn, undefined);
   });
 
@@ -192,7 +201,9 @@ describe('examples/patients-api', () => {
     assert.equal((await call('GET', '/patients/ssn/987-65-4320')).json, null, 'the old SSN still matches');
     assert.equal((await call('GET', '/patients/medications/test')).json.patientId, SEED.patientId);
     assert.equal((await call('GET', '/patients/medications/Levothyroxine')).json, null);
-    const card = await call('GET', '/patients/billing', { body: { type: 'MasterCard', number: '5111 1111 1111 1111' } });
+    const card = await call('GET', '/patients/billing', {
+      body: { type: 'MasterCard', number: '5111 1111 1111 1111' },
+    });
     assert.equal(card.json.patientId, SEED.patientId);
   });
 

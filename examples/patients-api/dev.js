@@ -34,7 +34,10 @@ async function main() {
   const made = spawnSync(process.execPath, [path.join(DIST, 'scripts', 'make-data-key.js')], { env, stdio: 'inherit' });
   if (made.status !== 0) throw new Error('make-data-key failed');
 
-  const service = spawn(process.execPath, [path.join(DIST, 'server.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const service = spawn(process.execPath, [path.join(DIST, 'server.js')], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const cleanup = async () => {
     service.kill('SIGTERM');
     await server.stop();

@@ -13,5 +13,12 @@ module.exports = {
   uri: process.env.MONGODB_URI,
   db: process.env.MONGODB_DB,
   keyVault: { keyVaultNamespace: KEY_VAULT_NAMESPACE, kmsProviders: kmsProviders() },
-  targets: [{ model: mongoose.model('Patient', patientSchema(() => {})) }],
+  targets: [
+    {
+      model: mongoose.model(
+        'Patient',
+        patientSchema(() => {}),
+      ),
+    },
+  ],
 };

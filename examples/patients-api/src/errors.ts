@@ -37,7 +37,8 @@ function describe(err: unknown): Described {
   if (e.name === 'CastError' || e.name === 'ValidationError' || e.name === 'StrictModeError') {
     return { status: 400, message: `Invalid value${e.path ? ` for ${e.path}` : ''}`, code: e.name };
   }
-  if (e.code === 11000) return { status: 409, message: 'A patient with these values already exists', code: 'DUPLICATE' };
+  if (e.code === 11000)
+    return { status: 409, message: 'A patient with these values already exists', code: 'DUPLICATE' };
   return { status: 500, message: 'Internal error', code: 'INTERNAL' };
 }
 

@@ -38,13 +38,20 @@ export function localMasterKeys(env: NodeJS.ProcessEnv = process.env): { provide
   const dir = masterKeyDir(env);
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => KEY_FILE.test(f)) : [];
   return files
-    .map((f) => ({ file: path.join(dir, f), mtime: fs.statSync(path.join(dir, f)).mtimeMs, name: KEY_FILE.exec(f)![1] }))
+    .map((f) => ({
+      file: path.join(dir, f),
+      mtime: fs.statSync(path.join(dir, f)).mtimeMs,
+      name: KEY_FILE.exec(f)![1],
+    }))
     .sort((a, b) => a.mtime - b.mtime || a.name.localeCompare(b.name))
     .map(({ name, file }) => ({ provider: `local:${name}`, file }));
 }
 
 /** Writes a new local master key file (96 random bytes, readable by its owner only); returns its provider. */
-export function newLocalMasterKey(name: string, env: NodeJS.ProcessEnv = process.env): { provider: string; file: string } {
+export function newLocalMasterKey(
+  name: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { provider: string; file: string } {
   const dir = masterKeyDir(env);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, `${name}.key`);
@@ -54,7 +61,13 @@ export function newLocalMasterKey(name: string, env: NodeJS.ProcessEnv = process
 
 /** The kmsProviders of loadKeyVault() and of the CLI's config. */
 export function kmsProviders(env: NodeJS.ProcessEnv = process.env): Record<string, object> {
-  if (providerType(env) === 'aws') return { aws: {} };
+  if (providerType(env) === 'aws') {
+    // Unset settings fall back to the AWS SDK's own (its default credential chain included).
+    const aws: Record<string, string> = {};
+    if (env.AWS_REGION) aws.region = env.AWS_REGION;
+    if (env.AWS_ENDPOINT_URL_KMS) aws.endpoint = env.AWS_ENDPOINT_URL_KMS;
+    return { aws };
+  }
   return Object.fromEntries(localMasterKeys(env).map(({ provider, file }) => [provider, { key: `file:${file}` }]));
 }
 

@@ -72,7 +72,9 @@ export function patientRoutes(Patient: PatientModel, audit: AuditLog): Router {
 
   async function findMany(filter: Record<string, unknown>): Promise<PatientOut[]> {
     const caller = currentCaller();
-    const docs = await Patient.find(filter, projectionFor(caller)).sort({ patientId: 1 }).lean<(Patient & { _id: string })[]>();
+    const docs = await Patient.find(filter, projectionFor(caller))
+      .sort({ patientId: 1 })
+      .lean<(Patient & { _id: string })[]>();
     return docs.map((doc) => present(doc, caller));
   }
 

@@ -10,7 +10,8 @@ export const CONFIG = path.join(__dirname, '..', '..', 'fieldcrypt.config.js');
 
 export function fieldcrypt(args: string[]): void {
   const result = spawnSync(process.execPath, [BIN, ...args], { stdio: 'inherit' });
-  if (result.status !== 0) throw new Error(`fieldcrypt ${args.slice(0, 2).join(' ')} exited with ${result.status ?? result.signal}`);
+  if (result.status !== 0)
+    throw new Error(`fieldcrypt ${args.slice(0, 2).join(' ')} exited with ${result.status ?? result.signal}`);
 }
 
 export function mongoUri(): string {

@@ -30,7 +30,12 @@ async function main(): Promise<void> {
   try {
     const [db, coll] = KEY_VAULT_NAMESPACE.split('.');
     for (const { purpose, altName } of KEYS) {
-      if (await client.db(db).collection(coll).findOne({ keyAltNames: altName }, { projection: { _id: 1 } })) {
+      if (
+        await client
+          .db(db)
+          .collection(coll)
+          .findOne({ keyAltNames: altName }, { projection: { _id: 1 } })
+      ) {
         console.log(`${altName}: exists, left alone`);
         continue;
       }

@@ -7,5 +7,6 @@
 
 import { fieldcrypt, CONFIG } from './cli.js';
 
-fieldcrypt(['encrypt', '--config', CONFIG]);
+// --typed: the billing object is encrypted as a whole, in the typed encoding the plugin reads back as an object.
+fieldcrypt(['encrypt', '--typed', '--config', CONFIG]);
 fieldcrypt(['reindex', '--config', CONFIG]);

@@ -15,7 +15,10 @@ function target(): string[] {
     if (!cmk) throw new Error('Set PATIENTS_NEW_KMS_KEY_ID to the CMK to rewrap under');
     return ['--to', 'aws', '--master-key', cmk];
   }
-  const name = `k${new Date().toISOString().replace(/[^0-9]/g, '').slice(0, 17)}`;
+  const name = `k${new Date()
+    .toISOString()
+    .replace(/[^0-9]/g, '')
+    .slice(0, 17)}`;
   const { provider, file } = newLocalMasterKey(name);
   console.log(`created a local master key: ${file}`);
   return ['--to', provider, '--master-key', `file:${file}`];
