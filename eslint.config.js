@@ -18,6 +18,7 @@ module.exports = [
       '**/*.d.ts',
       '.stryker-tmp/**',
       'reports/**',
+      'examples/*/dist/**',
       'mutants.out*/**',
     ],
   },
