@@ -59,9 +59,23 @@ let installing;
 /** Written last: a venv without it is an interrupted install, removed and made again. */
 const COMPLETE = path.join(VENV, '.fieldcrypt-complete');
 
+/**
+ * The interpreter a venv script names in its first line, when it exists: a
+ * venv made through another path to this .cache (a git worktree's symlink,
+ * say) names one that may be gone, and must be made again.
+ */
+function interpreterOf(script) {
+  try {
+    const interpreter = fs.readFileSync(script, 'utf8').split('\n', 1)[0].replace(/^#!/, '').trim();
+    return fs.existsSync(interpreter) ? interpreter : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Installs moto into .cache/moto-<version> unless it is there; resolves with moto_server's path. */
 function ensureMoto() {
-  if (fs.existsSync(COMPLETE)) return Promise.resolve(SERVER_BIN);
+  if (fs.existsSync(COMPLETE) && interpreterOf(SERVER_BIN) !== undefined) return Promise.resolve(SERVER_BIN);
   installing ??= (async () => {
     // A venv's scripts name its interpreter by absolute path, so it is made in place (not renamed).
     fs.rmSync(VENV, { recursive: true, force: true });

@@ -22,6 +22,7 @@
 
 const native = require('../../core/native').load();
 const { adopt } = require('../../core/errors');
+const { unwrappedKeys } = require('./unwrapped');
 
 let sdk;
 function loadSdk() {
@@ -160,19 +161,7 @@ function create(name, options) {
       }
       return this.wrapBytes(plain, masterKey, ref);
     },
-    async install(keyMaterial, masterKey, ref) {
-      const plain = await decrypt(keyMaterial, masterKey, ref);
-      try {
-        native.vaultInstall(ref.purpose, ref.version, plain);
-      } catch (err) {
-        throw adopt(err);
-      } finally {
-        plain.fill(0);
-      }
-    },
-    async verify(keyMaterial, masterKey, ref) {
-      (await decrypt(keyMaterial, masterKey, ref)).fill(0);
-    },
+    ...unwrappedKeys(decrypt),
     unwrapBytes: decrypt,
     async wrapBytes(plain, masterKey, ref) {
       const { EncryptCommand } = loadSdk();

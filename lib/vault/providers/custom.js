@@ -12,6 +12,7 @@
 
 const native = require('../../core/native').load();
 const { adopt } = require('../../core/errors');
+const { unwrappedKeys } = require('./unwrapped');
 
 function context(ref) {
   return { keyVaultNamespace: ref.namespace, keyId: ref.idHex, version: ref.version };
@@ -68,19 +69,7 @@ function create(name, options) {
       }
       return wrap(plain, masterKey, ref);
     },
-    async install(keyMaterial, masterKey, ref) {
-      const plain = await unwrap(keyMaterial, masterKey, ref);
-      try {
-        native.vaultInstall(ref.purpose, ref.version, plain);
-      } catch (err) {
-        throw adopt(err);
-      } finally {
-        plain.fill(0);
-      }
-    },
-    async verify(keyMaterial, masterKey, ref) {
-      (await unwrap(keyMaterial, masterKey, ref)).fill(0);
-    },
+    ...unwrappedKeys(unwrap),
     unwrapBytes: unwrap,
     wrapBytes: wrap,
   };
