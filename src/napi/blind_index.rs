@@ -24,7 +24,7 @@ use super::errors::{check, run, Fail, Res};
 use super::io::{
     array_len, boolean, element, latin1, new_array, read_bytes, read_utf8, read_version, undefined, SCAN_ABOVE_SINGLE,
 };
-use super::keys::read_key_text;
+use super::keys::{for_each_key_pair, read_key_text};
 use super::state::{args, Scratch, State};
 use super::{RawEnv, Value};
 use crate::blind_index::{is_scope_info, PathKey};
@@ -131,16 +131,11 @@ pub(super) unsafe extern "C" fn replace_index_keys(env: RawEnv, info: sys::napi_
     unsafe {
         run(env, || {
             let ([versions, keys], state) = args::<2>(env, info)?;
-            let n = array_len(env, versions)?;
-            if array_len(env, keys)? != n {
-                return Err(Fail::Arg("versions and keys must have the same length".into()));
-            }
             let mut ring = IndexKeyring::new();
-            for i in 0..n {
-                let version = read_version(env, element(env, versions, i)?)?;
-                let key = read_index_key(env, state, &version, element(env, keys, i)?)?;
-                ring.insert(version, key, &state.ring.borrow())?;
-            }
+            for_each_key_pair(env, versions, keys, |version, hex| {
+                let key = read_index_key(env, state, &version, hex)?;
+                Ok(ring.insert(version, key, &state.ring.borrow())?)
+            })?;
             // The old keys and their path keys are dropped (and zeroized) here.
             *state.index_ring.borrow_mut() = ring;
             undefined(env)

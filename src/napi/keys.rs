@@ -59,21 +59,38 @@ unsafe fn read_key(env: RawEnv, state: &State, version: &Version, hex: Value) ->
     Ok(key)
 }
 
+/// The `(versions, hexKeys)` arguments of `replaceKeys`/`replaceIndexKeys`:
+/// two arrays of the same length, each key read by `read` for its version,
+/// in order (the first bad one fails the call). Shared with `super::blind_index`.
+pub(super) unsafe fn for_each_key_pair(
+    env: RawEnv,
+    versions: Value,
+    keys: Value,
+    mut read: impl FnMut(Version, Value) -> Res<()>,
+) -> Res<()> {
+    unsafe {
+        let n = array_len(env, versions)?;
+        if array_len(env, keys)? != n {
+            return Err(Fail::Arg("versions and keys must have the same length".into()));
+        }
+        for i in 0..n {
+            read(read_version(env, element(env, versions, i)?)?, element(env, keys, i)?)?;
+        }
+        Ok(())
+    }
+}
+
 /// `replaceKeys(versions: string[], hexKeys: string[]): void` — all or nothing.
 pub(super) unsafe extern "C" fn replace_keys(env: RawEnv, info: sys::napi_callback_info) -> Value {
     unsafe {
         run(env, || {
             let ([versions, keys], state) = args::<2>(env, info)?;
-            let n = array_len(env, versions)?;
-            if array_len(env, keys)? != n {
-                return Err(Fail::Arg("versions and keys must have the same length".into()));
-            }
             let mut ring = Keyring::new();
-            for i in 0..n {
-                let version = read_version(env, element(env, versions, i)?)?;
-                let key = read_key(env, state, &version, element(env, keys, i)?)?;
+            for_each_key_pair(env, versions, keys, |version, hex| {
+                let key = read_key(env, state, &version, hex)?;
                 ring.insert(version, key);
-            }
+                Ok(())
+            })?;
             // Keys from a key vault stay, and are not defined a second time.
             let vault = state.vault.borrow();
             for v in vault.versions() {
